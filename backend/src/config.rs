@@ -1,0 +1,529 @@
+//! Configuration: the command-line flags (each also an environment variable),
+//! and their resolution into one validated [`Config`] with messages that say
+//! exactly what to fix.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use axum_extra::extract::cookie::Key;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use clap::{Parser, ValueEnum};
+use oauth2::{ClientId, ClientSecret};
+use tokenbridge_shared::{ProviderKind, routes};
+use url::Url;
+
+pub const YANDEX_AUTHORIZE_URL: &str = "https://oauth.yandex.com/authorize";
+pub const YANDEX_TOKEN_URL: &str = "https://oauth.yandex.com/token";
+pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
+const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 10_000;
+
+/// What the person sets: flags, environment variables, or `.env`.
+/// Every field is optional here; [`Config::resolve`] applies defaults and checks.
+#[derive(Debug, Default, Clone, Parser)]
+#[command(
+    name = "tokenbridge",
+    version,
+    about = "Get an OAuth 2.0 access token (Yandex OAuth by default) through your browser; the client secret stays on this server.",
+    after_help = "With no client id set, tokenbridge runs its built-in sandbox provider. Variables may also come from a .env file."
+)]
+pub struct Settings {
+    /// Authorization server: yandex, custom or sandbox [default: yandex when a client id is set, else sandbox]
+    #[arg(long, env = "TOKENBRIDGE_PROVIDER", value_enum)]
+    pub provider: Option<ProviderArg>,
+
+    /// The registered application's client id
+    #[arg(long, env = "TOKENBRIDGE_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// The registered application's client secret
+    #[arg(long, env = "TOKENBRIDGE_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+
+    /// A file holding the client secret (instead of TOKENBRIDGE_CLIENT_SECRET)
+    #[arg(long, env = "TOKENBRIDGE_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// Override the provider's authorize endpoint (required for custom)
+    #[arg(long, env = "TOKENBRIDGE_AUTHORIZE_URL")]
+    pub authorize_url: Option<String>,
+
+    /// Override the provider's token endpoint (required for custom)
+    #[arg(long, env = "TOKENBRIDGE_TOKEN_URL")]
+    pub token_url: Option<String>,
+
+    /// How the client authenticates at the token endpoint: post (form body) or basic [default: post]
+    #[arg(long, env = "TOKENBRIDGE_CLIENT_AUTH", value_enum)]
+    pub client_auth: Option<ClientAuth>,
+
+    /// Requested scope, space-separated (optional)
+    #[arg(long, env = "TOKENBRIDGE_SCOPE")]
+    pub scope: Option<String>,
+
+    /// Always ask the person to confirm access, even if they allowed it before (Yandex force_confirm)
+    #[arg(long, env = "TOKENBRIDGE_FORCE_CONFIRM")]
+    pub force_confirm: Option<bool>,
+
+    /// The external base URL; the Callback URI to register is <PUBLIC_URL>/auth/callback [default: http://localhost:8080]
+    #[arg(long, env = "TOKENBRIDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "TOKENBRIDGE_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Key for sealed cookies: 64 bytes, base64 [default: random per process]
+    #[arg(long, env = "TOKENBRIDGE_COOKIE_KEY", hide_env_values = true)]
+    pub cookie_key: Option<String>,
+
+    /// The trunk-built frontend folder [default: dist]
+    #[arg(long, env = "TOKENBRIDGE_DIST")]
+    pub dist: Option<PathBuf>,
+
+    /// How long to wait for the provider's token endpoint, in milliseconds [default: 10000]
+    #[arg(long, env = "TOKENBRIDGE_PROVIDER_TIMEOUT_MS")]
+    pub provider_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    Yandex,
+    Custom,
+    Sandbox,
+}
+
+/// Where the client id and secret go in the token request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ClientAuth {
+    /// In the form body, as Yandex's own example does.
+    #[default]
+    Post,
+    /// In an HTTP Basic `Authorization` header.
+    Basic,
+}
+
+/// The validated configuration the server runs with.
+pub struct Config {
+    pub provider: ProviderKind,
+    pub client_id: ClientId,
+    pub client_secret: ClientSecret,
+    /// Where the browser is sent to sign in.
+    pub authorize_url: Url,
+    /// Where the code is exchanged; `None` for the sandbox, whose address is known only once bound.
+    pub token_url: Option<Url>,
+    pub client_auth: ClientAuth,
+    pub scope: Option<String>,
+    pub force_confirm: bool,
+    /// The external origin, without a trailing slash.
+    pub public_url: Url,
+    pub listen: SocketAddr,
+    pub cookie_key: Key,
+    /// True when the cookie key was generated for this process only.
+    pub cookie_key_generated: bool,
+    pub dist: PathBuf,
+    pub provider_timeout: Duration,
+    /// How long a sign-in may take, in seconds: ten minutes, as long as Yandex's codes live.
+    /// Not a setting; tests shorten it.
+    pub flow_lifetime_secs: i64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("provider", &self.provider)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("authorize_url", &self.authorize_url.as_str())
+            .field("token_url", &self.token_url.as_ref().map(Url::as_str))
+            .field("client_auth", &self.client_auth)
+            .field("public_url", &self.public_url.as_str())
+            .field("listen", &self.listen)
+            .field("cookie_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is wrong with the configuration, and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "TOKENBRIDGE_CLIENT_ID is not set. Register an app (for Yandex: https://oauth.yandex.com/client/new), set TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET, or leave TOKENBRIDGE_PROVIDER unset to run the sandbox."
+    )]
+    MissingClientId,
+    #[error(
+        "the client secret is not set. Set TOKENBRIDGE_CLIENT_SECRET (or TOKENBRIDGE_CLIENT_SECRET_FILE) to the app's Client secret."
+    )]
+    MissingSecret,
+    #[error(
+        "both TOKENBRIDGE_CLIENT_SECRET and TOKENBRIDGE_CLIENT_SECRET_FILE are set. Keep one of them."
+    )]
+    TwoSecrets,
+    #[error("cannot read TOKENBRIDGE_CLIENT_SECRET_FILE {path}: {source}")]
+    UnreadableSecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("TOKENBRIDGE_CLIENT_SECRET_FILE {path} is empty. Put the app's Client secret in it.")]
+    EmptySecretFile { path: PathBuf },
+    #[error(
+        "TOKENBRIDGE_PROVIDER=custom needs TOKENBRIDGE_AUTHORIZE_URL and TOKENBRIDGE_TOKEN_URL (missing: {missing})."
+    )]
+    CustomWithoutUrls { missing: &'static str },
+    #[error("{variable} is not a valid http(s) URL ({value:?}): {reason}")]
+    BadUrl {
+        variable: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("TOKENBRIDGE_LISTEN is not an address like 127.0.0.1:8080 ({value:?}): {reason}")]
+    BadListen { value: String, reason: String },
+    #[error(
+        "TOKENBRIDGE_COOKIE_KEY must be at least 64 bytes, base64-encoded (for example: openssl rand -base64 64): {reason}"
+    )]
+    BadCookieKey { reason: String },
+    #[error("TOKENBRIDGE_PROVIDER_TIMEOUT_MS must be between 1 and 300000, not {0}.")]
+    BadTimeout(u64),
+}
+
+impl Config {
+    /// Applies defaults and checks everything, reading the secret file if one is named.
+    pub fn resolve(settings: Settings) -> Result<Self, ConfigError> {
+        let provider = match settings.provider {
+            Some(ProviderArg::Yandex) => ProviderKind::Yandex,
+            Some(ProviderArg::Custom) => ProviderKind::Custom,
+            Some(ProviderArg::Sandbox) => ProviderKind::Sandbox,
+            None if settings.client_id.is_some() => ProviderKind::Yandex,
+            None => ProviderKind::Sandbox,
+        };
+
+        let public_url = parse_public_url(settings.public_url.as_deref())?;
+        let listen_text = settings.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::BadListen {
+                value: listen_text.to_owned(),
+                reason: e.to_string(),
+            })?;
+
+        let secret = read_secret(&settings)?;
+        let (client_id, client_secret) = match provider {
+            ProviderKind::Sandbox => (
+                settings
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(|| SANDBOX_CLIENT_ID.to_owned()),
+                secret.unwrap_or_else(random_secret),
+            ),
+            ProviderKind::Yandex | ProviderKind::Custom => (
+                settings
+                    .client_id
+                    .clone()
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or(ConfigError::MissingClientId)?,
+                secret.ok_or(ConfigError::MissingSecret)?,
+            ),
+        };
+
+        let authorize_override = parse_optional_url(
+            "TOKENBRIDGE_AUTHORIZE_URL",
+            settings.authorize_url.as_deref(),
+        )?;
+        let token_override =
+            parse_optional_url("TOKENBRIDGE_TOKEN_URL", settings.token_url.as_deref())?;
+        let (authorize_url, token_url) = match provider {
+            ProviderKind::Yandex => (
+                authorize_override.unwrap_or_else(|| fixed_url(YANDEX_AUTHORIZE_URL)),
+                Some(token_override.unwrap_or_else(|| fixed_url(YANDEX_TOKEN_URL))),
+            ),
+            ProviderKind::Custom => match (authorize_override, token_override) {
+                (Some(a), Some(t)) => (a, Some(t)),
+                (None, Some(_)) => {
+                    return Err(ConfigError::CustomWithoutUrls {
+                        missing: "TOKENBRIDGE_AUTHORIZE_URL",
+                    });
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError::CustomWithoutUrls {
+                        missing: "TOKENBRIDGE_TOKEN_URL",
+                    });
+                }
+                (None, None) => {
+                    return Err(ConfigError::CustomWithoutUrls { missing: "both" });
+                }
+            },
+            ProviderKind::Sandbox => (
+                authorize_override.unwrap_or_else(|| join(&public_url, routes::SANDBOX_AUTHORIZE)),
+                token_override,
+            ),
+        };
+
+        let (cookie_key, cookie_key_generated) = match settings.cookie_key.as_deref() {
+            Some(text) => (parse_cookie_key(text)?, false),
+            None => (Key::generate(), true),
+        };
+
+        let timeout_ms = settings
+            .provider_timeout_ms
+            .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_MS);
+        if !(1..=300_000).contains(&timeout_ms) {
+            return Err(ConfigError::BadTimeout(timeout_ms));
+        }
+
+        Ok(Self {
+            provider,
+            client_id: ClientId::new(client_id),
+            client_secret: ClientSecret::new(client_secret),
+            authorize_url,
+            token_url,
+            client_auth: settings.client_auth.unwrap_or_default(),
+            scope: settings
+                .scope
+                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|s| !s.is_empty()),
+            force_confirm: settings.force_confirm.unwrap_or(false),
+            public_url,
+            listen,
+            cookie_key,
+            cookie_key_generated,
+            dist: settings.dist.unwrap_or_else(|| PathBuf::from("dist")),
+            provider_timeout: Duration::from_millis(timeout_ms),
+            flow_lifetime_secs: 600,
+        })
+    }
+
+    /// The Callback URI to register with the provider.
+    pub fn redirect_url(&self) -> Url {
+        join(&self.public_url, routes::CALLBACK)
+    }
+
+    /// Cookies are `Secure` (and `__Host-`-prefixed) when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn read_secret(settings: &Settings) -> Result<Option<String>, ConfigError> {
+    let inline = settings
+        .client_secret
+        .clone()
+        .filter(|s| !s.trim().is_empty());
+    match (inline, &settings.client_secret_file) {
+        (Some(_), Some(_)) => Err(ConfigError::TwoSecrets),
+        (Some(secret), None) => Ok(Some(secret.trim().to_owned())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|source| {
+                ConfigError::UnreadableSecretFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            let secret = text.trim();
+            if secret.is_empty() {
+                return Err(ConfigError::EmptySecretFile { path: path.clone() });
+            }
+            Ok(Some(secret.to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parse_public_url(value: Option<&str>) -> Result<Url, ConfigError> {
+    let text = value.unwrap_or(DEFAULT_PUBLIC_URL);
+    let bad = |reason: &str| ConfigError::BadUrl {
+        variable: "TOKENBRIDGE_PUBLIC_URL",
+        value: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = parse_http_url("TOKENBRIDGE_PUBLIC_URL", text)?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "give only the scheme, host and port, like http://localhost:8080",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_optional_url(
+    variable: &'static str,
+    value: Option<&str>,
+) -> Result<Option<Url>, ConfigError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| parse_http_url(variable, v.trim()))
+        .transpose()
+}
+
+fn parse_http_url(variable: &'static str, text: &str) -> Result<Url, ConfigError> {
+    let bad = |reason: String| ConfigError::BadUrl {
+        variable,
+        value: text.to_owned(),
+        reason,
+    };
+    let url = Url::parse(text).map_err(|e| bad(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "the scheme must be http or https, not {}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the URL has no host".to_owned()));
+    }
+    Ok(url)
+}
+
+fn parse_cookie_key(text: &str) -> Result<Key, ConfigError> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|e| ConfigError::BadCookieKey {
+            reason: e.to_string(),
+        })?;
+    Key::try_from(bytes.as_slice()).map_err(|_| ConfigError::BadCookieKey {
+        reason: format!("it decodes to {} bytes", bytes.len()),
+    })
+}
+
+/// `base` with its path replaced by `path`.
+pub fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    url.set_path(path);
+    url
+}
+
+fn fixed_url(text: &str) -> Url {
+    // The constants above are valid URLs; a failure here is a programming error caught by tests.
+    Url::parse(text).unwrap_or_else(|e| panic!("built-in URL {text} is invalid: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(settings: Settings) -> Result<Config, String> {
+        Config::resolve(settings).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn no_client_id_means_the_sandbox() {
+        let config = resolve(Settings::default()).unwrap();
+        assert_eq!(config.provider, ProviderKind::Sandbox);
+        assert_eq!(config.client_id.as_str(), SANDBOX_CLIENT_ID);
+        assert_eq!(
+            config.authorize_url.as_str(),
+            "http://localhost:8080/sandbox/authorize"
+        );
+        assert_eq!(
+            config.redirect_url().as_str(),
+            "http://localhost:8080/auth/callback"
+        );
+        assert!(config.cookie_key_generated);
+    }
+
+    #[test]
+    fn a_client_id_means_yandex_with_its_endpoints() {
+        let config = resolve(Settings {
+            client_id: Some("abc".into()),
+            client_secret: Some("s3cret".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(config.provider, ProviderKind::Yandex);
+        assert_eq!(config.token_url.unwrap().as_str(), YANDEX_TOKEN_URL);
+    }
+
+    #[test]
+    fn yandex_without_a_secret_says_which_variable_to_set() {
+        let err = resolve(Settings {
+            client_id: Some("abc".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("TOKENBRIDGE_CLIENT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn custom_without_a_token_url_names_it() {
+        let err = resolve(Settings {
+            provider: Some(ProviderArg::Custom),
+            client_id: Some("abc".into()),
+            client_secret: Some("s".into()),
+            authorize_url: Some("https://idp.example/authorize".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("missing: TOKENBRIDGE_TOKEN_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_url_is_named_with_its_value() {
+        let err = resolve(Settings {
+            token_url: Some("ftp://x".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("TOKENBRIDGE_TOKEN_URL") && err.contains("ftp"),
+            "{err}"
+        );
+        let err = resolve(Settings {
+            public_url: Some("localhost:8080".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("TOKENBRIDGE_PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_is_named() {
+        let err = resolve(Settings {
+            client_id: Some("abc".into()),
+            client_secret_file: Some("/nonexistent/secret".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("/nonexistent/secret"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_file_is_read_and_trimmed() {
+        let path = std::env::temp_dir().join(format!("tb-secret-{}", std::process::id()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        let config = resolve(Settings {
+            client_id: Some("abc".into()),
+            client_secret_file: Some(path.clone()),
+            ..Settings::default()
+        })
+        .unwrap();
+        std::fs::remove_file(path).unwrap();
+        assert_eq!(config.client_secret.secret(), "from-file");
+    }
+
+    #[test]
+    fn a_short_cookie_key_is_refused() {
+        let err = resolve(Settings {
+            cookie_key: Some(STANDARD.encode([0u8; 32])),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let config = resolve(Settings {
+            client_id: Some("abc".into()),
+            client_secret: Some("s3cret-value".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret-value"), "{debug}");
+        assert!(debug.contains("redacted"), "{debug}");
+    }
+}

@@ -1,0 +1,154 @@
+//! tokenbridge's backend: a Backend-for-Frontend that runs the OAuth 2.0
+//! authorization-code flow (with state and PKCE) for the browser app, holds
+//! the client secret, and serves the app itself. `main.rs` only reads the
+//! configuration and calls [`serve`]; tests build the same [`app`].
+
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod oauth;
+pub mod routes;
+pub mod sandbox;
+pub mod telemetry;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, extract::FromRef};
+use axum_extra::extract::cookie::Key;
+use tokenbridge_shared::{ProviderKind, routes as paths};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::{config::Config, flow::Cookies, oauth::OAuthClient, sandbox::Sandbox};
+
+/// Everything a handler may need, shared by all requests.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub oauth: OAuthClient,
+    pub cookies: Cookies,
+    /// The built-in provider, present when `provider = sandbox`.
+    pub sandbox: Option<Sandbox>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.config.cookie_key.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the state for a server bound at `local_addr` (the sandbox's token
+    /// endpoint is this very server, reached over loopback).
+    pub fn new(config: Config, local_addr: SocketAddr) -> Result<Self, reqwest::Error> {
+        let token_url = match &config.token_url {
+            Some(url) => url.clone(),
+            None => loopback_url(local_addr, paths::SANDBOX_TOKEN),
+        };
+        let oauth = OAuthClient::new(&config, token_url)?;
+        let sandbox = (config.provider == ProviderKind::Sandbox).then(|| Sandbox::new(&config));
+        let cookies = Cookies::new(config.secure_cookies(), config.flow_lifetime_secs);
+        Ok(Self(Arc::new(Inner {
+            config,
+            oauth,
+            cookies,
+            sandbox,
+        })))
+    }
+}
+
+fn loopback_url(local_addr: SocketAddr, path: &str) -> Url {
+    let ip = if local_addr.ip().is_unspecified() {
+        match local_addr {
+            SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        }
+    } else {
+        local_addr.ip()
+    };
+    let base = SocketAddr::new(ip, local_addr.port());
+    // A socket address always makes a valid URL.
+    Url::parse(&format!("http://{base}{path}")).unwrap_or_else(|e| panic!("loopback URL: {e}"))
+}
+
+/// The whole application: API, auth routes, sandbox, and the static app.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()> {
+    let local_addr = listener.local_addr()?;
+    let state = AppState::new(config, local_addr).map_err(std::io::Error::other)?;
+    announce(&state, local_addr);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// The start-up lines a person needs: where to open, what to register. Never the secret.
+fn announce(state: &AppState, local_addr: SocketAddr) {
+    let config = &state.config;
+    tracing::info!(
+        provider = config.provider.as_str(),
+        listen = %local_addr,
+        "tokenbridge is running: open {}",
+        config.public_url
+    );
+    match config.provider {
+        ProviderKind::Sandbox => tracing::info!(
+            "provider: the built-in SANDBOX (no real tokens). Set TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET to use Yandex."
+        ),
+        _ => tracing::info!(
+            client_id = config.client_id.as_str(),
+            authorize_url = %config.authorize_url,
+            "register this Callback URI with the provider: {}",
+            config.redirect_url()
+        ),
+    }
+    if config.cookie_key_generated {
+        tracing::warn!(
+            "TOKENBRIDGE_COOKIE_KEY is not set: a random key was made, so sign-ins and sessions end when this process stops"
+        );
+    }
+    if !config.dist.join("index.html").is_file() {
+        tracing::warn!(
+            dist = %config.dist.display(),
+            "the frontend is not built: run `trunk build --release` (the README's run command does it)"
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,401 @@
+//! The OAuth client: builds the authorize URL and exchanges a code for a token
+//! over the process's one HTTP client, turning every way a provider can fail
+//! into one [`ExchangeError`] with a shared error code.
+
+use std::time::Duration;
+
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    TokenUrl,
+    basic::{BasicClient, BasicErrorResponse},
+    http,
+};
+use tokenbridge_shared::ErrorCode;
+use url::Url;
+
+use crate::config::{ClientAuth, Config};
+use crate::flow::StoredToken;
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// Options a person may give for one sign-in, on top of the configured ones.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizeOptions {
+    pub scope: Option<String>,
+    pub force_confirm: bool,
+    pub login_hint: Option<String>,
+}
+
+/// A started sign-in: where to send the browser, and what to remember until it returns.
+pub struct Authorization {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+}
+
+pub struct OAuthClient {
+    client: Client,
+    http: reqwest::Client,
+    client_id: ClientId,
+}
+
+impl OAuthClient {
+    pub fn new(config: &Config, token_url: Url) -> Result<Self, reqwest::Error> {
+        let client = BasicClient::new(config.client_id.clone())
+            .set_client_secret(config.client_secret.clone())
+            .set_auth_uri(AuthUrl::from_url(config.authorize_url.clone()))
+            .set_token_uri(TokenUrl::from_url(token_url))
+            .set_redirect_uri(RedirectUrl::from_url(config.redirect_url()))
+            .set_auth_type(match config.client_auth {
+                ClientAuth::Post => AuthType::RequestBody,
+                ClientAuth::Basic => AuthType::BasicAuth,
+            });
+        Ok(Self {
+            client,
+            http: http_client(config.provider_timeout)?,
+            client_id: config.client_id.clone(),
+        })
+    }
+
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// A fresh state (256 random bits) and PKCE S256 pair, and the URL to send the browser to.
+    pub fn authorize(&self, options: &AuthorizeOptions) -> Authorization {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self
+            .client
+            .authorize_url(|| CsrfToken::new_random_len(32))
+            .set_pkce_challenge(challenge);
+        if let Some(scope) = &options.scope {
+            request =
+                request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
+        if options.force_confirm {
+            request = request.add_extra_param("force_confirm", "yes");
+        }
+        if let Some(hint) = &options.login_hint {
+            request = request.add_extra_param("login_hint", hint.clone());
+        }
+        let (url, state) = request.url();
+        Authorization {
+            url,
+            state,
+            verifier,
+        }
+    }
+
+    /// Exchanges the code for a token.
+    #[tracing::instrument(name = "token_exchange", skip_all)]
+    pub async fn exchange(
+        &self,
+        code: AuthorizationCode,
+        verifier: PkceCodeVerifier,
+        requested_scope: Option<String>,
+    ) -> Result<StoredToken, ExchangeError> {
+        let code_text = code.secret().clone();
+        // An owned client in each future keeps the future `Send` for any borrow of `self`.
+        let http = self.http.clone();
+        let send = move |request| {
+            let http = http.clone();
+            async move { send(&http, request).await }
+        };
+        let response = self
+            .client
+            .exchange_code(code)
+            .set_pkce_verifier(verifier)
+            .request_async(&send)
+            .await
+            .map_err(|e| ExchangeError::from_oauth(e, &code_text))?;
+        let now = unix_now();
+        let scope = response
+            .scopes()
+            .map(|scopes| {
+                scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .or(requested_scope);
+        if response.access_token().secret().is_empty() {
+            return Err(ExchangeError::malformed(
+                "the token response has an empty access_token",
+            ));
+        }
+        Ok(StoredToken {
+            access_token: response.access_token().clone(),
+            token_type: token_type_name(response.token_type()),
+            expires_at: response
+                .expires_in()
+                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+            obtained_at: now,
+            scope,
+            refresh_token: response.refresh_token().cloned(),
+        })
+    }
+}
+
+fn token_type_name(kind: &oauth2::basic::BasicTokenType) -> String {
+    match kind {
+        oauth2::basic::BasicTokenType::Bearer => "bearer".to_owned(),
+        oauth2::basic::BasicTokenType::Mac => "mac".to_owned(),
+        oauth2::basic::BasicTokenType::Extension(other) => other.clone(),
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The process's one HTTP client for talking to providers: bounded in time, never redirected.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("tokenbridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Why a token request failed, as the transport saw it. oauth2 parses only what passes here.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("the token endpoint did not answer within the timeout")]
+    Timeout,
+    #[error("the token endpoint could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the token endpoint answered {status} with a redirect, which is not followed")]
+    Redirect { status: u16 },
+    #[error("the token endpoint answered {status} (server error, {content_type}, {length} bytes)")]
+    ServerError {
+        status: u16,
+        content_type: String,
+        length: usize,
+    },
+    #[error("the token endpoint answered {status} with an HTML page ({length} bytes)")]
+    Html { status: u16, length: usize },
+    #[error("the token endpoint's answer broke off: {0}")]
+    Body(String),
+}
+
+/// Sends one request and sorts out the answers oauth2 would lump together.
+async fn send(
+    http: &reqwest::Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, TransportError> {
+    let (parts, body) = request.into_parts();
+    let response = http
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                TransportError::Timeout
+            } else {
+                // Without the URL's query (there is none here, but stay safe) and without a body.
+                TransportError::Unreachable(describe(&e))
+            }
+        })?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(TransportError::Redirect {
+            status: status.as_u16(),
+        });
+    }
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type")
+        .to_owned();
+    let body = response.bytes().await.map_err(|e| {
+        if e.is_timeout() {
+            TransportError::Timeout
+        } else {
+            TransportError::Body(describe(&e))
+        }
+    })?;
+    if status.is_server_error() {
+        return Err(TransportError::ServerError {
+            status: status.as_u16(),
+            content_type,
+            length: body.len(),
+        });
+    }
+    if looks_like_html(&content_type, &body) {
+        return Err(TransportError::Html {
+            status: status.as_u16(),
+            length: body.len(),
+        });
+    }
+    let mut builder = http::Response::builder().status(status);
+    if let Some(value) = headers.get(http::header::CONTENT_TYPE) {
+        builder = builder.header(http::header::CONTENT_TYPE, value);
+    }
+    builder
+        .body(body.to_vec())
+        .map_err(|e| TransportError::Body(e.to_string()))
+}
+
+/// A reqwest error's chain of causes, which name hosts and OS errors but never bodies.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.without_url_ref_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+trait WithoutUrl {
+    fn without_url_ref_string(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref_string(&self) -> String {
+        let kind = if self.is_connect() {
+            "connection failed"
+        } else if self.is_body() || self.is_decode() {
+            "reading the body failed"
+        } else if self.is_request() {
+            "sending the request failed"
+        } else {
+            "request failed"
+        };
+        match self.url() {
+            Some(url) => format!(
+                "{kind} ({}://{}{})",
+                url.scheme(),
+                url.authority(),
+                url.path()
+            ),
+            None => kind.to_owned(),
+        }
+    }
+}
+
+fn looks_like_html(content_type: &str, body: &[u8]) -> bool {
+    let content_type = content_type.to_ascii_lowercase();
+    if content_type.contains("html") {
+        return true;
+    }
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    !content_type.contains("json") && body[start..].starts_with(b"<")
+}
+
+/// A failed exchange: the code the person sees, the provider's words, and what the operator needs.
+#[derive(Debug)]
+pub struct ExchangeError {
+    pub code: ErrorCode,
+    /// The provider's `error_description` (or its error code), with the code itself scrubbed out.
+    pub provider_message: Option<String>,
+    /// For the log only; never sent.
+    pub detail: String,
+}
+
+impl ExchangeError {
+    fn malformed(detail: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::ProviderMalformed,
+            provider_message: None,
+            detail: detail.into(),
+        }
+    }
+
+    fn from_oauth(
+        error: RequestTokenError<TransportError, BasicErrorResponse>,
+        code: &str,
+    ) -> Self {
+        match error {
+            RequestTokenError::ServerResponse(response) => {
+                let kind = response.error().as_ref().to_owned();
+                let code_kind = match kind.as_str() {
+                    "invalid_grant" | "bad_verification_code" => ErrorCode::CodeRejected,
+                    "invalid_client" | "unauthorized_client" => ErrorCode::ClientRejected,
+                    _ => ErrorCode::TokenRequestRejected,
+                };
+                let description = response
+                    .error_description()
+                    .cloned()
+                    .unwrap_or_else(|| kind.clone());
+                let description = scrub(&description, code);
+                Self {
+                    code: code_kind,
+                    detail: format!(
+                        "the provider refused the token request: {kind}: {description}"
+                    ),
+                    provider_message: Some(description),
+                }
+            }
+            RequestTokenError::Request(transport) => {
+                let code = match &transport {
+                    TransportError::Timeout => ErrorCode::ProviderTimeout,
+                    TransportError::Unreachable(_) => ErrorCode::ProviderUnreachable,
+                    TransportError::Redirect { .. } => ErrorCode::ProviderRedirect,
+                    TransportError::ServerError { .. } => ErrorCode::ProviderUnavailable,
+                    TransportError::Html { .. } => ErrorCode::ProviderHtml,
+                    TransportError::Body(_) => ErrorCode::ProviderMalformed,
+                };
+                Self {
+                    code,
+                    provider_message: None,
+                    detail: transport.to_string(),
+                }
+            }
+            // The body may hold a token, so only the shape of the failure is kept.
+            RequestTokenError::Parse(error, body) => Self::malformed(format!(
+                "the token response is not the expected JSON ({} bytes): {:?} error at line {} column {}, path {}",
+                body.len(),
+                error.inner().classify(),
+                error.inner().line(),
+                error.inner().column(),
+                error.path(),
+            )),
+            RequestTokenError::Other(message) => Self::malformed(message),
+        }
+    }
+}
+
+/// Removes every occurrence of `secret` from provider text.
+fn scrub(text: &str, secret: &str) -> String {
+    let text: String = text.chars().take(500).collect();
+    if secret.is_empty() {
+        text
+    } else {
+        text.replace(secret, "[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_recognised_by_content_type_or_by_its_first_byte() {
+        assert!(looks_like_html("text/html; charset=utf-8", b"{}"));
+        assert!(looks_like_html("text/plain", b"  \n<!doctype html>"));
+        assert!(!looks_like_html("application/json", b"{\"a\":1}"));
+        assert!(!looks_like_html("no content type", b""));
+    }
+
+    #[test]
+    fn provider_text_loses_the_code() {
+        assert_eq!(
+            scrub("code 1234567 is bad", "1234567"),
+            "code [redacted] is bad"
+        );
+    }
+}

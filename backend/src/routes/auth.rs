@@ -1,0 +1,221 @@
+//! The browser side of the flow: `/auth/login` starts a sign-in, the provider
+//! sends the browser back to `/auth/callback`, and `/auth/logout` forgets the
+//! token. Every outcome of the callback ends on `/` with a clean URL; the app
+//! reads what happened from `/api/session`.
+
+use axum::{
+    Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::Redirect,
+    routing::{get, post},
+};
+use axum_extra::extract::PrivateCookieJar;
+use oauth2::AuthorizationCode;
+use tokenbridge_shared::{ApiError, CSRF_HEADER, ErrorCode, FlowOutcome, routes as paths};
+
+use super::Params;
+use crate::{AppState, error::AppError, oauth::AuthorizeOptions};
+
+const MAX_LOGIN_HINT: usize = 256;
+const MAX_SCOPE: usize = 2048;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::LOGIN, get(login))
+        .route(paths::CALLBACK, get(callback))
+        .route(paths::LOGOUT, post(logout))
+}
+
+/// Starts a sign-in: seals a fresh state and PKCE verifier in the flow cookie
+/// and sends the browser to the provider.
+async fn login(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar,
+    RawQuery(query): RawQuery,
+) -> Result<(PrivateCookieJar, Redirect), AppError> {
+    let options = login_options(&state, &Params::parse(query.unwrap_or_default().as_bytes()))?;
+    let authorization = state.oauth.authorize(&options);
+    tracing::info!(provider = state.config.provider.as_str(), "sign-in started");
+    let jar = state.cookies.start_flow(
+        jar,
+        authorization.state.into_secret(),
+        authorization.verifier,
+        options.scope,
+    );
+    Ok((jar, Redirect::to(authorization.url.as_str())))
+}
+
+fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, AppError> {
+    let duplicate = |d: super::Duplicate| {
+        AppError::with_message(
+            ErrorCode::BadRequest,
+            format!("The parameter {} is given more than once.", d.0),
+        )
+    };
+    let scope = params.get("scope").map_err(duplicate)?.map(str::to_owned);
+    let login_hint = params
+        .get("login_hint")
+        .map_err(duplicate)?
+        .map(str::trim)
+        .map(str::to_owned);
+    let force_confirm = params.get("force_confirm").map_err(duplicate)?;
+    if scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE) {
+        return Err(AppError::with_message(
+            ErrorCode::BadRequest,
+            "The scope is too long.",
+        ));
+    }
+    if login_hint
+        .as_ref()
+        .is_some_and(|h| h.len() > MAX_LOGIN_HINT)
+    {
+        return Err(AppError::with_message(
+            ErrorCode::BadRequest,
+            "The login hint is too long.",
+        ));
+    }
+    let force_confirm = match force_confirm {
+        None => state.config.force_confirm,
+        Some("1" | "yes" | "true" | "on") => true,
+        Some("0" | "no" | "false" | "off") => false,
+        Some(_) => {
+            return Err(AppError::with_message(
+                ErrorCode::BadRequest,
+                "force_confirm must be yes or no.",
+            ));
+        }
+    };
+    Ok(AuthorizeOptions {
+        scope: scope
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty())
+            .or_else(|| state.config.scope.clone()),
+        force_confirm,
+        login_hint: login_hint.filter(|h| !h.is_empty()),
+    })
+}
+
+/// Where the provider sends the browser back. Checks the state, exchanges the
+/// code, keeps the token in this browser's sealed session cookie, and goes home.
+async fn callback(
+    State(state): State<AppState>,
+    jar: PrivateCookieJar,
+    RawQuery(query): RawQuery,
+) -> (PrivateCookieJar, Redirect) {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let (jar, result) = complete(&state, jar, &params).await;
+    let outcome = match result {
+        Ok(()) => FlowOutcome::Connected,
+        Err(error) => FlowOutcome::Failed(error),
+    };
+    let jar = state.cookies.set_outcome(jar, &outcome);
+    (jar, Redirect::to("/"))
+}
+
+async fn complete(
+    state: &AppState,
+    jar: PrivateCookieJar,
+    params: &Params,
+) -> (PrivateCookieJar, Result<(), ApiError>) {
+    let fail = |code: ErrorCode, detail: &str| {
+        tracing::warn!(code = code.as_str(), "sign-in failed: {detail}");
+        ApiError::new(code)
+    };
+    // A duplicated parameter is as untrustworthy as a missing one.
+    let state_param = params.get("state").ok().flatten();
+    let (jar, transaction) = state.cookies.finish_flow(jar, state_param);
+    let transaction = match transaction {
+        Ok(transaction) => transaction,
+        Err(code) => {
+            return (
+                jar,
+                Err(fail(
+                    code,
+                    "the callback does not match a sign-in of this browser",
+                )),
+            );
+        }
+    };
+
+    let (Ok(error), Ok(description), Ok(code)) = (
+        params.get("error"),
+        params.get("error_description"),
+        params.get("code"),
+    ) else {
+        return (
+            jar,
+            Err(fail(
+                ErrorCode::InvalidCallback,
+                "a callback parameter is duplicated",
+            )),
+        );
+    };
+    if let Some(error) = error {
+        let code = if error == "access_denied" {
+            ErrorCode::AccessDenied
+        } else {
+            ErrorCode::AuthorizationFailed
+        };
+        let words: String = description.unwrap_or(error).chars().take(500).collect();
+        tracing::warn!(
+            code = code.as_str(),
+            provider_error = error,
+            "the provider ended the sign-in: {words}"
+        );
+        return (
+            jar,
+            Err(ApiError::new(code).with_provider_message(Some(words))),
+        );
+    }
+    let Some(code) = code else {
+        return (
+            jar,
+            Err(fail(ErrorCode::InvalidCallback, "the callback has no code")),
+        );
+    };
+
+    match state
+        .oauth
+        .exchange(
+            AuthorizationCode::new(code.to_owned()),
+            transaction.verifier,
+            transaction.scope,
+        )
+        .await
+    {
+        Ok(token) => {
+            tracing::info!(
+                provider = state.config.provider.as_str(),
+                expires_at = token.expires_at,
+                refresh_token = token.refresh_token.is_some(),
+                "sign-in completed"
+            );
+            (state.cookies.set_session(jar, &token), Ok(()))
+        }
+        Err(error) => {
+            tracing::warn!(
+                code = error.code.as_str(),
+                "token exchange failed: {}",
+                error.detail
+            );
+            (
+                jar,
+                Err(ApiError::new(error.code).with_provider_message(error.provider_message)),
+            )
+        }
+    }
+}
+
+/// Forgets the token in this browser. Needs the app's anti-forgery header.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: PrivateCookieJar,
+) -> Result<(PrivateCookieJar, StatusCode), AppError> {
+    if !headers.contains_key(CSRF_HEADER) {
+        return Err(AppError::new(ErrorCode::CsrfRejected));
+    }
+    tracing::info!("signed out");
+    Ok((state.cookies.clear_session(jar), StatusCode::NO_CONTENT))
+}

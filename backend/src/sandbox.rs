@@ -1,0 +1,543 @@
+//! The built-in sandbox provider: a stand-in for Yandex OAuth, served by the
+//! same process under `/sandbox/…`, so the whole flow runs with no Yandex app
+//! and no network. It behaves as Yandex does: an Allow/Deny page, 7-digit
+//! single-use codes that live ten minutes, bound to the client, the redirect URI
+//! and the PKCE challenge, and Yandex-shaped token and error JSON.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use oauth2::ClientSecret;
+use rand::Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokenbridge_shared::routes as paths;
+use url::Url;
+
+use crate::{AppState, config::Config, routes::Params};
+
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+const TOKEN_LIFETIME_SECS: u64 = 365 * 24 * 3600;
+/// More outstanding codes than this means something is looping; refuse rather than grow.
+const MAX_PENDING_CODES: usize = 100_000;
+
+/// The sandbox's one registered application, and the codes it has issued.
+pub struct Sandbox {
+    client_id: String,
+    client_secret: ClientSecret,
+    redirect_uri: String,
+    grants: Mutex<HashMap<String, Grant>>,
+}
+
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    expires: Instant,
+}
+
+impl Sandbox {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            client_id: config.client_id.as_str().to_owned(),
+            client_secret: config.client_secret.clone(),
+            redirect_uri: config.redirect_url().to_string(),
+            grants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn grants(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
+        // The map holds plain data; a panic elsewhere cannot leave it half-written.
+        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn issue_code(&self, request: &AuthorizeRequest) -> Option<String> {
+        let mut grants = self.grants();
+        let now = Instant::now();
+        grants.retain(|_, grant| grant.expires > now);
+        if grants.len() >= MAX_PENDING_CODES {
+            return None;
+        }
+        let mut rng = rand::rng();
+        let code = loop {
+            let candidate = rng.random_range(1_000_000..=9_999_999u32).to_string();
+            if !grants.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        grants.insert(
+            code.clone(),
+            Grant {
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                challenge: request.challenge.clone(),
+                expires: now + CODE_LIFETIME,
+            },
+        );
+        Some(code)
+    }
+
+    /// Takes a code out: it is single-use, whatever the request's fate.
+    fn redeem(&self, code: &str) -> Option<Grant> {
+        self.grants().remove(code)
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            paths::SANDBOX_AUTHORIZE,
+            get(authorize_page).post(authorize_decision),
+        )
+        .route(paths::SANDBOX_TOKEN, axum::routing::post(token))
+}
+
+/// A checked authorize request.
+struct AuthorizeRequest {
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    challenge: Option<String>,
+    scope: Option<String>,
+    login_hint: Option<String>,
+    force_confirm: bool,
+}
+
+/// How an authorize request fails: on our page (an unknown client or redirect
+/// URI must never be redirected to), or back at the client with an OAuth error.
+enum AuthorizeError {
+    Page(String),
+    Redirect {
+        uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: &'static str,
+    },
+}
+
+impl IntoResponse for AuthorizeError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page(message) => (
+                StatusCode::BAD_REQUEST,
+                page(
+                    "Sandbox: this sign-in cannot go on",
+                    &format!("<p class=\"error\">{}</p>", escape(&message)),
+                ),
+            )
+                .into_response(),
+            Self::Redirect {
+                uri,
+                state,
+                error,
+                description,
+            } => {
+                let mut pairs = vec![
+                    ("error", error.to_owned()),
+                    ("error_description", description.to_owned()),
+                ];
+                if let Some(state) = state {
+                    pairs.push(("state", state));
+                }
+                Redirect::to(&with_query(&uri, &pairs)).into_response()
+            }
+        }
+    }
+}
+
+fn sandbox(state: &AppState) -> &Sandbox {
+    // The routes are merged only when the sandbox exists.
+    state
+        .sandbox
+        .as_ref()
+        .unwrap_or_else(|| unreachable!("sandbox routes without a sandbox"))
+}
+
+fn check_authorize(sandbox: &Sandbox, params: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+    let get = |name: &'static str| {
+        params.get(name).map_err(|d| {
+            AuthorizeError::Page(format!("The parameter {} is given more than once.", d.0))
+        })
+    };
+    let client_id = get("client_id")?
+        .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+    if client_id != sandbox.client_id {
+        return Err(AuthorizeError::Page(format!(
+            "No application with client_id {client_id:?} is registered in the sandbox."
+        )));
+    }
+    let redirect_uri = match get("redirect_uri")? {
+        None => sandbox.redirect_uri.clone(),
+        Some(uri) if uri == sandbox.redirect_uri => uri.to_owned(),
+        Some(uri) => {
+            return Err(AuthorizeError::Page(format!(
+                "The redirect_uri {uri:?} is not this application's Callback URI ({}).",
+                sandbox.redirect_uri
+            )));
+        }
+    };
+    let state = get("state")?.map(str::to_owned);
+    let back = |error, description| AuthorizeError::Redirect {
+        uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description,
+    };
+    if get("response_type")? != Some("code") {
+        return Err(back(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    let challenge = get("code_challenge")?;
+    match (challenge, get("code_challenge_method")?) {
+        (None, None) => {}
+        (Some(challenge), Some("S256")) if is_pkce_value(challenge) => {}
+        (Some(_), Some("S256")) => {
+            return Err(back(
+                "invalid_request",
+                "code_challenge must be 43 to 128 URL-safe characters",
+            ));
+        }
+        (Some(_), None | Some(_)) => {
+            return Err(back(
+                "invalid_request",
+                "code_challenge_method must be S256",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(back(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
+    }
+    Ok(AuthorizeRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        challenge: challenge.map(str::to_owned),
+        scope: get("scope")?.map(str::to_owned),
+        login_hint: get("login_hint")?.map(str::to_owned),
+        force_confirm: matches!(get("force_confirm")?, Some("yes" | "1" | "true")),
+    })
+}
+
+fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The Allow / Deny page.
+async fn authorize_page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, AuthorizeError> {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let request = check_authorize(sandbox(&state), &params)?;
+    let hidden: String = params_to_keep(&params)
+        .map(|(name, value)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(name),
+                escape(value)
+            )
+        })
+        .collect();
+    let mut details = String::new();
+    if let Some(hint) = &request.login_hint {
+        details.push_str(&format!(
+            "<p>Account: <strong>{}</strong></p>",
+            escape(hint)
+        ));
+    }
+    details.push_str(&format!(
+        "<p>Access requested: <strong>{}</strong></p>",
+        escape(
+            request
+                .scope
+                .as_deref()
+                .unwrap_or("the application's default permissions")
+        )
+    ));
+    if request.force_confirm {
+        details.push_str("<p>The application asked to confirm again (force_confirm).</p>");
+    }
+    let body = format!(
+        "<p>The application <strong>{client}</strong> asks for access to your (pretend) account.</p>{details}\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\" autofocus>Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
+        client = escape(&request.client_id),
+        action = paths::SANDBOX_AUTHORIZE,
+    );
+    Ok(Html(page("Sandbox: allow access?", &body)))
+}
+
+/// The parameters the page passes on to its form, in order, without the decision.
+fn params_to_keep(params: &Params) -> impl Iterator<Item = (&str, &str)> {
+    const KEPT: [&str; 9] = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "scope",
+        "login_hint",
+        "force_confirm",
+    ];
+    KEPT.into_iter()
+        .filter_map(|name| params.get(name).ok().flatten().map(|value| (name, value)))
+}
+
+/// The person clicked Allow or Deny.
+async fn authorize_decision(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Redirect, AuthorizeError> {
+    let params = Params::parse(&body);
+    let sandbox = sandbox(&state);
+    let request = check_authorize(sandbox, &params)?;
+    let decision = params.get("decision").ok().flatten();
+    let back = |error, description| AuthorizeError::Redirect {
+        uri: request.redirect_uri.clone(),
+        state: request.state.clone(),
+        error,
+        description,
+    };
+    match decision {
+        Some("allow") => {
+            let code = sandbox.issue_code(&request).ok_or_else(|| {
+                back(
+                    "temporarily_unavailable",
+                    "too many pending codes; try again later",
+                )
+            })?;
+            let mut pairs = vec![("code", code)];
+            if let Some(state) = &request.state {
+                pairs.push(("state", state.clone()));
+            }
+            Ok(Redirect::to(&with_query(&request.redirect_uri, &pairs)))
+        }
+        Some("deny") => Err(back("access_denied", "The user denied access")),
+        _ => Err(AuthorizeError::Page("Choose Allow or Deny.".into())),
+    }
+}
+
+/// The token endpoint, answering as Yandex's does.
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match redeem(sandbox(&state), &headers, &body) {
+        Ok(()) => {
+            let token = json!({
+                "token_type": "bearer",
+                "access_token": format!("y0_SANDBOX{}", random_text(32)),
+                "expires_in": TOKEN_LIFETIME_SECS,
+                "refresh_token": format!("1:SANDBOX:{}", random_text(32)),
+            });
+            (
+                StatusCode::OK,
+                [(header::CACHE_CONTROL, "no-store")],
+                Json(token),
+            )
+                .into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// A Yandex-shaped token error.
+struct TokenError {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+}
+
+impl TokenError {
+    fn new(error: &'static str, description: &'static str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description,
+        }
+    }
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({ "error": self.error, "error_description": self.description })),
+        )
+            .into_response()
+    }
+}
+
+fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<(), TokenError> {
+    let params = Params::parse(body);
+    let get = |name: &'static str| {
+        params
+            .get(name)
+            .map_err(|_| TokenError::new("invalid_request", "a parameter is given more than once"))
+    };
+    match get("grant_type")? {
+        None => return Err(TokenError::new("invalid_request", "grant_type is missing")),
+        Some("authorization_code") => {}
+        Some(_) => {
+            return Err(TokenError::new(
+                "unsupported_grant_type",
+                "grant_type must be authorization_code",
+            ));
+        }
+    }
+
+    let basic = basic_credentials(headers)?;
+    let body_credentials = match (get("client_id")?, get("client_secret")?) {
+        (Some(id), secret) => Some((id.to_owned(), secret.map(str::to_owned))),
+        (None, Some(_)) => {
+            return Err(TokenError::new(
+                "invalid_request",
+                "client_secret without client_id",
+            ));
+        }
+        (None, None) => None,
+    };
+    let (client_id, secret, status) = match (basic, body_credentials) {
+        (Some(_), Some((_, Some(_)))) => {
+            return Err(TokenError::new(
+                "invalid_request",
+                "client credentials are given twice",
+            ));
+        }
+        (Some((id, secret)), _) => (id, Some(secret), StatusCode::UNAUTHORIZED),
+        (None, Some((id, secret))) => (id, secret, StatusCode::BAD_REQUEST),
+        (None, None) => return Err(TokenError::new("invalid_client", "Client not found")),
+    };
+    let secret_ok = secret.is_some_and(|s| {
+        bool::from(
+            s.as_bytes()
+                .ct_eq(sandbox.client_secret.secret().as_bytes()),
+        )
+    });
+    if client_id != sandbox.client_id || !secret_ok {
+        return Err(TokenError {
+            status,
+            ..TokenError::new("invalid_client", "Wrong client secret")
+        });
+    }
+
+    let code = get("code")?.ok_or_else(|| TokenError::new("invalid_request", "code is missing"))?;
+    let grant = sandbox
+        .redeem(code)
+        .ok_or_else(|| TokenError::new("bad_verification_code", "Invalid code"))?;
+    if grant.client_id != client_id {
+        return Err(TokenError::new("bad_verification_code", "Invalid code"));
+    }
+    if grant.expires <= Instant::now() {
+        return Err(TokenError::new("invalid_grant", "Code has expired"));
+    }
+    if get("redirect_uri")?.is_some_and(|uri| uri != grant.redirect_uri) {
+        return Err(TokenError::new(
+            "invalid_grant",
+            "redirect_uri does not match the one the code was issued for",
+        ));
+    }
+    if let Some(challenge) = &grant.challenge {
+        let verifier = get("code_verifier")?
+            .ok_or_else(|| TokenError::new("invalid_request", "code_verifier is missing"))?;
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
+            return Err(TokenError::new(
+                "invalid_grant",
+                "code_verifier does not match code_challenge",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Authorization: Basic` credentials, form-urlencoded inside as RFC 6749 §2.3.1 says.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || TokenError {
+        status: StatusCode::UNAUTHORIZED,
+        ..TokenError::new("invalid_client", "Malformed Basic credentials")
+    };
+    let encoded = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic "))
+        .ok_or_else(bad)?;
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+fn random_text(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill(buffer.as_mut_slice());
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+fn with_query(uri: &str, pairs: &[(&str, String)]) -> String {
+    match Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            url.to_string()
+        }
+        // The redirect URI was checked against the registered one, which is a valid URL.
+        Err(_) => uri.to_owned(),
+    }
+}
+
+fn escape(text: &str) -> String {
+    html_escape::encode_double_quoted_attribute(text).into_owned()
+}
+
+/// A whole sandbox page, clearly labelled as the sandbox.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
+         .badge{{display:inline-block;background:#fde68a;color:#713f12;border-radius:4px;padding:.1rem .5rem;font-weight:600}}\
+         button{{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #1d4ed8;background:#1d4ed8;color:#fff;cursor:pointer}}\
+         button.secondary{{background:#fff;color:#1d4ed8}}button:focus-visible{{outline:3px solid #f59e0b;outline-offset:2px}}\
+         .error{{color:#b91c1c}}</style></head>\
+         <body><p><span class=\"badge\">Sandbox</span> A stand-in for Yandex OAuth. No real account is involved.</p>\
+         <h1>{title}</h1>{body}</body></html>",
+        title = escape(title),
+    )
+}

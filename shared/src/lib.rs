@@ -1,0 +1,319 @@
+//! What crosses the wire between the tokenbridge backend and the browser app:
+//! the session view, the error codes with their default messages, and the
+//! route paths. No secret and no network call lives here; it builds for wasm.
+
+use serde::{Deserialize, Serialize};
+
+/// The paths both sides agree on.
+pub mod routes {
+    pub const LOGIN: &str = "/auth/login";
+    pub const CALLBACK: &str = "/auth/callback";
+    pub const LOGOUT: &str = "/auth/logout";
+    pub const SESSION: &str = "/api/session";
+    pub const HEALTH: &str = "/healthz";
+    pub const SANDBOX_AUTHORIZE: &str = "/sandbox/authorize";
+    pub const SANDBOX_TOKEN: &str = "/sandbox/token";
+}
+
+/// The header a state-changing API call must carry; a cross-site form cannot set it.
+pub const CSRF_HEADER: &str = "x-tokenbridge";
+
+/// Which authorization server tokenbridge talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Yandex,
+    Custom,
+    Sandbox,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yandex => "yandex",
+            Self::Custom => "custom",
+            Self::Sandbox => "sandbox",
+        }
+    }
+
+    /// The name a person sees.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Yandex => "Yandex OAuth",
+            Self::Custom => "OAuth 2.0 server",
+            Self::Sandbox => "Sandbox (a stand-in for Yandex OAuth)",
+        }
+    }
+}
+
+/// What `GET /api/session` answers: everything the page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub provider: ProviderKind,
+    /// The scope requested by configuration, if any.
+    pub default_scope: Option<String>,
+    /// The token this browser holds, if it has connected.
+    pub token: Option<TokenView>,
+    /// How the last sign-in ended, reported once, right after the callback.
+    pub outcome: Option<FlowOutcome>,
+}
+
+/// The token as the person may see it. The refresh token itself never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub access_token: String,
+    pub token_type: String,
+    /// Unix time, in seconds, when the access token expires (if the provider said).
+    pub expires_at: Option<i64>,
+    /// Unix time, in seconds, when the token was received.
+    pub obtained_at: i64,
+    pub scope: Option<String>,
+    pub has_refresh_token: bool,
+}
+
+/// How a sign-in ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum FlowOutcome {
+    Connected,
+    Failed(ApiError),
+}
+
+/// The one error body every route answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The provider's own words (`error_description`), when it gave any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            message: code.message().to_owned(),
+            provider_message: None,
+        }
+    }
+
+    pub fn with_provider_message(mut self, message: Option<String>) -> Self {
+        self.provider_message = message;
+        self
+    }
+}
+
+/// Every way a sign-in or an API call can fail, each with its own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The person clicked Deny at the provider.
+    AccessDenied,
+    /// The provider sent the person back with an error other than access_denied.
+    AuthorizationFailed,
+    /// The callback came without a sign-in in progress in this browser.
+    StateMissing,
+    /// The callback's `state` belongs to another sign-in.
+    StateMismatch,
+    /// The sign-in was started more than ten minutes ago.
+    StateExpired,
+    /// The callback was already used once.
+    StateReplayed,
+    /// The callback lacked `code` or `state`.
+    InvalidCallback,
+    /// The provider refused the code (used, expired, or for another app).
+    CodeRejected,
+    /// The provider refused our client id or secret.
+    ClientRejected,
+    /// The provider refused the token request for another reason.
+    TokenRequestRejected,
+    /// The provider answered with a server error (5xx).
+    ProviderUnavailable,
+    /// The provider answered with a web page instead of JSON.
+    ProviderHtml,
+    /// The provider's JSON was malformed, truncated or lacked a token.
+    ProviderMalformed,
+    /// The provider answered with a redirect, which tokenbridge does not follow.
+    ProviderRedirect,
+    /// The provider did not answer in time.
+    ProviderTimeout,
+    /// The provider could not be reached.
+    ProviderUnreachable,
+    /// The request itself was malformed.
+    BadRequest,
+    /// A state-changing request lacked the anti-forgery header.
+    CsrfRejected,
+    /// No such page or route.
+    NotFound,
+    /// Something failed inside tokenbridge.
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 20] = [
+        Self::AccessDenied,
+        Self::AuthorizationFailed,
+        Self::StateMissing,
+        Self::StateMismatch,
+        Self::StateExpired,
+        Self::StateReplayed,
+        Self::InvalidCallback,
+        Self::CodeRejected,
+        Self::ClientRejected,
+        Self::TokenRequestRejected,
+        Self::ProviderUnavailable,
+        Self::ProviderHtml,
+        Self::ProviderMalformed,
+        Self::ProviderRedirect,
+        Self::ProviderTimeout,
+        Self::ProviderUnreachable,
+        Self::BadRequest,
+        Self::CsrfRejected,
+        Self::NotFound,
+        Self::Internal,
+    ];
+
+    /// The wire name, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::AuthorizationFailed => "authorization_failed",
+            Self::StateMissing => "state_missing",
+            Self::StateMismatch => "state_mismatch",
+            Self::StateExpired => "state_expired",
+            Self::StateReplayed => "state_replayed",
+            Self::InvalidCallback => "invalid_callback",
+            Self::CodeRejected => "code_rejected",
+            Self::ClientRejected => "client_rejected",
+            Self::TokenRequestRejected => "token_request_rejected",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::ProviderHtml => "provider_html",
+            Self::ProviderMalformed => "provider_malformed",
+            Self::ProviderRedirect => "provider_redirect",
+            Self::ProviderTimeout => "provider_timeout",
+            Self::ProviderUnreachable => "provider_unreachable",
+            Self::BadRequest => "bad_request",
+            Self::CsrfRejected => "csrf_rejected",
+            Self::NotFound => "not_found",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// What a person reads, and what they can do about it.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::AccessDenied => {
+                "You declined access at the provider. Nothing was shared; connect again whenever you like."
+            }
+            Self::AuthorizationFailed => {
+                "The provider could not complete the sign-in. Check the details below and start again."
+            }
+            Self::StateMissing => {
+                "This sign-in expired or was started in another browser — start again."
+            }
+            Self::StateMismatch => {
+                "This sign-in does not belong to the one this browser started — start again."
+            }
+            Self::StateExpired => {
+                "This sign-in took longer than ten minutes and expired — start again."
+            }
+            Self::StateReplayed => {
+                "This sign-in link was already used. Start a new sign-in to get a fresh token."
+            }
+            Self::InvalidCallback => {
+                "The provider sent the browser back without a code. Start again."
+            }
+            Self::CodeRejected => {
+                "The provider refused the sign-in code (it expired or was already used) — start again."
+            }
+            Self::ClientRejected => {
+                "The provider refused this application's client id or secret. Check TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET."
+            }
+            Self::TokenRequestRejected => {
+                "The provider refused to issue a token. Check the details below and start again."
+            }
+            Self::ProviderUnavailable => {
+                "The provider is having trouble right now (server error). Try again in a minute."
+            }
+            Self::ProviderHtml => {
+                "The provider answered with a web page instead of a token. Check the token URL, then try again."
+            }
+            Self::ProviderMalformed => {
+                "The provider's answer was incomplete or garbled. Try again in a minute."
+            }
+            Self::ProviderRedirect => {
+                "The provider answered with a redirect instead of a token. Check the token URL, then try again."
+            }
+            Self::ProviderTimeout => "The provider did not answer in time. Try again in a minute.",
+            Self::ProviderUnreachable => {
+                "The provider could not be reached. Check the network and the token URL, then try again."
+            }
+            Self::BadRequest => "The request was malformed.",
+            Self::CsrfRejected => {
+                "This request did not come from the tokenbridge page and was refused."
+            }
+            Self::NotFound => "There is nothing here.",
+            Self::Internal => {
+                "Something went wrong inside tokenbridge. Try again; the server log has the details."
+            }
+        }
+    }
+
+    /// The HTTP status a route answers with when it fails this way.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest | Self::InvalidCallback => 400,
+            Self::CsrfRejected => 403,
+            Self::NotFound => 404,
+            Self::Internal => 500,
+            Self::ProviderUnavailable
+            | Self::ProviderHtml
+            | Self::ProviderMalformed
+            | Self::ProviderRedirect
+            | Self::ProviderUnreachable => 502,
+            Self::ProviderTimeout => 504,
+            _ => 400,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_round_trips_through_its_wire_name() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+    }
+
+    #[test]
+    fn every_error_code_has_its_own_message() {
+        let mut messages: Vec<_> = ErrorCode::ALL.iter().map(|c| c.message()).collect();
+        messages.sort_unstable();
+        messages.dedup();
+        assert_eq!(messages.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn a_failed_outcome_serializes_with_its_code() {
+        let outcome = FlowOutcome::Failed(ApiError::new(ErrorCode::AccessDenied));
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(json["result"], "failed");
+        assert_eq!(json["code"], "access_denied");
+    }
+}
