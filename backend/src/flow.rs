@@ -95,8 +95,9 @@ impl Cookies {
         cookie
     }
 
+    /// A cookie to remove `base`; it carries the same attributes as the one it removes.
     fn removal(&self, base: &str) -> Cookie<'static> {
-        Cookie::build((self.name(base), "")).path("/").build()
+        self.cookie(base, String::new(), None, SameSite::Lax)
     }
 
     fn read<T: DeserializeOwned>(&self, jar: &PrivateCookieJar, base: &str) -> Option<T> {

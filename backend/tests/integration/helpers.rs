@@ -1,0 +1,222 @@
+//! `spawn_app` and the steps of a sign-in, as a browser would take them.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use axum_extra::extract::{PrivateCookieJar, cookie::Key};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use reqwest::{StatusCode, header};
+use tokenbridge::{
+    AppState, app,
+    config::{Config, Settings},
+};
+use tokenbridge_shared::{ErrorCode, FlowOutcome, SessionView};
+use url::Url;
+
+pub const CLIENT_SECRET: &str = "test-client-secret-0123456789";
+
+pub struct TestApp {
+    pub base: Url,
+    /// A browser: keeps cookies, does not follow redirects (each step is checked).
+    pub browser: reqwest::Client,
+    pub cookie_key: Key,
+}
+
+/// Starts the app in sandbox mode.
+pub async fn spawn_sandbox() -> TestApp {
+    spawn_app(Settings::default(), |_| {}).await
+}
+
+/// Starts the app on 127.0.0.1:0 with `settings` (its public URL set to the bound address)
+/// and `adjust` applied to the resolved configuration.
+pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let key_bytes: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(7).wrapping_add(addr.port() as u8))
+        .collect();
+    settings.public_url = Some(format!("http://{addr}"));
+    settings.cookie_key = Some(STANDARD.encode(&key_bytes));
+    settings
+        .client_secret
+        .get_or_insert_with(|| CLIENT_SECRET.to_owned());
+    settings
+        .dist
+        .get_or_insert_with(|| std::env::temp_dir().join("tokenbridge-no-dist"));
+    let mut config = Config::resolve(settings).expect("test configuration is valid");
+    adjust(&mut config);
+    let state = AppState::new(config, addr).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    TestApp {
+        base: Url::parse(&format!("http://{addr}")).unwrap(),
+        browser: browser(),
+        cookie_key: Key::from(&key_bytes),
+    }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap()
+    }
+
+    /// GET /auth/login; returns the provider's authorize URL.
+    pub async fn login(&self, query: &str) -> String {
+        let response = self
+            .browser
+            .get(self.url(&format!("/auth/login{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "login redirects");
+        location(&response)
+    }
+
+    /// Clicks Allow or Deny on the sandbox page; returns the callback URL the sandbox sends back to.
+    pub async fn decide(&self, authorize_url: &str, decision: &str) -> String {
+        let page = self.browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&format!("value=\"{decision}\"")),
+            "the page offers {decision}"
+        );
+        let mut form: Vec<(String, String)> = Url::parse(authorize_url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        form.push(("decision".into(), decision.into()));
+        let response = self
+            .browser
+            .post(self.url("/sandbox/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "the decision redirects back"
+        );
+        location(&response)
+    }
+
+    /// Follows the provider's redirect to the callback; returns where the callback sends the browser.
+    pub async fn callback(&self, callback_url: &str) -> reqwest::Response {
+        let response = self.browser.get(callback_url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "the callback redirects home"
+        );
+        response
+    }
+
+    pub async fn session(&self) -> SessionView {
+        let response = self
+            .browser
+            .get(self.url("/api/session"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Login → Allow → callback, and the session afterwards.
+    pub async fn connect(&self) -> SessionView {
+        let authorize = self.login("").await;
+        let callback = self.decide(&authorize, "allow").await;
+        self.callback(&callback).await;
+        self.session().await
+    }
+
+    /// Decrypts one of this browser's sealed cookies, as only the server can.
+    pub fn open_cookie(&self, set_cookie_values: &[String], name: &str) -> Option<String> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for value in set_cookie_values {
+            let pair = value.split(';').next().unwrap();
+            headers.append(header::COOKIE, pair.parse().unwrap());
+        }
+        let jar = PrivateCookieJar::from_headers(&headers, self.cookie_key.clone());
+        jar.get(name).map(|c| c.value().to_owned())
+    }
+}
+
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn failed_with(session: &SessionView) -> ErrorCode {
+    match &session.outcome {
+        Some(FlowOutcome::Failed(error)) => error.code,
+        other => panic!("expected a failed sign-in, got {other:?}"),
+    }
+}
+
+/// Every log line of this test binary, at trace level, kept in memory.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(Default::default)
+}
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}

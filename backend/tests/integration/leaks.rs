@@ -1,0 +1,73 @@
+//! No secret in any log line: the full flow at trace level, then a search of
+//! everything logged for the client secret, the code, the verifier and both tokens.
+
+use serde_json::Value;
+use tokenbridge::config::{ClientAuth, Settings};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn no_log_line_at_trace_level_carries_a_secret() {
+    for auth in [ClientAuth::Post, ClientAuth::Basic] {
+        let app = spawn_app(
+            Settings {
+                client_auth: Some(auth),
+                ..Settings::default()
+            },
+            |_| {},
+        )
+        .await;
+
+        let login = app
+            .browser
+            .get(app.url("/auth/login"))
+            .send()
+            .await
+            .unwrap();
+        let transaction: Value =
+            serde_json::from_str(&app.open_cookie(&set_cookies(&login), "tb_flow").unwrap())
+                .unwrap();
+        let verifier = transaction["verifier"].as_str().unwrap().to_owned();
+        let callback = app.decide(&location(&login), "allow").await;
+        let code = query_param(&callback, "code").unwrap();
+        let response = app.callback(&callback).await;
+        let stored: Value = serde_json::from_str(
+            &app.open_cookie(&set_cookies(&response), "tb_session")
+                .unwrap(),
+        )
+        .unwrap();
+        let access_token = stored["access_token"].as_str().unwrap().to_owned();
+        let refresh_token = stored["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.session().await.token.unwrap().access_token,
+            access_token
+        );
+
+        let logs = logs();
+        assert!(
+            logs.contains("sign-in completed"),
+            "the flow was logged at all"
+        );
+        assert!(logs.contains("TRACE"), "trace level was on");
+        for (name, secret) in [
+            ("client secret", CLIENT_SECRET),
+            ("code", code.as_str()),
+            ("verifier", verifier.as_str()),
+            ("access token", access_token.as_str()),
+            ("refresh token", refresh_token.as_str()),
+        ] {
+            assert!(!logs.contains(secret), "the {name} appears in the log");
+        }
+    }
+}
+
+#[test]
+fn secrets_debug_as_redacted() {
+    let secret = oauth2::ClientSecret::new("hunter2".into());
+    let token = oauth2::AccessToken::new("y0_abc".into());
+    let text = format!("{secret:?} {token:?}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("y0_abc"),
+        "{text}"
+    );
+}

@@ -1,0 +1,9 @@
+//! Backend integration tests, one binary: the real app on port 0, driven by a
+//! cookie-keeping HTTP client, against the built-in sandbox provider or a
+//! wiremock server standing in for a failing one.
+
+mod flow;
+mod helpers;
+mod leaks;
+mod provider_failures;
+mod sandbox;

@@ -1,0 +1,302 @@
+//! A `custom` provider played by wiremock: a good token endpoint, and each way
+//! a real one fails. Each failure must end on the page with its own error code.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokenbridge::config::{ClientAuth, ProviderArg, Settings};
+use tokenbridge_shared::{ErrorCode, FlowOutcome, SessionView};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{body_string_contains, header_exists, method, path},
+};
+
+use crate::helpers::*;
+
+async fn custom_provider(provider: &MockServer, auth: ClientAuth) -> TestApp {
+    let settings = Settings {
+        provider: Some(ProviderArg::Custom),
+        client_id: Some("custom-client".into()),
+        authorize_url: Some(format!("{}/authorize", provider.uri())),
+        token_url: Some(format!("{}/token", provider.uri())),
+        client_auth: Some(auth),
+        provider_timeout_ms: Some(500),
+        ..Settings::default()
+    };
+    spawn_app(settings, |_| {}).await
+}
+
+/// Starts a sign-in and comes back as the provider would, with `code`.
+async fn sign_in(app: &TestApp, code: &str) -> SessionView {
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    app.callback(&format!(
+        "{}auth/callback?code={code}&state={state}",
+        app.base
+    ))
+    .await;
+    app.session().await
+}
+
+async fn token_endpoint_answers(response: ResponseTemplate) -> (MockServer, TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(response)
+        .mount(&provider)
+        .await;
+    let app = custom_provider(&provider, ClientAuth::Post).await;
+    (provider, app)
+}
+
+fn json(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+fn html(status: u16) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(
+        b"<!DOCTYPE html><html><body><h1>Something broke</h1></body></html>".to_vec(),
+        "text/html; charset=utf-8",
+    )
+}
+
+#[tokio::test]
+async fn a_custom_provider_gets_the_code_verifier_and_credentials_in_the_body() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code=4242424"))
+        .and(body_string_contains("code_verifier="))
+        .and(body_string_contains("client_id=custom-client"))
+        .and(body_string_contains(format!("client_secret={CLIENT_SECRET}")))
+        .and(body_string_contains("redirect_uri="))
+        .respond_with(json(200, r#"{"access_token":"at-123","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let app = custom_provider(&provider, ClientAuth::Post).await;
+
+    let session = sign_in(&app, "4242424").await;
+
+    assert_eq!(session.outcome, Some(FlowOutcome::Connected));
+    let token = session.token.unwrap();
+    assert_eq!(token.access_token, "at-123");
+    assert_eq!(token.scope.as_deref(), Some("read write"));
+    assert!(!token.has_refresh_token);
+}
+
+#[tokio::test]
+async fn basic_client_auth_sends_an_authorization_header_and_no_secret_in_the_body() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header_exists("authorization"))
+        .respond_with(json(
+            200,
+            r#"{"access_token":"at-basic","token_type":"bearer"}"#,
+        ))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let app = custom_provider(&provider, ClientAuth::Basic).await;
+
+    let session = sign_in(&app, "1111111").await;
+
+    assert_eq!(session.token.unwrap().access_token, "at-basic");
+    let requests = provider.received_requests().await.unwrap();
+    let body = String::from_utf8_lossy(&requests[0].body);
+    assert!(!body.contains("client_secret"), "{body}");
+}
+
+#[tokio::test]
+async fn an_oauth_error_json_is_code_rejected_with_the_providers_words() {
+    let (_provider, app) = token_endpoint_answers(json(
+        400,
+        r#"{"error":"bad_verification_code","error_description":"Invalid code"}"#,
+    ))
+    .await;
+
+    let session = sign_in(&app, "7777777").await;
+
+    assert_eq!(failed_with(&session), ErrorCode::CodeRejected);
+    let Some(FlowOutcome::Failed(error)) = session.outcome else {
+        unreachable!()
+    };
+    assert_eq!(error.provider_message.as_deref(), Some("Invalid code"));
+    assert!(session.token.is_none());
+}
+
+#[tokio::test]
+async fn invalid_client_is_client_rejected() {
+    let (_provider, app) = token_endpoint_answers(json(
+        401,
+        r#"{"error":"invalid_client","error_description":"Wrong client secret"}"#,
+    ))
+    .await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ClientRejected
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_oauth_error_is_token_request_rejected() {
+    let (_provider, app) =
+        token_endpoint_answers(json(400, r#"{"error":"slow_down_please"}"#)).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::TokenRequestRejected
+    );
+}
+
+#[tokio::test]
+async fn a_500_with_an_html_page_is_provider_unavailable() {
+    let (_provider, app) = token_endpoint_answers(html(500)).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderUnavailable
+    );
+}
+
+#[tokio::test]
+async fn a_503_is_provider_unavailable() {
+    let (_provider, app) = token_endpoint_answers(ResponseTemplate::new(503)).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderUnavailable
+    );
+}
+
+#[tokio::test]
+async fn a_200_with_an_html_page_is_provider_html() {
+    let (_provider, app) = token_endpoint_answers(html(200)).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderHtml
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_provider_malformed() {
+    let (_provider, app) = token_endpoint_answers(json(200, "{not json")).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderMalformed
+    );
+}
+
+#[tokio::test]
+async fn truncated_json_is_provider_malformed() {
+    let (_provider, app) =
+        token_endpoint_answers(json(200, r#"{"access_token":"at-trunc","token_ty"#)).await;
+
+    let session = sign_in(&app, "1").await;
+
+    assert_eq!(failed_with(&session), ErrorCode::ProviderMalformed);
+    assert!(
+        !logs().contains("at-trunc"),
+        "a partial token never reaches the log"
+    );
+}
+
+#[tokio::test]
+async fn json_without_an_access_token_is_provider_malformed() {
+    let (_provider, app) =
+        token_endpoint_answers(json(200, r#"{"token_type":"bearer","expires_in":3600}"#)).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderMalformed
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/elsewhere", provider.uri())),
+        )
+        .mount(&provider)
+        .await;
+    Mock::given(path("/elsewhere"))
+        .respond_with(json(
+            200,
+            r#"{"access_token":"at-redirected","token_type":"bearer"}"#,
+        ))
+        .expect(0)
+        .mount(&provider)
+        .await;
+    let app = custom_provider(&provider, ClientAuth::Post).await;
+
+    assert_eq!(
+        failed_with(&sign_in(&app, "1").await),
+        ErrorCode::ProviderRedirect
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_never_answers_is_provider_timeout() {
+    let (_provider, app) = token_endpoint_answers(
+        json(200, r#"{"access_token":"late","token_type":"bearer"}"#)
+            .set_delay(Duration::from_secs(30)),
+    )
+    .await;
+
+    let started = std::time::Instant::now();
+    let session = sign_in(&app, "1").await;
+
+    assert_eq!(failed_with(&session), ErrorCode::ProviderTimeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the callback gave up instead of waiting"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_provider_unreachable() {
+    // A port that was free a moment ago and has nothing listening now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = Settings {
+        provider: Some(ProviderArg::Custom),
+        client_id: Some("custom-client".into()),
+        authorize_url: Some(format!("http://127.0.0.1:{port}/authorize")),
+        token_url: Some(format!("http://127.0.0.1:{port}/token")),
+        ..Settings::default()
+    };
+    let app = spawn_app(settings, |_| {}).await;
+
+    let session = sign_in(&app, "1").await;
+
+    assert_eq!(failed_with(&session), ErrorCode::ProviderUnreachable);
+}
+
+#[tokio::test]
+async fn provider_failures_answer_the_page_not_a_500() {
+    let (_provider, app) = token_endpoint_answers(html(500)).await;
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+
+    let response = app
+        .browser
+        .get(format!("{}auth/callback?code=1&state={state}", app.base))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+}
