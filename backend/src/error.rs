@@ -19,9 +19,7 @@ impl AppError {
     }
 
     pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
-        let mut error = ApiError::new(code);
-        error.message = message.into();
-        Self(error)
+        Self(ApiError::new(code).with_message(message))
     }
 }
 

@@ -98,6 +98,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with a more specific message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub fn with_provider_message(mut self, message: Option<String>) -> Self {
         self.provider_message = message;
         self

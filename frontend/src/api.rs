@@ -1,0 +1,70 @@
+//! Every HTTP call the app makes. A non-2xx answer becomes the shared
+//! [`ApiError`]; a network failure becomes one too, with a message a person reads.
+
+use gloo_net::http::{Request, Response};
+use tokenbridge_shared::{ApiError, CSRF_HEADER, ErrorCode, SessionView, routes};
+
+pub async fn get_session() -> Result<SessionView, ApiError> {
+    let response = Request::get(routes::SESSION)
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    let response = Request::post(routes::LOGOUT)
+        .header(CSRF_HEADER, "1")
+        .send()
+        .await
+        .map_err(network)?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(read_error(response).await)
+    }
+}
+
+/// The Connect link, with the person's options.
+pub fn login_href(login_hint: &str, force_confirm: bool) -> String {
+    let mut params = Vec::new();
+    let hint = login_hint.trim();
+    if !hint.is_empty() {
+        params.push(format!(
+            "login_hint={}",
+            String::from(js_sys::encode_uri_component(hint))
+        ));
+    }
+    if force_confirm {
+        params.push("force_confirm=yes".to_owned());
+    }
+    if params.is_empty() {
+        routes::LOGIN.to_owned()
+    } else {
+        format!("{}?{}", routes::LOGIN, params.join("&"))
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+    if !response.ok() {
+        return Err(read_error(response).await);
+    }
+    response.json().await.map_err(|_| {
+        ApiError::new(ErrorCode::Internal)
+            .with_message("The server's answer could not be read. Reload the page.")
+    })
+}
+
+async fn read_error(response: Response) -> ApiError {
+    let status = response.status();
+    response.json::<ApiError>().await.unwrap_or_else(|_| {
+        ApiError::new(ErrorCode::Internal).with_message(format!(
+            "The server answered {status}. Reload the page or check the server log."
+        ))
+    })
+}
+
+fn network(_: gloo_net::Error) -> ApiError {
+    ApiError::new(ErrorCode::Internal)
+        .with_message("The tokenbridge server does not answer. Is it still running?")
+}

@@ -1,0 +1,39 @@
+//! The Connect link and its options: a login hint and "ask me again".
+
+use leptos::prelude::*;
+use tokenbridge_shared::ProviderKind;
+
+use crate::api::login_href;
+
+#[component]
+pub fn ConnectPanel(provider: ProviderKind, default_scope: Option<String>) -> impl IntoView {
+    let (login_hint, set_login_hint) = signal(String::new());
+    let (force_confirm, set_force_confirm) = signal(false);
+    let href = move || login_href(&login_hint.get(), force_confirm.get());
+    let at = match provider {
+        ProviderKind::Yandex => "Yandex",
+        ProviderKind::Custom => "the provider",
+        ProviderKind::Sandbox => "the sandbox",
+    };
+    view! {
+        <section class="card connect">
+            <h2>"Connect your account"</h2>
+            <p>{format!("Connect sends you to {at}. Click Allow there and you come back here with a token.")}</p>
+            {default_scope.map(|scope| view! { <p class="muted">"Requested access: " <code>{scope}</code></p> })}
+            <div class="field">
+                <label for="login-hint">"Account (optional)"</label>
+                <input id="login-hint" type="text" autocomplete="username" placeholder="login or email"
+                    prop:value=login_hint
+                    on:input=move |ev| set_login_hint.set(event_target_value(&ev)) />
+                <p class="hint">"Suggests which account to sign in with."</p>
+            </div>
+            <div class="field checkbox">
+                <input id="force-confirm" type="checkbox"
+                    prop:checked=force_confirm
+                    on:change=move |ev| set_force_confirm.set(event_target_checked(&ev)) />
+                <label for="force-confirm">"Ask me again, even if I allowed access before"</label>
+            </div>
+            <a class="button primary" href=href data-testid="connect">"Connect"</a>
+        </section>
+    }
+}

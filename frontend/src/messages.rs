@@ -1,0 +1,57 @@
+//! What each error code means to a person, and what they can do next.
+
+use tokenbridge_shared::{ErrorCode, ProviderKind};
+
+/// A short title for the error.
+pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
+    let at = provider_short_name(provider);
+    match code {
+        ErrorCode::AccessDenied => format!("You declined access at {at}"),
+        ErrorCode::AuthorizationFailed => format!("{at} could not complete the sign-in"),
+        ErrorCode::StateMissing | ErrorCode::StateMismatch => {
+            "This sign-in does not belong to this browser".to_owned()
+        }
+        ErrorCode::StateExpired => "This sign-in expired".to_owned(),
+        ErrorCode::StateReplayed => "This sign-in link was already used".to_owned(),
+        ErrorCode::InvalidCallback => format!("{at} sent the browser back without a code"),
+        ErrorCode::CodeRejected => format!("{at} refused the sign-in code"),
+        ErrorCode::ClientRejected => format!("{at} refused this application"),
+        ErrorCode::TokenRequestRejected => format!("{at} refused to issue a token"),
+        ErrorCode::ProviderUnavailable => format!("{at} is having trouble"),
+        ErrorCode::ProviderHtml => format!("{at} answered with a web page"),
+        ErrorCode::ProviderMalformed => format!("{at} sent an incomplete answer"),
+        ErrorCode::ProviderRedirect => format!("{at} answered with a redirect"),
+        ErrorCode::ProviderTimeout => format!("{at} did not answer in time"),
+        ErrorCode::ProviderUnreachable => format!("{at} could not be reached"),
+        ErrorCode::BadRequest => "The request was malformed".to_owned(),
+        ErrorCode::CsrfRejected => "The request was refused".to_owned(),
+        ErrorCode::NotFound => "Not found".to_owned(),
+        ErrorCode::Internal => "Something went wrong in tokenbridge".to_owned(),
+    }
+}
+
+/// What happened and what to do, in a sentence or two.
+pub fn advice(code: ErrorCode, provider: ProviderKind) -> String {
+    let at = provider_short_name(provider);
+    match code {
+        ErrorCode::AccessDenied => "Nothing was shared. Connect again whenever you like, and click Allow.".to_owned(),
+        ErrorCode::StateMissing => "This sign-in expired or was started in another browser — start again.".to_owned(),
+        ErrorCode::StateMismatch => "The answer that came back belongs to a different sign-in (perhaps from another tab) — start again.".to_owned(),
+        ErrorCode::StateExpired => "More than ten minutes passed between Connect and Allow — start again.".to_owned(),
+        ErrorCode::StateReplayed => "Each sign-in works once. Your earlier token, if any, is unchanged; start a new sign-in for a fresh one.".to_owned(),
+        ErrorCode::CodeRejected => format!("The code from {at} expired or was already used — start again."),
+        ErrorCode::ClientRejected => "The client id or secret configured on the server is wrong. Check TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET, then start again.".to_owned(),
+        ErrorCode::ProviderUnavailable | ErrorCode::ProviderMalformed | ErrorCode::ProviderTimeout => "Wait a minute and start again.".to_owned(),
+        ErrorCode::ProviderHtml | ErrorCode::ProviderRedirect => "The token URL configured on the server may be wrong. Check TOKENBRIDGE_TOKEN_URL, then start again.".to_owned(),
+        ErrorCode::ProviderUnreachable => "Check the server's network and TOKENBRIDGE_TOKEN_URL, then start again.".to_owned(),
+        other => other.message().to_owned(),
+    }
+}
+
+fn provider_short_name(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Yandex => "Yandex",
+        ProviderKind::Custom => "The provider",
+        ProviderKind::Sandbox => "The sandbox",
+    }
+}
