@@ -4,25 +4,26 @@ use tokenbridge_shared::{ErrorCode, ProviderKind};
 
 /// A short title for the error.
 pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
-    let at = provider_short_name(provider);
+    let at = provider_name(provider);
+    let the = capitalized(at);
     match code {
         ErrorCode::AccessDenied => format!("You declined access at {at}"),
-        ErrorCode::AuthorizationFailed => format!("{at} could not complete the sign-in"),
+        ErrorCode::AuthorizationFailed => format!("{the} could not complete the sign-in"),
         ErrorCode::StateMissing | ErrorCode::StateMismatch => {
             "This sign-in does not belong to this browser".to_owned()
         }
         ErrorCode::StateExpired => "This sign-in expired".to_owned(),
         ErrorCode::StateReplayed => "This sign-in link was already used".to_owned(),
-        ErrorCode::InvalidCallback => format!("{at} sent the browser back without a code"),
-        ErrorCode::CodeRejected => format!("{at} refused the sign-in code"),
-        ErrorCode::ClientRejected => format!("{at} refused this application"),
-        ErrorCode::TokenRequestRejected => format!("{at} refused to issue a token"),
-        ErrorCode::ProviderUnavailable => format!("{at} is having trouble"),
-        ErrorCode::ProviderHtml => format!("{at} answered with a web page"),
-        ErrorCode::ProviderMalformed => format!("{at} sent an incomplete answer"),
-        ErrorCode::ProviderRedirect => format!("{at} answered with a redirect"),
-        ErrorCode::ProviderTimeout => format!("{at} did not answer in time"),
-        ErrorCode::ProviderUnreachable => format!("{at} could not be reached"),
+        ErrorCode::InvalidCallback => format!("{the} sent the browser back without a code"),
+        ErrorCode::CodeRejected => format!("{the} refused the sign-in code"),
+        ErrorCode::ClientRejected => format!("{the} refused this application"),
+        ErrorCode::TokenRequestRejected => format!("{the} refused to issue a token"),
+        ErrorCode::ProviderUnavailable => format!("{the} is having trouble"),
+        ErrorCode::ProviderHtml => format!("{the} answered with a web page"),
+        ErrorCode::ProviderMalformed => format!("{the} sent an incomplete answer"),
+        ErrorCode::ProviderRedirect => format!("{the} answered with a redirect"),
+        ErrorCode::ProviderTimeout => format!("{the} did not answer in time"),
+        ErrorCode::ProviderUnreachable => format!("{the} could not be reached"),
         ErrorCode::BadRequest => "The request was malformed".to_owned(),
         ErrorCode::CsrfRejected => "The request was refused".to_owned(),
         ErrorCode::NotFound => "Not found".to_owned(),
@@ -32,7 +33,7 @@ pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
 
 /// What happened and what to do, in a sentence or two.
 pub fn advice(code: ErrorCode, provider: ProviderKind) -> String {
-    let at = provider_short_name(provider);
+    let at = provider_name(provider);
     match code {
         ErrorCode::AccessDenied => "Nothing was shared. Connect again whenever you like, and click Allow.".to_owned(),
         ErrorCode::StateMissing => "This sign-in expired or was started in another browser — start again.".to_owned(),
@@ -48,10 +49,19 @@ pub fn advice(code: ErrorCode, provider: ProviderKind) -> String {
     }
 }
 
-fn provider_short_name(provider: ProviderKind) -> &'static str {
+/// The provider's name in the middle of a sentence.
+pub fn provider_name(provider: ProviderKind) -> &'static str {
     match provider {
         ProviderKind::Yandex => "Yandex",
-        ProviderKind::Custom => "The provider",
-        ProviderKind::Sandbox => "The sandbox",
+        ProviderKind::Custom => "the provider",
+        ProviderKind::Sandbox => "the sandbox",
     }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

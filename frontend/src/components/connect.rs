@@ -3,18 +3,14 @@
 use leptos::prelude::*;
 use tokenbridge_shared::ProviderKind;
 
-use crate::api::login_href;
+use crate::{api::login_href, messages::provider_name};
 
 #[component]
 pub fn ConnectPanel(provider: ProviderKind, default_scope: Option<String>) -> impl IntoView {
     let (login_hint, set_login_hint) = signal(String::new());
     let (force_confirm, set_force_confirm) = signal(false);
     let href = move || login_href(&login_hint.get(), force_confirm.get());
-    let at = match provider {
-        ProviderKind::Yandex => "Yandex",
-        ProviderKind::Custom => "the provider",
-        ProviderKind::Sandbox => "the sandbox",
-    };
+    let at = provider_name(provider);
     view! {
         <section class="card connect">
             <h2>"Connect your account"</h2>

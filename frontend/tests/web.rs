@@ -1,0 +1,279 @@
+//! The app's parts, mounted in headless Chromium and read back from the DOM.
+#![cfg(target_arch = "wasm32")]
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use tokenbridge_frontend::components::{ConnectPanel, ErrorView, TokenCard};
+use tokenbridge_frontend::time::remaining;
+use tokenbridge_shared::{ApiError, ErrorCode, ProviderKind, TokenView};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A fresh element to mount into; removed by the returned guard's drop.
+struct Stage(HtmlElement);
+
+impl Stage {
+    fn new() -> Self {
+        let document = document();
+        let element: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+        document.body().unwrap().append_child(&element).unwrap();
+        Self(element)
+    }
+
+    fn find(&self, selector: &str) -> HtmlElement {
+        self.0
+            .query_selector(selector)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no element matches {selector}: {}", self.0.inner_html()))
+            .unchecked_into()
+    }
+
+    fn text(&self, selector: &str) -> String {
+        self.find(selector).text_content().unwrap_or_default()
+    }
+
+    fn button(&self, label: &str) -> HtmlElement {
+        let buttons = self.0.query_selector_all("button").unwrap();
+        (0..buttons.length())
+            .filter_map(|i| buttons.item(i))
+            .map(|node| node.unchecked_into::<HtmlElement>())
+            .find(|b| b.text_content().as_deref() == Some(label))
+            .unwrap_or_else(|| panic!("no button {label:?}"))
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.0.remove();
+    }
+}
+
+async fn settle() {
+    leptos::task::tick().await;
+    gloo_sleep(Duration::from_millis(20)).await;
+    leptos::task::tick().await;
+}
+
+async fn gloo_sleep(duration: Duration) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                duration.as_millis() as i32,
+            )
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+fn now() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}
+
+fn sample_token() -> TokenView {
+    TokenView {
+        access_token: "y0_SANDBOXabcdefghijklmnopqrstuvwxyz0123456789".into(),
+        token_type: "bearer".into(),
+        expires_at: Some(now() + 2 * 86_400 + 3 * 3600 + 30),
+        obtained_at: now(),
+        scope: Some("direct:api".into()),
+        has_refresh_token: true,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_token_card_shows_the_whole_token_its_type_expiry_and_scope() {
+    let stage = Stage::new();
+    let token = sample_token();
+    let shown = token.clone();
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <TokenCard token=shown.clone() on_disconnect=Callback::new(|()| {}) /> }
+    });
+    settle().await;
+
+    assert_eq!(stage.text("[data-testid=access-token]"), token.access_token);
+    assert_eq!(stage.text("[data-testid=token-type]"), "bearer");
+    assert_eq!(stage.text("[data-testid=scope]"), "direct:api");
+    assert_eq!(stage.text("[data-testid=countdown]"), "(in 2 d 3 h 0 min)");
+    let expires = stage.text("[data-testid=expires]");
+    let year = js_sys::Date::new_0().get_full_year().to_string();
+    assert!(
+        expires.contains(&year)
+            || expires.contains(&(year.parse::<i32>().unwrap() + 1).to_string()),
+        "a date: {expires}"
+    );
+    assert!(
+        stage
+            .0
+            .text_content()
+            .unwrap()
+            .contains("held by the server")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn copy_says_what_happened_and_disconnect_calls_back() {
+    let stage = Stage::new();
+    let (disconnected, set_disconnected) = signal(false);
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <TokenCard token=sample_token() on_disconnect=Callback::new(move |()| set_disconnected.set(true)) /> }
+    });
+    settle().await;
+    assert_eq!(stage.text(".feedback"), "");
+
+    stage.button("Copy").click();
+    let mut feedback = String::new();
+    for _ in 0..50 {
+        settle().await;
+        feedback = stage.text(".feedback");
+        if !feedback.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        feedback == "Copied" || feedback.starts_with("Copy failed"),
+        "feedback after Copy: {feedback:?}"
+    );
+
+    stage.button("Disconnect").click();
+    settle().await;
+    assert!(disconnected.get_untracked());
+}
+
+#[wasm_bindgen_test]
+async fn a_token_without_expiry_says_so() {
+    let stage = Stage::new();
+    let token = TokenView {
+        expires_at: None,
+        scope: None,
+        ..sample_token()
+    };
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <TokenCard token=token.clone() on_disconnect=Callback::new(|()| {}) /> }
+    });
+    settle().await;
+
+    assert_eq!(
+        stage.text("[data-testid=expires]"),
+        "not stated by the provider"
+    );
+    assert_eq!(
+        stage.text("[data-testid=scope]"),
+        "the application's default"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn declining_at_yandex_reads_as_such_with_a_way_to_start_again() {
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), || {
+        view! { <ErrorView error=ApiError::new(ErrorCode::AccessDenied) provider=ProviderKind::Yandex /> }
+    });
+    settle().await;
+
+    assert_eq!(
+        stage.text("[data-testid=error] h2"),
+        "You declined access at Yandex"
+    );
+    let again = stage.find("[data-testid=error] a");
+    assert_eq!(again.text_content().as_deref(), Some("Start again"));
+    assert_eq!(again.get_attribute("href").as_deref(), Some("/auth/login"));
+
+    stage.button("Dismiss").click();
+    settle().await;
+    assert!(
+        stage
+            .0
+            .query_selector("[data-testid=error]")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn every_error_code_has_its_own_words() {
+    let mut seen = std::collections::HashSet::new();
+    for code in ErrorCode::ALL {
+        let stage = Stage::new();
+        let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+            view! { <ErrorView error=ApiError::new(code) provider=ProviderKind::Sandbox /> }
+        });
+        settle().await;
+        let words = format!(
+            "{} / {}",
+            stage.text("[data-testid=error] h2"),
+            stage.text("[data-testid=error] p")
+        );
+        assert_eq!(
+            stage
+                .find("[data-testid=error]")
+                .get_attribute("data-code")
+                .as_deref(),
+            Some(code.as_str())
+        );
+        assert!(
+            seen.insert(words.clone()),
+            "{code} repeats another code's words: {words}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_providers_words_are_shown_as_text() {
+    let stage = Stage::new();
+    let error = ApiError::new(ErrorCode::AuthorizationFailed)
+        .with_provider_message(Some("<b>bad</b> scope".into()));
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <ErrorView error=error.clone() provider=ProviderKind::Custom /> }
+    });
+    settle().await;
+
+    assert_eq!(stage.text(".provider-words q"), "<b>bad</b> scope");
+    assert!(
+        stage
+            .0
+            .query_selector(".provider-words b")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_connect_link_carries_the_login_hint_and_ask_again() {
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), || {
+        view! { <ConnectPanel provider=ProviderKind::Sandbox default_scope=None /> }
+    });
+    settle().await;
+    let link = || stage.find("[data-testid=connect]");
+    assert_eq!(link().text_content().as_deref(), Some("Connect"));
+    assert_eq!(link().get_attribute("href").as_deref(), Some("/auth/login"));
+
+    let input: HtmlInputElement = stage.find("#login-hint").unchecked_into();
+    input.set_value("alice smith@x");
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    input
+        .dispatch_event(&web_sys::Event::new_with_event_init_dict("input", &init).unwrap())
+        .unwrap();
+    stage.find("#force-confirm").click();
+    settle().await;
+
+    assert_eq!(
+        link().get_attribute("href").as_deref(),
+        Some("/auth/login?login_hint=alice%20smith%40x&force_confirm=yes")
+    );
+}
+
+#[wasm_bindgen_test]
+fn the_countdown_reads_naturally() {
+    assert_eq!(remaining(0), "expired");
+    assert_eq!(remaining(-5), "expired");
+    assert_eq!(remaining(3 * 3600 + 4 * 60 + 5), "in 03:04:05");
+    assert_eq!(remaining(86_400 + 60), "in 1 d 0 h 1 min");
+}

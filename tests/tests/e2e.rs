@@ -1,0 +1,269 @@
+//! End to end: the backend in sandbox mode serving the trunk-built app, driven
+//! in real headless Chromium through WebDriver (Debian's chromedriver).
+//! Every response the browser receives is recorded and searched for the secret.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::Response,
+};
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokenbridge::{
+    AppState, app,
+    config::{Config, Settings},
+};
+
+const SECRET: &str = "e2e-client-secret-must-never-reach-the-browser";
+
+/// What the server sent: content type and the whole body, headers included as text.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<(String, Vec<u8>)>>>);
+
+async fn record(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut everything = format!("{:?} {:?}\n", parts.status, parts.headers).into_bytes();
+    everything.extend_from_slice(&bytes);
+    recorder.0.lock().unwrap().push((content_type, everything));
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn dist() -> PathBuf {
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the frontend is not built: run `trunk build --release` first (scripts/test.sh does)"
+    );
+    dist
+}
+
+async fn spawn_backend(recorder: Recorder) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let settings = Settings {
+        public_url: Some(format!("http://{addr}")),
+        client_secret: Some(SECRET.into()),
+        dist: Some(dist()),
+        ..Settings::default()
+    };
+    let state = AppState::new(Config::resolve(settings).unwrap(), addr).unwrap();
+    let router = app(state).layer(middleware::from_fn_with_state(recorder, record));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Debian's chromedriver driving headless Chromium, stopped when dropped.
+struct Browser {
+    client: Client,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn start_browser() -> Browser {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver_path =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let driver = Command::new(&driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start {driver_path} (apt-get install chromium-driver): {e}")
+        });
+    let profile = std::env::temp_dir().join(format!("tb-e2e-{}-{port}", std::process::id()));
+    let mut options = serde_json::json!({
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--window-size=1200,900",
+            format!("--user-data-dir={}", profile.display()),
+        ]
+    });
+    if let Ok(binary) = std::env::var("CHROME_BIN") {
+        options["binary"] = binary.into();
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => break client,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("chromedriver did not start a browser: {error}"),
+        }
+    };
+    Browser { client, driver }
+}
+
+async fn text_of(client: &Client, locator: Locator<'_>) -> String {
+    let element = client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(locator)
+        .await
+        .unwrap();
+    element.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_browser() {
+    let recorder = Recorder::default();
+    let addr = spawn_backend(recorder.clone()).await;
+    let browser = start_browser().await;
+    let client = &browser.client;
+
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    assert_eq!(
+        text_of(client, Locator::Css("[data-testid=sandbox-badge]")).await,
+        "Sandbox"
+    );
+    let connect = client
+        .wait()
+        .for_element(Locator::LinkText("Connect"))
+        .await
+        .unwrap();
+    connect.click().await.unwrap();
+
+    let allow = client
+        .wait()
+        .for_element(Locator::XPath("//button[normalize-space()='Allow']"))
+        .await
+        .unwrap();
+    assert!(
+        client.source().await.unwrap().contains("Sandbox"),
+        "the provider page is labelled as the sandbox"
+    );
+    allow.click().await.unwrap();
+
+    let token = text_of(client, Locator::Css("[data-testid=access-token]")).await;
+    assert!(
+        token.starts_with("y0_SANDBOX") && token.len() > 40,
+        "the token card shows {token:?}"
+    );
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/");
+    assert_eq!(url.query(), None, "the address bar is clean");
+    // Sandbox tokens live a year: 365 d at the very first tick, 364 d after it.
+    let countdown = text_of(client, Locator::Css("[data-testid=countdown]")).await;
+    assert!(
+        countdown.starts_with("(in 365 d") || countdown.starts_with("(in 364 d"),
+        "{countdown}"
+    );
+
+    // Disconnect brings back the Connect link.
+    client
+        .find(Locator::XPath("//button[normalize-space()='Disconnect']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::LinkText("Connect"))
+        .await
+        .unwrap();
+    client.clone().close().await.unwrap();
+
+    let responses = recorder.0.lock().unwrap().clone();
+    let kinds: Vec<&str> = responses.iter().map(|(kind, _)| kind.as_str()).collect();
+    for kind in [
+        "text/html",
+        "javascript",
+        "application/wasm",
+        "application/json",
+        "text/css",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k.contains(kind)),
+            "the browser received {kind}: {kinds:?}"
+        );
+    }
+    for (kind, bytes) in &responses {
+        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert!(
+            !found,
+            "the client secret was sent to the browser in a {kind} response"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_shows_why_and_a_way_to_start_again() {
+    let addr = spawn_backend(Recorder::default()).await;
+    let browser = start_browser().await;
+    let client = &browser.client;
+
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::LinkText("Connect"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath("//button[normalize-space()='Deny']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        text_of(client, Locator::Css("[data-testid=error] h2")).await,
+        "You declined access at the sandbox"
+    );
+    client
+        .find(Locator::LinkText("Start again"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath("//button[normalize-space()='Allow']"))
+        .await
+        .unwrap();
+    client.clone().close().await.unwrap();
+}
