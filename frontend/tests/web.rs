@@ -1,5 +1,7 @@
 //! The app's parts, mounted in headless Chromium and read back from the DOM.
 #![cfg(target_arch = "wasm32")]
+// A failed step in a test should stop it where it failed.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 //! in real headless Chromium through WebDriver (Debian's chromedriver).
 //! Every response the browser receives is recorded and searched for the secret.
 
+// A failed step in a test should stop it where it failed.
+#![allow(clippy::unwrap_used)]
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -24,9 +27,17 @@ use tokenbridge::{
 
 const SECRET: &str = "e2e-client-secret-must-never-reach-the-browser";
 
-/// What the server sent: content type and the whole body, headers included as text.
+/// One response as the browser received it: its content type, and its status,
+/// headers and body as bytes.
+#[derive(Clone)]
+struct Sent {
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+/// Every response the server sent.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(String, Vec<u8>)>>>);
+struct Recorder(Arc<Mutex<Vec<Sent>>>);
 
 async fn record(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
@@ -40,7 +51,10 @@ async fn record(State(recorder): State<Recorder>, request: Request, next: Next) 
         .to_owned();
     let mut everything = format!("{:?} {:?}\n", parts.status, parts.headers).into_bytes();
     everything.extend_from_slice(&bytes);
-    recorder.0.lock().unwrap().push((content_type, everything));
+    recorder.0.lock().unwrap().push(Sent {
+        content_type,
+        bytes: everything,
+    });
     Response::from_parts(parts, Body::from(bytes))
 }
 
@@ -203,7 +217,10 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
     client.clone().close().await.unwrap();
 
     let responses = recorder.0.lock().unwrap().clone();
-    let kinds: Vec<&str> = responses.iter().map(|(kind, _)| kind.as_str()).collect();
+    let kinds: Vec<&str> = responses
+        .iter()
+        .map(|sent| sent.content_type.as_str())
+        .collect();
     for kind in [
         "text/html",
         "javascript",
@@ -216,11 +233,15 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
             "the browser received {kind}: {kinds:?}"
         );
     }
-    for (kind, bytes) in &responses {
-        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+    for sent in &responses {
+        let found = sent
+            .bytes
+            .windows(SECRET.len())
+            .any(|w| w == SECRET.as_bytes());
         assert!(
             !found,
-            "the client secret was sent to the browser in a {kind} response"
+            "the client secret was sent to the browser in a {} response",
+            sent.content_type
         );
     }
 }

@@ -2,6 +2,9 @@
 //! cookie-keeping HTTP client, against the built-in sandbox provider or a
 //! wiremock server standing in for a failing one.
 
+// A failed step in a test should stop it where it failed.
+#![allow(clippy::unwrap_used)]
+
 mod flow;
 mod helpers;
 mod leaks;
