@@ -1,6 +1,7 @@
 //! What a browser carries between requests, sealed (AES-256-GCM) in HttpOnly
-//! cookies: the sign-in in progress, the marker of a finished one, the token
-//! this browser obtained, and the outcome the page reports once.
+//! cookies: each sign-in in progress (one cookie per sign-in, so that two tabs
+//! never break each other), the states already used, the token this browser
+//! obtained, and the outcome the page reports once.
 
 use axum_extra::extract::{
     PrivateCookieJar,
@@ -13,17 +14,30 @@ use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, FlowOutcome, TokenView};
 
-use crate::oauth::unix_now;
+use crate::oauth::{unix_now, unix_now_ms};
 
-/// The flow cookie outlives its sealed expiry so a late return reads "expired", not "missing".
+/// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
+/// Sign-ins in progress at once in one browser; starting another drops the oldest.
+const MAX_FLOWS: usize = 4;
+/// Used states remembered, to tell a replayed callback from one never started.
+const MAX_USED: usize = 8;
 const OUTCOME_LIFETIME_SECS: i64 = 300;
+/// The token stays in the browser for a working day at most.
+const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
+
+const FLOW: &str = "tb_flow_";
+const USED: &str = "tb_used";
+const SESSION: &str = "tb_session";
+const OUTCOME: &str = "tb_outcome";
 
 /// A sign-in in progress.
 #[derive(Serialize, Deserialize)]
 pub struct Transaction {
     pub state: String,
     pub verifier: PkceCodeVerifier,
+    /// Unix milliseconds; orders the sign-ins of one browser.
+    pub started_ms: i64,
     pub expires_at: i64,
     pub scope: Option<String>,
 }
@@ -68,162 +82,198 @@ impl Cookies {
         }
     }
 
+    fn prefix(&self) -> &'static str {
+        if self.secure { "__Host-" } else { "" }
+    }
+
     fn name(&self, base: &str) -> String {
-        if self.secure {
-            format!("__Host-{base}")
-        } else {
-            base.to_owned()
-        }
+        format!("{}{base}", self.prefix())
     }
 
     fn cookie(
         &self,
-        base: &str,
+        name: String,
         value: String,
-        max_age: Option<i64>,
+        max_age: i64,
         same_site: SameSite,
     ) -> Cookie<'static> {
-        let mut cookie = Cookie::build((self.name(base), value))
+        Cookie::build((name, value))
             .path("/")
             .http_only(true)
             .secure(self.secure)
             .same_site(same_site)
-            .build();
-        if let Some(seconds) = max_age {
-            cookie.set_max_age(Duration::seconds(seconds));
-        }
-        cookie
+            .max_age(Duration::seconds(max_age))
+            .build()
     }
 
-    /// A cookie to remove `base`; it carries the same attributes as the one it removes.
-    fn removal(&self, base: &str) -> Cookie<'static> {
-        self.cookie(base, String::new(), None, SameSite::Lax)
+    /// A cookie that removes `name`, with the same attributes as the one it removes.
+    fn removal(&self, name: String) -> Cookie<'static> {
+        self.cookie(name, String::new(), 0, SameSite::Lax)
     }
 
-    fn read<T: DeserializeOwned>(&self, jar: &PrivateCookieJar, base: &str) -> Option<T> {
+    fn read<T: DeserializeOwned>(&self, jar: &PrivateCookieJar, name: &str) -> Option<T> {
         // A cookie sealed with another key, or tampered with, does not decrypt and reads as absent.
-        jar.get(&self.name(base))
+        jar.get(name)
             .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
     }
 
     fn write<T: Serialize>(
         &self,
         jar: PrivateCookieJar,
-        base: &str,
+        name: String,
         value: &T,
-        max_age: Option<i64>,
+        max_age: i64,
         same_site: SameSite,
     ) -> PrivateCookieJar {
         match serde_json::to_string(value) {
-            Ok(json) => jar.add(self.cookie(base, json, max_age, same_site)),
+            Ok(json) => jar.add(self.cookie(name, json, max_age, same_site)),
             // Our own types always serialize; if one ever did not, the cookie is simply not set.
             Err(error) => {
-                tracing::error!(%error, cookie = base, "could not serialize a cookie");
+                tracing::error!(%error, "could not serialize a cookie");
                 jar
             }
         }
     }
 
+    /// The name of the flow cookie of `state`: a prefix of its hash, so the state itself is not in it.
+    fn flow_name(&self, state: &str) -> String {
+        format!("{}{FLOW}{}", self.prefix(), &state_hash(state)[..16])
+    }
+
+    /// The sign-ins in progress in this browser: cookie name and start time.
+    fn flows(&self, jar: &PrivateCookieJar) -> Vec<(String, i64)> {
+        let prefix = self.name(FLOW);
+        jar.iter()
+            .filter(|cookie| cookie.name().starts_with(&prefix))
+            .map(|cookie| {
+                let started =
+                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.started_ms);
+                (cookie.name().to_owned(), started)
+            })
+            .collect()
+    }
+
     pub fn start_flow(
         &self,
-        jar: PrivateCookieJar,
+        mut jar: PrivateCookieJar,
         state: String,
         verifier: PkceCodeVerifier,
         scope: Option<String>,
     ) -> PrivateCookieJar {
+        let mut flows = self.flows(&jar);
+        flows.sort_by_key(|(_, started)| *started);
+        let excess = (flows.len() + 1).saturating_sub(MAX_FLOWS);
+        for (name, _) in flows.into_iter().take(excess) {
+            jar = jar.remove(self.removal(name));
+        }
+        let name = self.flow_name(&state);
         let transaction = Transaction {
             state,
             verifier,
+            started_ms: unix_now_ms(),
             expires_at: unix_now() + self.flow_lifetime,
             scope,
         };
         // Lax: the cookie must come back on the top-level redirect from the provider.
         self.write(
             jar,
-            "tb_flow",
+            name,
             &transaction,
-            Some(self.flow_lifetime + FLOW_COOKIE_GRACE_SECS),
+            self.flow_lifetime + FLOW_COOKIE_GRACE_SECS,
             SameSite::Lax,
         )
     }
 
-    /// Takes the sign-in in progress out of the jar, checking the returned `state` against it.
-    /// The transaction cookie is cleared whatever the outcome, and a used state is remembered
-    /// so that a replayed callback is told apart from one that was never started.
+    /// Takes the sign-in of `state` out of the jar and checks it. Its cookie is cleared
+    /// whatever the outcome, and a used state is remembered so that a replayed callback
+    /// is told apart from a sign-in that was never started (or started in another browser).
     pub fn finish_flow(
         &self,
         jar: PrivateCookieJar,
         state: Option<&str>,
     ) -> (PrivateCookieJar, Result<Transaction, ErrorCode>) {
-        let transaction: Option<Transaction> = self.read(&jar, "tb_flow");
-        let used: Option<String> = self.read(&jar, "tb_flow_used");
-        let jar = jar.remove(self.removal("tb_flow"));
-        let presented = state.unwrap_or_default();
-
-        let Some(transaction) = transaction else {
-            let replayed = !presented.is_empty()
-                && used.is_some_and(|hash| {
-                    bool::from(hash.as_bytes().ct_eq(state_hash(presented).as_bytes()))
-                });
-            let code = if replayed {
-                ErrorCode::StateReplayed
+        let others_in_progress = !self.flows(&jar).is_empty();
+        let Some(state) = state.filter(|s| !s.is_empty()) else {
+            let code = if others_in_progress {
+                ErrorCode::InvalidCallback
             } else {
                 ErrorCode::StateMissing
             };
             return (jar, Err(code));
         };
-        if presented.is_empty() {
-            return (jar, Err(ErrorCode::InvalidCallback));
-        }
-        if !bool::from(transaction.state.as_bytes().ct_eq(presented.as_bytes())) {
+        let name = self.flow_name(state);
+        let transaction: Option<Transaction> = self.read(&jar, &name);
+        let mut used: Vec<String> = self.read(&jar, &self.name(USED)).unwrap_or_default();
+        let hash = state_hash(state);
+
+        let Some(transaction) = transaction else {
+            let code = if used
+                .iter()
+                .any(|u| bool::from(u.as_bytes().ct_eq(hash.as_bytes())))
+            {
+                ErrorCode::StateReplayed
+            } else if others_in_progress {
+                ErrorCode::StateMismatch
+            } else {
+                ErrorCode::StateMissing
+            };
+            return (jar, Err(code));
+        };
+        let jar = jar.remove(self.removal(name));
+        // The cookie was found by a hash of the state; the whole state must still match.
+        if !bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())) {
             return (jar, Err(ErrorCode::StateMismatch));
         }
         if unix_now() >= transaction.expires_at {
             return (jar, Err(ErrorCode::StateExpired));
         }
+        used.push(hash);
+        let skip = used.len().saturating_sub(MAX_USED);
+        used.drain(..skip);
         let jar = self.write(
             jar,
-            "tb_flow_used",
-            &state_hash(presented),
-            Some(self.flow_lifetime + FLOW_COOKIE_GRACE_SECS),
+            self.name(USED),
+            &used,
+            self.flow_lifetime + FLOW_COOKIE_GRACE_SECS,
             SameSite::Lax,
         );
         (jar, Ok(transaction))
     }
 
     pub fn session(&self, jar: &PrivateCookieJar) -> Option<StoredToken> {
-        self.read(jar, "tb_session")
+        self.read(jar, &self.name(SESSION))
     }
 
     pub fn set_session(&self, jar: PrivateCookieJar, token: &StoredToken) -> PrivateCookieJar {
+        let max_age = token.expires_at.map_or(SESSION_LIFETIME_SECS, |at| {
+            (at - unix_now()).clamp(0, SESSION_LIFETIME_SECS)
+        });
         // Strict: no other site can make the browser send the token's cookie.
-        let max_age = token
-            .expires_at
-            .map(|at| (at - unix_now()).clamp(60, 400 * 24 * 3600));
-        self.write(jar, "tb_session", token, max_age, SameSite::Strict)
+        self.write(jar, self.name(SESSION), token, max_age, SameSite::Strict)
     }
 
     pub fn clear_session(&self, jar: PrivateCookieJar) -> PrivateCookieJar {
-        jar.remove(self.removal("tb_session"))
+        jar.remove(self.removal(self.name(SESSION)))
     }
 
     pub fn set_outcome(&self, jar: PrivateCookieJar, outcome: &FlowOutcome) -> PrivateCookieJar {
         self.write(
             jar,
-            "tb_outcome",
+            self.name(OUTCOME),
             outcome,
-            Some(OUTCOME_LIFETIME_SECS),
+            OUTCOME_LIFETIME_SECS,
             SameSite::Lax,
         )
     }
 
     /// The outcome of the last sign-in, read once.
     pub fn take_outcome(&self, jar: PrivateCookieJar) -> (PrivateCookieJar, Option<FlowOutcome>) {
-        let outcome = self.read(&jar, "tb_outcome");
-        if outcome.is_none() && jar.get(&self.name("tb_outcome")).is_none() {
+        let name = self.name(OUTCOME);
+        if jar.get(&name).is_none() {
             return (jar, None);
         }
-        (jar.remove(self.removal("tb_outcome")), outcome)
+        let outcome = self.read(&jar, &name);
+        (jar.remove(self.removal(name)), outcome)
     }
 }
 

@@ -2,7 +2,8 @@
 //! same process under `/sandbox/…`, so the whole flow runs with no Yandex app
 //! and no network. It behaves as Yandex does: an Allow/Deny page, 7-digit
 //! single-use codes that live ten minutes, bound to the client, the redirect URI
-//! and the PKCE challenge, and Yandex-shaped token and error JSON.
+//! and the PKCE challenge, Yandex-shaped token and error JSON, and a user-info
+//! endpoint that says whose token it is (the account is the login hint, if any).
 
 use std::{
     collections::HashMap,
@@ -34,8 +35,11 @@ use crate::{AppState, config::Config, routes::Params};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 const TOKEN_LIFETIME_SECS: u64 = 365 * 24 * 3600;
-/// More outstanding codes than this means something is looping; refuse rather than grow.
+/// More outstanding codes or tokens than this means something is looping; refuse rather than grow.
 const MAX_PENDING_CODES: usize = 100_000;
+const MAX_TOKENS: usize = 100_000;
+/// The pretend account when the sign-in names none.
+const DEFAULT_LOGIN: &str = "sandbox-user";
 
 /// The sandbox's one registered application, and the codes it has issued.
 pub struct Sandbox {
@@ -43,12 +47,22 @@ pub struct Sandbox {
     client_secret: ClientSecret,
     redirect_uri: String,
     grants: Mutex<HashMap<String, Grant>>,
+    /// Issued access tokens and whose they are.
+    tokens: Mutex<HashMap<String, Account>>,
 }
 
 struct Grant {
     client_id: String,
     redirect_uri: String,
     challenge: Option<String>,
+    login: String,
+    expires: Instant,
+}
+
+#[derive(Clone)]
+struct Account {
+    login: String,
+    client_id: String,
     expires: Instant,
 }
 
@@ -59,12 +73,39 @@ impl Sandbox {
             client_secret: config.client_secret.clone(),
             redirect_uri: config.redirect_url().to_string(),
             grants: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 
     fn grants(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
-        // The map holds plain data; a panic elsewhere cannot leave it half-written.
+        // The maps hold plain data; a panic elsewhere cannot leave them half-written.
         self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new access token for `account`, or `None` when the sandbox holds too many.
+    fn issue_token(&self, account: Account) -> Option<String> {
+        let mut tokens = self.tokens();
+        if tokens.len() >= MAX_TOKENS {
+            let now = Instant::now();
+            tokens.retain(|_, account| account.expires > now);
+            if tokens.len() >= MAX_TOKENS {
+                return None;
+            }
+        }
+        let token = format!("y0_SANDBOX{}", random_text(32));
+        tokens.insert(token.clone(), account);
+        Some(token)
+    }
+
+    fn account(&self, token: &str) -> Option<Account> {
+        self.tokens()
+            .get(token)
+            .filter(|a| a.expires > Instant::now())
+            .cloned()
     }
 
     fn issue_code(&self, request: &AuthorizeRequest) -> Option<String> {
@@ -87,6 +128,10 @@ impl Sandbox {
                 client_id: request.client_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
                 challenge: request.challenge.clone(),
+                login: request
+                    .login_hint
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_LOGIN.to_owned()),
                 expires: now + CODE_LIFETIME,
             },
         );
@@ -106,6 +151,8 @@ pub fn router() -> Router<AppState> {
             get(authorize_page).post(authorize_decision),
         )
         .route(paths::SANDBOX_TOKEN, axum::routing::post(token))
+        .route(paths::SANDBOX_USER_INFO, get(user_info))
+        .route(paths::SANDBOX_STYLE, get(style))
 }
 
 /// A checked authorize request.
@@ -345,24 +392,74 @@ async fn authorize_decision(
 
 /// The token endpoint, answering as Yandex's does.
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match redeem(sandbox(&state), &headers, &body) {
-        Ok(()) => {
-            let token = json!({
-                "token_type": "bearer",
-                "access_token": format!("y0_SANDBOX{}", random_text(32)),
-                "expires_in": TOKEN_LIFETIME_SECS,
-                "refresh_token": format!("1:SANDBOX:{}", random_text(32)),
-            });
-            (
-                StatusCode::OK,
-                [(header::CACHE_CONTROL, "no-store")],
-                Json(token),
-            )
-                .into_response()
-        }
-        Err(error) => error.into_response(),
-    }
+    let sandbox = sandbox(&state);
+    let grant = match redeem(sandbox, &headers, &body) {
+        Ok(grant) => grant,
+        Err(error) => return error.into_response(),
+    };
+    let account = Account {
+        login: grant.login,
+        client_id: grant.client_id,
+        expires: Instant::now() + Duration::from_secs(TOKEN_LIFETIME_SECS),
+    };
+    let Some(access_token) = sandbox.issue_token(account) else {
+        return TokenError::new(
+            "temporarily_unavailable",
+            "the sandbox holds too many tokens; restart tokenbridge",
+        )
+        .into_response();
+    };
+    let token = json!({
+        "token_type": "bearer",
+        "access_token": access_token,
+        "expires_in": TOKEN_LIFETIME_SECS,
+        "refresh_token": format!("1:SANDBOX:{}", random_text(32)),
+    });
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(token),
+    )
+        .into_response()
 }
+
+/// Whose token this is, in the shape of `GET https://login.yandex.ru/info?format=json`.
+async fn user_info(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("OAuth ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
+        .map(str::trim);
+    let Some(account) = token.and_then(|t| sandbox(&state).account(t)) else {
+        let error = json!({ "error": "invalid_token", "error_description": "Missing or unknown OAuth token" });
+        return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
+    };
+    let digest = Sha256::digest(account.login.as_bytes());
+    let id = digest[..8]
+        .iter()
+        .fold(0u64, |id, b| id << 8 | u64::from(*b))
+        % 10_000_000_000;
+    Json(json!({
+        "id": id.to_string(),
+        "login": account.login,
+        "client_id": account.client_id,
+        "default_email": format!("{}@sandbox.invalid", account.login),
+    }))
+    .into_response()
+}
+
+async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}\
+.badge{display:inline-block;background:#fde68a;color:#713f12;border-radius:4px;padding:.1rem .5rem;font-weight:600}\
+button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #1d4ed8;background:#1d4ed8;color:#fff;cursor:pointer}\
+button.secondary{background:#fff;color:#1d4ed8}button:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}\
+.error{color:#b91c1c}";
 
 /// A Yandex-shaped token error.
 struct TokenError {
@@ -392,7 +489,8 @@ impl IntoResponse for TokenError {
     }
 }
 
-fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<(), TokenError> {
+/// Checks a token request and takes its code's grant out.
+fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<Grant, TokenError> {
     let params = Params::parse(body);
     let get = |name: &'static str| {
         params
@@ -472,7 +570,7 @@ fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<(), Tok
             ));
         }
     }
-    Ok(())
+    Ok(grant)
 }
 
 /// `Authorization: Basic` credentials, form-urlencoded inside as RFC 6749 §2.3.1 says.
@@ -531,13 +629,10 @@ fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         .badge{{display:inline-block;background:#fde68a;color:#713f12;border-radius:4px;padding:.1rem .5rem;font-weight:600}}\
-         button{{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #1d4ed8;background:#1d4ed8;color:#fff;cursor:pointer}}\
-         button.secondary{{background:#fff;color:#1d4ed8}}button:focus-visible{{outline:3px solid #f59e0b;outline-offset:2px}}\
-         .error{{color:#b91c1c}}</style></head>\
+         <link rel=\"stylesheet\" href=\"{style}\"></head>\
          <body><p><span class=\"badge\">Sandbox</span> A stand-in for Yandex OAuth. No real account is involved.</p>\
          <h1>{title}</h1>{body}</body></html>",
         title = escape(title),
+        style = paths::SANDBOX_STYLE,
     )
 }

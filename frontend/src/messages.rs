@@ -27,6 +27,8 @@ pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
         ErrorCode::BadRequest => "The request was malformed".to_owned(),
         ErrorCode::CsrfRejected => "The request was refused".to_owned(),
         ErrorCode::NotFound => "Not found".to_owned(),
+        ErrorCode::MethodNotAllowed => "Method not allowed".to_owned(),
+        ErrorCode::PayloadTooLarge => "The request was too large".to_owned(),
         ErrorCode::Internal => "Something went wrong in tokenbridge".to_owned(),
     }
 }

@@ -13,6 +13,8 @@ pub mod routes {
     pub const HEALTH: &str = "/healthz";
     pub const SANDBOX_AUTHORIZE: &str = "/sandbox/authorize";
     pub const SANDBOX_TOKEN: &str = "/sandbox/token";
+    pub const SANDBOX_USER_INFO: &str = "/sandbox/info";
+    pub const SANDBOX_STYLE: &str = "/sandbox/style.css";
 }
 
 /// The header a state-changing API call must carry; a cross-site form cannot set it.
@@ -152,12 +154,16 @@ pub enum ErrorCode {
     CsrfRejected,
     /// No such page or route.
     NotFound,
+    /// The route exists, but not for this method.
+    MethodNotAllowed,
+    /// The request body is larger than tokenbridge accepts.
+    PayloadTooLarge,
     /// Something failed inside tokenbridge.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::AccessDenied,
         Self::AuthorizationFailed,
         Self::StateMissing,
@@ -177,6 +183,8 @@ impl ErrorCode {
         Self::BadRequest,
         Self::CsrfRejected,
         Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
         Self::Internal,
     ];
 
@@ -202,6 +210,8 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::CsrfRejected => "csrf_rejected",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::Internal => "internal",
         }
     }
@@ -260,6 +270,8 @@ impl ErrorCode {
                 "This request did not come from the tokenbridge page and was refused."
             }
             Self::NotFound => "There is nothing here.",
+            Self::MethodNotAllowed => "This address does not accept that method.",
+            Self::PayloadTooLarge => "The request is too large.",
             Self::Internal => {
                 "Something went wrong inside tokenbridge. Try again; the server log has the details."
             }
@@ -272,6 +284,8 @@ impl ErrorCode {
             Self::BadRequest | Self::InvalidCallback => 400,
             Self::CsrfRejected => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::PayloadTooLarge => 413,
             Self::Internal => 500,
             Self::ProviderUnavailable
             | Self::ProviderHtml

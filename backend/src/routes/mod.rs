@@ -1,15 +1,21 @@
 //! The HTTP surface: each module owns its routes; this one merges them, adds
-//! the JSON 404s under the API prefixes, the static app, and request tracing.
+//! the JSON 404s under the API prefixes, the static app, and the layers every
+//! request passes: tracing, security headers, panic catching, JSON errors and
+//! the body limit.
 
 mod api;
 mod assets;
 mod auth;
+mod security;
 
-use axum::{Router, routing::any};
+use axum::{Router, extract::DefaultBodyLimit, middleware, routing::any};
 use tokenbridge_shared::ErrorCode;
-use tower_http::trace::TraceLayer;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 use crate::{AppState, error::AppError, sandbox, telemetry};
+
+/// No route of ours takes a body larger than this (the sandbox's forms are a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new().merge(auth::router()).merge(api::router());
@@ -21,7 +27,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(not_found))
         .route("/auth/{*rest}", any(not_found))
         .route("/sandbox/{*rest}", any(not_found))
-        .fallback_service(assets::service(&state.config.dist))
+        .merge(assets::router(&state.config.dist))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(security::json_errors))
+        .layer(CatchPanicLayer::custom(security::panic_response))
+        .layer(middleware::from_fn(security::headers))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state)
 }

@@ -72,7 +72,7 @@ async fn login_sends_the_browser_to_authorize_with_state_and_pkce() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let flow_cookie = set_cookies(&response)
         .into_iter()
-        .find(|c| c.starts_with("tb_flow="))
+        .find(|c| c.starts_with("tb_flow_"))
         .expect("a flow cookie");
     assert!(
         flow_cookie.contains("HttpOnly") && flow_cookie.contains("SameSite=Lax"),
@@ -216,7 +216,7 @@ async fn a_callback_without_a_sign_in_in_this_browser_is_state_missing() {
 }
 
 #[tokio::test]
-async fn a_callback_with_a_foreign_state_is_state_mismatch_and_ends_the_sign_in() {
+async fn a_callback_with_a_foreign_state_is_state_mismatch_and_changes_nothing() {
     let app = spawn_sandbox().await;
     let authorize = app.login("").await;
     let callback = app.decide(&authorize, "allow").await;
@@ -224,13 +224,49 @@ async fn a_callback_with_a_foreign_state_is_state_mismatch_and_ends_the_sign_in(
     let forged = callback.replace(&state, &"A".repeat(state.len()));
 
     app.callback(&forged).await;
-    assert_eq!(failed_with(&app.session().await), ErrorCode::StateMismatch);
-
-    // The transaction is gone: the genuine callback no longer works either.
-    app.callback(&callback).await;
     let session = app.session().await;
-    assert_eq!(failed_with(&session), ErrorCode::StateMissing);
+    assert_eq!(failed_with(&session), ErrorCode::StateMismatch);
     assert!(session.token.is_none());
+
+    // The genuine sign-in, still in progress, is not disturbed by the forgery.
+    app.callback(&callback).await;
+    assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
+}
+
+#[tokio::test]
+async fn two_tabs_signing_in_at_once_both_succeed_in_either_order() {
+    let app = spawn_sandbox().await;
+    let first_tab = app.login("?login_hint=first").await;
+    let second_tab = app.login("?login_hint=second").await;
+
+    let second_callback = app.decide(&second_tab, "allow").await;
+    let first_callback = app.decide(&first_tab, "allow").await;
+    app.callback(&second_callback).await;
+    assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
+    app.callback(&first_callback).await;
+    let session = app.session().await;
+
+    assert_eq!(session.outcome, Some(FlowOutcome::Connected));
+    assert_eq!(
+        account_of(&app, &session.token.unwrap().access_token).await,
+        "first"
+    );
+}
+
+#[tokio::test]
+async fn a_fifth_sign_in_at_once_drops_the_oldest() {
+    let app = spawn_sandbox().await;
+    let mut tabs = Vec::new();
+    for _ in 0..5 {
+        tabs.push(app.login("").await);
+    }
+    let oldest = app.decide(&tabs[0], "allow").await;
+    let newest = app.decide(&tabs[4], "allow").await;
+
+    app.callback(&oldest).await;
+    assert_eq!(failed_with(&app.session().await), ErrorCode::StateMismatch);
+    app.callback(&newest).await;
+    assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
 }
 
 #[tokio::test]

@@ -161,6 +161,7 @@ impl TestApp {
     }
 
     /// Decrypts one of this browser's sealed cookies, as only the server can.
+    /// `name` may end with `*` to take the first cookie whose name starts with the rest.
     pub fn open_cookie(&self, set_cookie_values: &[String], name: &str) -> Option<String> {
         let mut headers = reqwest::header::HeaderMap::new();
         for value in set_cookie_values {
@@ -168,7 +169,20 @@ impl TestApp {
             headers.append(header::COOKIE, pair.parse().unwrap());
         }
         let jar = PrivateCookieJar::from_headers(&headers, self.cookie_key.clone());
-        jar.get(name).map(|c| c.value().to_owned())
+        let found = match name.strip_suffix('*') {
+            Some(prefix) => jar.iter().find(|c| c.name().starts_with(prefix)),
+            None => jar.get(name),
+        };
+        found.map(|c| c.value().to_owned())
+    }
+
+    /// The PKCE verifier sealed in the flow cookie that `login` set.
+    pub fn verifier(&self, login: &reqwest::Response) -> String {
+        let transaction = self
+            .open_cookie(&set_cookies(login), "tb_flow_*")
+            .expect("a flow cookie");
+        let transaction: serde_json::Value = serde_json::from_str(&transaction).unwrap();
+        transaction["verifier"].as_str().unwrap().to_owned()
     }
 }
 
@@ -219,4 +233,18 @@ fn init_logs() {
             .with_writer(|| Capture)
             .try_init();
     });
+}
+
+/// The sandbox account a token belongs to, from its user-info endpoint.
+pub async fn account_of(app: &TestApp, access_token: &str) -> String {
+    let info: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/sandbox/info?format=json"))
+        .header(header::AUTHORIZATION, format!("OAuth {access_token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    info["login"].as_str().unwrap_or_default().to_owned()
 }

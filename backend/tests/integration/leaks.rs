@@ -24,10 +24,7 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
             .send()
             .await
             .unwrap();
-        let transaction: Value =
-            serde_json::from_str(&app.open_cookie(&set_cookies(&login), "tb_flow").unwrap())
-                .unwrap();
-        let verifier = transaction["verifier"].as_str().unwrap().to_owned();
+        let verifier = app.verifier(&login);
         let callback = app.decide(&location(&login), "allow").await;
         let code = query_param(&callback, "code").unwrap();
         let response = app.callback(&callback).await;

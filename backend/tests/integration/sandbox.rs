@@ -13,12 +13,10 @@ async fn issued_code(app: &TestApp) -> (String, String) {
         .send()
         .await
         .unwrap();
-    let cookies = set_cookies(&response);
-    let transaction: Value =
-        serde_json::from_str(&app.open_cookie(&cookies, "tb_flow").unwrap()).unwrap();
+    let verifier = app.verifier(&response);
     let callback = app.decide(&location(&response), "allow").await;
     let code = query_param(&callback, "code").unwrap();
-    (code, transaction["verifier"].as_str().unwrap().to_owned())
+    (code, verifier)
 }
 
 async fn token_request(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
