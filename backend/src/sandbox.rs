@@ -183,10 +183,10 @@ impl IntoResponse for AuthorizeError {
         match self {
             Self::Page(message) => (
                 StatusCode::BAD_REQUEST,
-                page(
+                Html(page(
                     "Sandbox: this sign-in cannot go on",
                     &format!("<p class=\"error\">{}</p>", escape(&message)),
-                ),
+                )),
             )
                 .into_response(),
             Self::Redirect {

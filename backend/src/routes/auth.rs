@@ -19,6 +19,8 @@ use crate::{AppState, error::AppError, oauth::AuthorizeOptions};
 
 const MAX_LOGIN_HINT: usize = 256;
 const MAX_SCOPE: usize = 2048;
+/// Yandex's codes are 7 digits, other providers' a few hundred characters at most.
+const MAX_CODE: usize = 2048;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -174,6 +176,15 @@ async fn complete(
             Err(fail(ErrorCode::InvalidCallback, "the callback has no code")),
         );
     };
+    if code.len() > MAX_CODE {
+        return (
+            jar,
+            Err(fail(
+                ErrorCode::InvalidCallback,
+                "the callback's code is too long",
+            )),
+        );
+    }
 
     match state
         .oauth

@@ -50,19 +50,18 @@ fn is_api(path: &str) -> bool {
         .any(|prefix| path.starts_with(prefix))
 }
 
-/// Turns an error that is not already our JSON (axum's plain-text rejections:
-/// 405, 413, 415, …) into the shared error body, on the API paths.
+/// Turns an error answered in plain text or with no body type at all — axum's
+/// rejections (405, 413, 415, …) and the static files' bare statuses — into
+/// the shared JSON error body. Our own JSON and HTML answers pass unchanged.
 pub async fn json_errors(request: Request, next: Next) -> Response<Body> {
-    let api =
-        request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/auth/");
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !api || !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
         return response;
     }
     let code = match status {

@@ -7,6 +7,7 @@
 
 mod flow;
 mod helpers;
+mod hostile;
 mod leaks;
 mod provider_failures;
 mod sandbox;
