@@ -19,6 +19,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
+use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokenbridge::{
     AppState, app,
@@ -26,20 +27,32 @@ use tokenbridge::{
 };
 
 const SECRET: &str = "e2e-client-secret-must-never-reach-the-browser";
+/// The cookie key, known to the test so that it can open the session cookie as the server does.
+const COOKIE_KEY: [u8; 64] = [42; 64];
 
 /// One response as the browser received it: its content type, and its status,
 /// headers and body as bytes.
 #[derive(Clone)]
 struct Sent {
     content_type: String,
+    set_cookies: Vec<String>,
     bytes: Vec<u8>,
 }
 
-/// Every response the server sent.
+/// Every response the server sent to the browser.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<Sent>>>);
 
 async fn record(State(recorder): State<Recorder>, request: Request, next: Next) -> Response {
+    // The backend's own call to the sandbox's token endpoint is not the browser's.
+    let from_backend = request
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|agent| agent.starts_with("tokenbridge/"));
+    if from_backend {
+        return next.run(request).await;
+    }
     let response = next.run(request).await;
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
@@ -49,10 +62,17 @@ async fn record(State(recorder): State<Recorder>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let set_cookies = parts
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
     let mut everything = format!("{:?} {:?}\n", parts.status, parts.headers).into_bytes();
     everything.extend_from_slice(&bytes);
     recorder.0.lock().unwrap().push(Sent {
         content_type,
+        set_cookies,
         bytes: everything,
     });
     Response::from_parts(parts, Body::from(bytes))
@@ -73,6 +93,7 @@ async fn spawn_backend(recorder: Recorder) -> SocketAddr {
     let settings = Settings {
         public_url: Some(format!("http://{addr}")),
         client_secret: Some(SECRET.into()),
+        cookie_key: Some(base64::engine::general_purpose::STANDARD.encode(COOKIE_KEY)),
         dist: Some(dist()),
         ..Settings::default()
     };
@@ -233,17 +254,49 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
             "the browser received {kind}: {kinds:?}"
         );
     }
+    let refresh_token = refresh_token_sealed_in(&responses);
     for sent in &responses {
-        let found = sent
-            .bytes
-            .windows(SECRET.len())
-            .any(|w| w == SECRET.as_bytes());
-        assert!(
-            !found,
-            "the client secret was sent to the browser in a {} response",
-            sent.content_type
-        );
+        for (name, secret) in [
+            ("client secret", SECRET),
+            ("refresh token", refresh_token.as_str()),
+        ] {
+            let found = sent
+                .bytes
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes());
+            assert!(
+                !found,
+                "the {name} was sent to the browser in a {} response",
+                sent.content_type
+            );
+        }
     }
+}
+
+/// The refresh token the server keeps for this browser, read from its sealed session cookie.
+fn refresh_token_sealed_in(responses: &[Sent]) -> String {
+    let session = responses
+        .iter()
+        .flat_map(|sent| &sent.set_cookies)
+        .find(|cookie| cookie.starts_with("tb_session=") && !cookie.contains("Max-Age=0"))
+        .expect("the callback set a session cookie");
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "cookie",
+        session.split(';').next().unwrap().parse().unwrap(),
+    );
+    let jar = axum_extra::extract::PrivateCookieJar::from_headers(
+        &headers,
+        axum_extra::extract::cookie::Key::from(&COOKIE_KEY),
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(jar.get("tb_session").unwrap().value()).unwrap();
+    let refresh_token = stored["refresh_token"]
+        .as_str()
+        .expect("the sandbox issued a refresh token")
+        .to_owned();
+    assert!(refresh_token.len() > 20);
+    refresh_token
 }
 
 #[tokio::test(flavor = "multi_thread")]

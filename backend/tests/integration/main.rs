@@ -9,5 +9,7 @@ mod flow;
 mod helpers;
 mod hostile;
 mod leaks;
+mod load;
 mod provider_failures;
 mod sandbox;
+mod security;

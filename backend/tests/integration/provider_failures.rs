@@ -38,6 +38,19 @@ async fn sign_in(app: &TestApp, code: &str) -> SessionView {
     app.session().await
 }
 
+/// Signs in with a code the provider will not honour and returns the error the page
+/// shows, once the operator's log has a line saying why.
+async fn sign_in_fails(app: &TestApp) -> ErrorCode {
+    let code = failed_with(&sign_in(app, "1").await);
+    let logs = logs();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("token exchange failed") && line.contains(code.as_str())),
+        "no log line tells the operator about {code}"
+    );
+    code
+}
+
 async fn token_endpoint_answers(response: ResponseTemplate) -> (MockServer, TestApp) {
     let provider = MockServer::start().await;
     Mock::given(method("POST"))
@@ -135,10 +148,7 @@ async fn invalid_client_is_client_rejected() {
     ))
     .await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ClientRejected
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ClientRejected);
 }
 
 #[tokio::test]
@@ -146,50 +156,35 @@ async fn an_unknown_oauth_error_is_token_request_rejected() {
     let (_provider, app) =
         token_endpoint_answers(json(400, r#"{"error":"slow_down_please"}"#)).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::TokenRequestRejected
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::TokenRequestRejected);
 }
 
 #[tokio::test]
 async fn a_500_with_an_html_page_is_provider_unavailable() {
     let (_provider, app) = token_endpoint_answers(html(500)).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderUnavailable
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderUnavailable);
 }
 
 #[tokio::test]
-async fn a_503_is_provider_unavailable() {
-    let (_provider, app) = token_endpoint_answers(ResponseTemplate::new(503)).await;
+async fn a_503_with_an_html_page_is_provider_unavailable() {
+    let (_provider, app) = token_endpoint_answers(html(503)).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderUnavailable
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderUnavailable);
 }
 
 #[tokio::test]
 async fn a_200_with_an_html_page_is_provider_html() {
     let (_provider, app) = token_endpoint_answers(html(200)).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderHtml
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderHtml);
 }
 
 #[tokio::test]
 async fn malformed_json_is_provider_malformed() {
     let (_provider, app) = token_endpoint_answers(json(200, "{not json")).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderMalformed
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
 }
 
 #[tokio::test]
@@ -197,9 +192,7 @@ async fn truncated_json_is_provider_malformed() {
     let (_provider, app) =
         token_endpoint_answers(json(200, r#"{"access_token":"at-trunc","token_ty"#)).await;
 
-    let session = sign_in(&app, "1").await;
-
-    assert_eq!(failed_with(&session), ErrorCode::ProviderMalformed);
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
     assert!(
         !logs().contains("at-trunc"),
         "a partial token never reaches the log"
@@ -211,10 +204,7 @@ async fn json_without_an_access_token_is_provider_malformed() {
     let (_provider, app) =
         token_endpoint_answers(json(200, r#"{"token_type":"bearer","expires_in":3600}"#)).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderMalformed
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
 }
 
 #[tokio::test]
@@ -238,10 +228,7 @@ async fn a_redirect_is_not_followed() {
         .await;
     let app = custom_provider(&provider, ClientAuth::Post).await;
 
-    assert_eq!(
-        failed_with(&sign_in(&app, "1").await),
-        ErrorCode::ProviderRedirect
-    );
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderRedirect);
 }
 
 #[tokio::test]
@@ -253,9 +240,8 @@ async fn a_provider_that_never_answers_is_provider_timeout() {
     .await;
 
     let started = std::time::Instant::now();
-    let session = sign_in(&app, "1").await;
 
-    assert_eq!(failed_with(&session), ErrorCode::ProviderTimeout);
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderTimeout);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the callback gave up instead of waiting"
@@ -279,9 +265,7 @@ async fn a_refused_connection_is_provider_unreachable() {
     };
     let app = spawn_app(settings, |_| {}).await;
 
-    let session = sign_in(&app, "1").await;
-
-    assert_eq!(failed_with(&session), ErrorCode::ProviderUnreachable);
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderUnreachable);
 }
 
 #[tokio::test]
@@ -299,4 +283,48 @@ async fn provider_failures_answer_the_page_not_a_500() {
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
+async fn a_provider_that_answers_slowly_past_the_timeout_is_provider_timeout() {
+    // The test app waits 500 ms; this provider answers after a second.
+    let (_provider, app) = token_endpoint_answers(
+        json(200, r#"{"access_token":"slow","token_type":"bearer"}"#)
+            .set_delay(Duration::from_millis(1200)),
+    )
+    .await;
+
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderTimeout);
+}
+
+#[tokio::test]
+async fn a_connection_reset_mid_body_is_provider_malformed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A provider that promises 500 bytes of JSON, sends a few, and hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = vec![0u8; 8192];
+            let _ = stream.read(&mut request).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"access_token\":\"at-cut")
+                .await;
+            let _ = stream.shutdown().await;
+        }
+    });
+    let settings = Settings {
+        provider: Some(ProviderArg::Custom),
+        client_id: Some("custom-client".into()),
+        authorize_url: Some(format!("http://127.0.0.1:{port}/authorize")),
+        token_url: Some(format!("http://127.0.0.1:{port}/token")),
+        ..Settings::default()
+    };
+    let app = spawn_app(settings, |_| {}).await;
+
+    assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
+    assert!(
+        !logs().contains("at-cut"),
+        "the partial token never reaches the log"
+    );
 }

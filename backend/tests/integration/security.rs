@@ -1,0 +1,186 @@
+//! What every response tells the browser to protect the person: the headers,
+//! and the attributes of every cookie.
+
+use reqwest::header;
+use tokenbridge::config::Settings;
+
+use crate::helpers::*;
+
+fn header_of(response: &reqwest::Response, name: header::HeaderName) -> String {
+    response
+        .headers()
+        .get(&name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_response_carries_the_protective_headers() {
+    let dist = std::env::temp_dir().join(format!("tb-headers-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(dist.join("app.css"), "body{}").unwrap();
+    let app = spawn_app(
+        Settings {
+            dist: Some(dist),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let authorize = app.login("").await;
+
+    for url in [
+        app.url("/").to_string(),
+        app.url("/app.css").to_string(),
+        app.url("/deep/link").to_string(),
+        app.url("/api/session").to_string(),
+        app.url("/api/nothing").to_string(),
+        app.url("/auth/login").to_string(),
+        app.url("/auth/callback").to_string(),
+        app.url("/healthz").to_string(),
+        authorize,
+        app.url("/sandbox/token").to_string(),
+    ] {
+        let response = app.browser.get(&url).send().await.unwrap();
+        let csp = header_of(&response, header::CONTENT_SECURITY_POLICY);
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("'wasm-unsafe-eval'"),
+            "{url}: {csp}"
+        );
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+            "{url}: {csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+            "{url}: {csp}"
+        );
+        assert_eq!(
+            header_of(&response, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff",
+            "{url}"
+        );
+        assert_eq!(
+            header_of(&response, header::REFERRER_POLICY),
+            "no-referrer",
+            "{url}"
+        );
+        let path = reqwest::Url::parse(&url).unwrap().path().to_owned();
+        if ["/api/", "/auth/", "/sandbox/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+        {
+            assert_eq!(
+                header_of(&response, header::CACHE_CONTROL),
+                "no-store",
+                "{url}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_index_page_allows_exactly_its_own_inline_loader() {
+    let dist = std::env::temp_dir().join(format!("tb-csp-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).unwrap();
+    let loader = "import init from '/app.js'; await init();";
+    std::fs::write(
+        dist.join("index.html"),
+        format!("<!doctype html><script type=\"module\">{loader}</script>"),
+    )
+    .unwrap();
+    let app = spawn_app(
+        Settings {
+            dist: Some(dist),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+
+    let response = app.browser.get(app.url("/")).send().await.unwrap();
+
+    use base64::Engine;
+    use sha2::Digest;
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(loader.as_bytes()));
+    let csp = header_of(&response, header::CONTENT_SECURITY_POLICY);
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert_eq!(header_of(&response, header::CACHE_CONTROL), "no-cache");
+}
+
+#[tokio::test]
+async fn cookies_over_https_are_secure_and_host_prefixed() {
+    let app = spawn_app(Settings::default(), |config| {
+        config.public_url = "https://tokenbridge.example".parse().unwrap();
+    })
+    .await;
+
+    let response = app
+        .browser
+        .get(app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+
+    let cookie = set_cookies(&response)
+        .into_iter()
+        .next()
+        .expect("a flow cookie");
+    assert!(cookie.starts_with("__Host-tb_flow_"), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[tokio::test]
+async fn every_cookie_is_http_only_short_lived_and_the_session_is_strict() {
+    let app = spawn_sandbox().await;
+    let login = app
+        .browser
+        .get(app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let callback = app.decide(&location(&login), "allow").await;
+    let finish = app.callback(&callback).await;
+
+    let mut cookies = set_cookies(&login);
+    cookies.extend(set_cookies(&finish));
+    assert!(
+        cookies.len() >= 4,
+        "flow, its removal, used states, session, outcome: {cookies:?}"
+    );
+    for cookie in &cookies {
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+        assert!(
+            !cookie.contains("Secure"),
+            "no Secure over plain http: {cookie}"
+        );
+        let max_age: i64 = cookie
+            .split("; ")
+            .find_map(|a| a.strip_prefix("Max-Age="))
+            .expect("a Max-Age")
+            .parse()
+            .unwrap();
+        assert!(max_age <= 8 * 3600, "{cookie}");
+    }
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("tb_session="))
+        .unwrap();
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    let flow = cookies
+        .iter()
+        .find(|c| c.starts_with("tb_flow_") && !c.contains("Max-Age=0"))
+        .unwrap();
+    assert!(
+        flow.contains("SameSite=Lax"),
+        "it must survive the redirect back: {flow}"
+    );
+}
