@@ -6,13 +6,19 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum_extra::extract::cookie::Key;
 use base64::{Engine, engine::general_purpose::STANDARD};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use oauth2::{ClientId, ClientSecret};
 use tokenbridge_shared::{ProviderKind, routes};
 use url::Url;
 
+use crate::store::StoreKey;
+
 pub const YANDEX_AUTHORIZE_URL: &str = "https://oauth.yandex.com/authorize";
 pub const YANDEX_TOKEN_URL: &str = "https://oauth.yandex.com/token";
+pub const YANDEX_USER_INFO_URL: &str = "https://login.yandex.ru/info?format=json";
+pub const YANDEX_REVOKE_URL: &str = "https://oauth.yandex.com/revoke_token";
+const DEFAULT_DATA_DIR: &str = "data";
+const DEFAULT_REFRESH_MARGIN_SECS: i64 = 300;
 pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
 const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -83,6 +89,71 @@ pub struct Settings {
     /// How long to wait for the provider's token endpoint, in milliseconds [default: 10000]
     #[arg(long, env = "TOKENBRIDGE_PROVIDER_TIMEOUT_MS")]
     pub provider_timeout_ms: Option<u64>,
+
+    /// Where saved connections live: sqlite://… or postgres://… [default: sqlite://<DATA_DIR>/tokenbridge.db]
+    #[arg(long, env = "TOKENBRIDGE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the SQLite database and the store key file [default: data]
+    #[arg(long, env = "TOKENBRIDGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Key that encrypts tokens at rest: 32 bytes, base64 [default: <DATA_DIR>/store.key, created on first run]
+    #[arg(long, env = "TOKENBRIDGE_STORE_KEY", hide_env_values = true)]
+    pub store_key: Option<String>,
+
+    /// Bearer key for the scripts API under /api/v1 [default: the API is off]
+    #[arg(long, env = "TOKENBRIDGE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Refresh a token when it expires within this many seconds [default: 300]
+    #[arg(long, env = "TOKENBRIDGE_REFRESH_MARGIN_SECS")]
+    pub refresh_margin_secs: Option<i64>,
+
+    /// The provider's user-info endpoint [default: Yandex's; none for custom]
+    #[arg(long, env = "TOKENBRIDGE_USERINFO_URL")]
+    pub userinfo_url: Option<String>,
+
+    /// The provider's revocation endpoint [default: Yandex's; none for custom]
+    #[arg(long, env = "TOKENBRIDGE_REVOKE_URL")]
+    pub revoke_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print a fresh access token of a saved connection, for scripts:
+    /// curl -H "Authorization: Bearer $(tokenbridge token alice)" …
+    Token {
+        /// The account's login, as the connections list shows it
+        login: String,
+    },
+}
+
+/// Where the key that seals stored tokens comes from.
+#[derive(Debug, Clone)]
+pub enum StoreKeySource {
+    Given(StoreKey),
+    /// Read, or created with mode 0600 on first use.
+    File(PathBuf),
+}
+
+/// The scripts API's bearer key. Debug is redacted.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +193,13 @@ pub struct Config {
     pub cookie_key_generated: bool,
     pub dist: PathBuf,
     pub provider_timeout: Duration,
+    pub database_url: String,
+    pub store_key: StoreKeySource,
+    pub api_key: Option<ApiKey>,
+    pub refresh_margin_secs: i64,
+    /// `None` for the sandbox (this server, once bound) and for a custom provider without one.
+    pub userinfo_url: Option<Url>,
+    pub revoke_url: Option<Url>,
     /// How long a sign-in may take, in seconds: ten minutes, as long as Yandex's codes live.
     /// Not a setting; tests shorten it.
     pub flow_lifetime_secs: i64,
@@ -183,6 +261,16 @@ pub enum ConfigError {
     BadCookieKey { reason: String },
     #[error("TOKENBRIDGE_PROVIDER_TIMEOUT_MS must be between 1 and 300000, not {0}.")]
     BadTimeout(u64),
+    #[error("TOKENBRIDGE_DATABASE_URL must start with sqlite: or postgres:// ({0:?}).")]
+    BadDatabaseUrl(String),
+    #[error("{0}")]
+    BadStoreKey(String),
+    #[error(
+        "TOKENBRIDGE_API_KEY is too short: use at least 16 characters (for example: openssl rand -hex 24)."
+    )]
+    ShortApiKey,
+    #[error("TOKENBRIDGE_REFRESH_MARGIN_SECS must be between 0 and 40000000, not {0}.")]
+    BadRefreshMargin(i64),
 }
 
 impl Config {
@@ -269,6 +357,59 @@ impl Config {
             return Err(ConfigError::BadTimeout(timeout_ms));
         }
 
+        let data_dir = settings
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database_url = settings
+            .database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tokenbridge.db").display()));
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p))
+        {
+            return Err(ConfigError::BadDatabaseUrl(database_url));
+        }
+        let store_key = match settings
+            .store_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+        {
+            Some(text) => StoreKeySource::Given(
+                StoreKey::from_base64(text).map_err(|e| ConfigError::BadStoreKey(e.to_string()))?,
+            ),
+            None => StoreKeySource::File(data_dir.join("store.key")),
+        };
+        let api_key = match settings
+            .api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+        {
+            Some(key) if key.len() < 16 => return Err(ConfigError::ShortApiKey),
+            Some(key) => Some(ApiKey(key.to_owned())),
+            None => None,
+        };
+        let refresh_margin_secs = settings
+            .refresh_margin_secs
+            .unwrap_or(DEFAULT_REFRESH_MARGIN_SECS);
+        if !(0..=40_000_000).contains(&refresh_margin_secs) {
+            return Err(ConfigError::BadRefreshMargin(refresh_margin_secs));
+        }
+        let userinfo_override =
+            parse_optional_url("TOKENBRIDGE_USERINFO_URL", settings.userinfo_url.as_deref())?;
+        let revoke_override =
+            parse_optional_url("TOKENBRIDGE_REVOKE_URL", settings.revoke_url.as_deref())?;
+        let (userinfo_url, revoke_url) = match provider {
+            ProviderKind::Yandex => (
+                Some(userinfo_override.unwrap_or_else(|| fixed_url(YANDEX_USER_INFO_URL))),
+                Some(revoke_override.unwrap_or_else(|| fixed_url(YANDEX_REVOKE_URL))),
+            ),
+            ProviderKind::Custom | ProviderKind::Sandbox => (userinfo_override, revoke_override),
+        };
+
         Ok(Self {
             provider,
             client_id: ClientId::new(client_id),
@@ -288,6 +429,12 @@ impl Config {
             dist: settings.dist.unwrap_or_else(|| PathBuf::from("dist")),
             provider_timeout: Duration::from_millis(timeout_ms),
             flow_lifetime_secs: 600,
+            database_url,
+            store_key,
+            api_key,
+            refresh_margin_secs,
+            userinfo_url,
+            revoke_url,
         })
     }
 

@@ -1,18 +1,19 @@
 //! What a browser carries between requests, sealed (AES-256-GCM) in HttpOnly
 //! cookies: each sign-in in progress (one cookie per sign-in, so that two tabs
-//! never break each other), the states already used, the token this browser
-//! obtained, and the outcome the page reports once.
+//! never break each other), the states already used, this browser's identity
+//! (which saved connections it may see), and the outcome the page reports once.
 
 use axum_extra::extract::{
     PrivateCookieJar,
     cookie::{Cookie, SameSite},
 };
-use oauth2::{AccessToken, PkceCodeVerifier, RefreshToken};
+use oauth2::PkceCodeVerifier;
+use rand::Rng;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::Duration;
-use tokenbridge_shared::{ErrorCode, FlowOutcome, TokenView};
+use tokenbridge_shared::{ErrorCode, FlowOutcome};
 
 use crate::oauth::{unix_now, unix_now_ms};
 
@@ -23,7 +24,7 @@ const MAX_FLOWS: usize = 4;
 /// Used states remembered, to tell a replayed callback from one never started.
 const MAX_USED: usize = 8;
 const OUTCOME_LIFETIME_SECS: i64 = 300;
-/// The token stays in the browser for a working day at most.
+/// A browser is known for a working day after its last visit.
 const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
 
 const FLOW: &str = "tb_flow_";
@@ -40,31 +41,23 @@ pub struct Transaction {
     pub started_ms: i64,
     pub expires_at: i64,
     pub scope: Option<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
 }
 
-/// The token this browser obtained. Its Debug is redacted by oauth2's secret types.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StoredToken {
-    pub access_token: AccessToken,
-    pub token_type: String,
-    pub expires_at: Option<i64>,
-    pub obtained_at: i64,
+/// What a sign-in must remember until the provider sends the browser back.
+pub struct NewFlow {
+    pub state: String,
+    pub verifier: PkceCodeVerifier,
     pub scope: Option<String>,
-    pub refresh_token: Option<RefreshToken>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
 }
 
-impl StoredToken {
-    /// What the page may see: everything but the refresh token.
-    pub fn view(&self) -> TokenView {
-        TokenView {
-            access_token: self.access_token.secret().clone(),
-            token_type: self.token_type.clone(),
-            expires_at: self.expires_at,
-            obtained_at: self.obtained_at,
-            scope: self.scope.clone(),
-            has_refresh_token: self.refresh_token.is_some(),
-        }
-    }
+/// Who this browser is, as far as saved connections go.
+#[derive(Serialize, Deserialize)]
+struct Browser {
+    id: String,
 }
 
 /// Cookie names and attributes; `Secure` with the `__Host-` prefix when served over https.
@@ -153,26 +146,22 @@ impl Cookies {
             .collect()
     }
 
-    pub fn start_flow(
-        &self,
-        mut jar: PrivateCookieJar,
-        state: String,
-        verifier: PkceCodeVerifier,
-        scope: Option<String>,
-    ) -> PrivateCookieJar {
+    pub fn start_flow(&self, mut jar: PrivateCookieJar, flow: NewFlow) -> PrivateCookieJar {
         let mut flows = self.flows(&jar);
         flows.sort_by_key(|(_, started)| *started);
         let excess = (flows.len() + 1).saturating_sub(MAX_FLOWS);
         for (name, _) in flows.into_iter().take(excess) {
             jar = jar.remove(self.removal(name));
         }
-        let name = self.flow_name(&state);
+        let name = self.flow_name(&flow.state);
         let transaction = Transaction {
-            state,
-            verifier,
+            state: flow.state,
+            verifier: flow.verifier,
             started_ms: unix_now_ms(),
             expires_at: unix_now() + self.flow_lifetime,
-            scope,
+            scope: flow.scope,
+            device_id: flow.device_id,
+            device_name: flow.device_name,
         };
         // Lax: the cookie must come back on the top-level redirect from the provider.
         self.write(
@@ -240,16 +229,26 @@ impl Cookies {
         (jar, Ok(transaction))
     }
 
-    pub fn session(&self, jar: &PrivateCookieJar) -> Option<StoredToken> {
-        self.read(jar, &self.name(SESSION))
+    /// This browser's id, if it has one.
+    pub fn browser(&self, jar: &PrivateCookieJar) -> Option<String> {
+        self.read::<Browser>(jar, &self.name(SESSION)).map(|b| b.id)
     }
 
-    pub fn set_session(&self, jar: PrivateCookieJar, token: &StoredToken) -> PrivateCookieJar {
-        let max_age = token.expires_at.map_or(SESSION_LIFETIME_SECS, |at| {
-            (at - unix_now()).clamp(0, SESSION_LIFETIME_SECS)
+    /// This browser's id, made now if it has none; the cookie's lifetime starts again.
+    pub fn ensure_browser(&self, jar: PrivateCookieJar) -> (PrivateCookieJar, String) {
+        let id = self.browser(&jar).unwrap_or_else(|| {
+            let bytes: [u8; 16] = rand::rng().random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
         });
-        // Strict: no other site can make the browser send the token's cookie.
-        self.write(jar, self.name(SESSION), token, max_age, SameSite::Strict)
+        // Strict: no other site can make the browser send it.
+        let jar = self.write(
+            jar,
+            self.name(SESSION),
+            &Browser { id: id.clone() },
+            SESSION_LIFETIME_SECS,
+            SameSite::Strict,
+        );
+        (jar, id)
     }
 
     pub fn clear_session(&self, jar: PrivateCookieJar) -> PrivateCookieJar {

@@ -4,11 +4,13 @@
 //! configuration and calls [`serve`]; tests build the same [`app`].
 
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod flow;
 pub mod oauth;
 pub mod routes;
 pub mod sandbox;
+pub mod store;
 pub mod telemetry;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -19,7 +21,14 @@ use tokenbridge_shared::{ProviderKind, routes as paths};
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::{config::Config, flow::Cookies, oauth::OAuthClient, sandbox::Sandbox};
+use crate::{
+    config::{Config, StoreKeySource},
+    connections::Connections,
+    flow::Cookies,
+    oauth::OAuthClient,
+    sandbox::Sandbox,
+    store::{Store, StoreError, StoreKey},
+};
 
 /// Everything a handler may need, shared by all requests.
 #[derive(Clone)]
@@ -29,8 +38,18 @@ pub struct Inner {
     pub config: Config,
     pub oauth: OAuthClient,
     pub cookies: Cookies,
+    pub connections: Connections,
     /// The built-in provider, present when `provider = sandbox`.
     pub sandbox: Option<Sandbox>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot open the connection store: {0}")]
+    Store(#[from] StoreError),
 }
 
 impl std::ops::Deref for AppState {
@@ -49,21 +68,52 @@ impl FromRef<AppState> for Key {
 impl AppState {
     /// Builds the state for a server bound at `local_addr` (the sandbox's token
     /// endpoint is this very server, reached over loopback).
-    pub fn new(config: Config, local_addr: SocketAddr) -> Result<Self, reqwest::Error> {
-        let token_url = match &config.token_url {
-            Some(url) => url.clone(),
-            None => loopback_url(local_addr, paths::SANDBOX_TOKEN),
-        };
-        let oauth = OAuthClient::new(&config, token_url)?;
+    pub async fn new(config: Config, local_addr: SocketAddr) -> Result<Self, StartError> {
+        let (oauth, connections) = provider_parts(&config, local_addr).await?;
         let sandbox = (config.provider == ProviderKind::Sandbox).then(|| Sandbox::new(&config));
         let cookies = Cookies::new(config.secure_cookies(), config.flow_lifetime_secs);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,
             cookies,
+            connections,
             sandbox,
         })))
     }
+}
+
+/// The OAuth client and the connection store of `config`; the sandbox's endpoints are
+/// those of the tokenbridge at `local_addr`.
+pub async fn provider_parts(
+    config: &Config,
+    local_addr: SocketAddr,
+) -> Result<(OAuthClient, Connections), StartError> {
+    let sandbox = config.provider == ProviderKind::Sandbox;
+    let local = |path| sandbox.then(|| loopback_url(local_addr, path));
+    let token_url = config
+        .token_url
+        .clone()
+        .unwrap_or_else(|| loopback_url(local_addr, paths::SANDBOX_TOKEN));
+    let oauth = OAuthClient::new(config, token_url)?;
+    let key = match &config.store_key {
+        StoreKeySource::Given(key) => key.clone(),
+        StoreKeySource::File(path) => StoreKey::from_file(path)?,
+    };
+    let store = Store::open(&config.database_url, &key).await?;
+    let connections = Connections::new(
+        store,
+        config.provider,
+        config
+            .userinfo_url
+            .clone()
+            .or_else(|| local(paths::SANDBOX_USER_INFO)),
+        config
+            .revoke_url
+            .clone()
+            .or_else(|| local(paths::SANDBOX_REVOKE)),
+        config.refresh_margin_secs,
+    );
+    Ok((oauth, connections))
 }
 
 fn loopback_url(local_addr: SocketAddr, path: &str) -> Url {
@@ -88,7 +138,9 @@ pub fn app(state: AppState) -> Router {
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
-    let state = AppState::new(config, local_addr).map_err(std::io::Error::other)?;
+    let state = AppState::new(config, local_addr)
+        .await
+        .map_err(std::io::Error::other)?;
     announce(&state, local_addr);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())

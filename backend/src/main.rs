@@ -1,29 +1,52 @@
-//! The `tokenbridge` binary: read the configuration, start logging, bind, serve.
+//! The `tokenbridge` binary: read the configuration, start logging, then either
+//! serve, or (`tokenbridge token <login>`) print a fresh token for a script.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokenbridge::config::{Config, Settings};
+use tokenbridge::config::{Command, Config, Settings};
+
+/// Exit codes a script can rely on (`tokenbridge token`).
+mod exit {
+    pub const CONFIG: u8 = 2;
+    pub const NOT_FOUND: u8 = 3;
+    pub const NEEDS_RECONNECT: u8 = 4;
+    pub const PROVIDER: u8 = 5;
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // A missing .env is normal; a broken one is reported once logging is up.
     let dotenv = dotenvy::dotenv();
-    tokenbridge::telemetry::init();
+    let settings = Settings::parse();
+    // A script reads the token from stdout; logs go to stderr, and only warnings unless asked.
+    tokenbridge::telemetry::init(if settings.command.is_some() {
+        "warn"
+    } else {
+        "info"
+    });
     if let Err(error) = &dotenv
         && !error.not_found()
     {
         tracing::error!(%error, "cannot read .env");
-        return ExitCode::FAILURE;
+        return ExitCode::from(exit::CONFIG);
     }
 
-    let config = match Config::resolve(Settings::parse()) {
+    let command = settings.command.clone();
+    let config = match Config::resolve(settings) {
         Ok(config) => config,
         Err(error) => {
             tracing::error!("configuration: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::CONFIG);
         }
     };
+    match command {
+        Some(Command::Token { login }) => print_token(config, &login).await,
+        None => serve(config).await,
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -36,6 +59,50 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(%error, "server stopped");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tokenbridge token <login>`: the token on stdout, or a message on stderr and an exit code.
+async fn print_token(config: Config, login: &str) -> ExitCode {
+    use tokenbridge_shared::ErrorCode;
+    // The sandbox provider lives in the running server, at the configured address.
+    let (oauth, connections) = match tokenbridge::provider_parts(&config, config.listen).await {
+        Ok(parts) => parts,
+        Err(error) => {
+            eprintln!("tokenbridge: {error}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    let found = match connections
+        .store()
+        .by_login(config.provider.as_str(), login)
+        .await
+    {
+        Ok(Some(connection)) => connection,
+        Ok(None) => {
+            eprintln!(
+                "tokenbridge: no saved connection for {login:?}; connect it in the browser first"
+            );
+            return ExitCode::from(exit::NOT_FOUND);
+        }
+        Err(error) => {
+            eprintln!("tokenbridge: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match connections.fresh(&oauth, &found.id).await {
+        Ok(connection) => {
+            println!("{}", connection.access_token.secret());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tokenbridge: {}", error.code.message());
+            ExitCode::from(match error.code {
+                ErrorCode::NeedsReconnect | ErrorCode::NoRefreshToken => exit::NEEDS_RECONNECT,
+                ErrorCode::ConnectionNotFound => exit::NOT_FOUND,
+                _ => exit::PROVIDER,
+            })
         }
     }
 }

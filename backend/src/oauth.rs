@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
     basic::{BasicClient, BasicErrorResponse},
     http,
 };
@@ -15,7 +15,6 @@ use tokenbridge_shared::ErrorCode;
 use url::Url;
 
 use crate::config::{ClientAuth, Config};
-use crate::flow::StoredToken;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -25,6 +24,8 @@ pub struct AuthorizeOptions {
     pub scope: Option<String>,
     pub force_confirm: bool,
     pub login_hint: Option<String>,
+    /// Names the device the token is for; Yandex revokes only tokens issued with a device.
+    pub device_name: Option<String>,
 }
 
 /// A started sign-in: where to send the browser, and what to remember until it returns.
@@ -32,12 +33,35 @@ pub struct Authorization {
     pub url: Url,
     pub state: CsrfToken,
     pub verifier: PkceCodeVerifier,
+    /// A fresh device id, when a device name was given.
+    pub device_id: Option<String>,
+}
+
+/// A token as the provider issued it. Debug is redacted by oauth2's secret types.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub access_token: AccessToken,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub obtained_at: i64,
+    pub scope: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
+}
+
+/// Whose token it is, from the provider's user info.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub login: String,
+    /// The application the token was issued to, when the provider says.
+    pub client_id: Option<String>,
 }
 
 pub struct OAuthClient {
     client: Client,
     http: reqwest::Client,
     client_id: ClientId,
+    client_secret: ClientSecret,
 }
 
 impl OAuthClient {
@@ -55,6 +79,7 @@ impl OAuthClient {
             client,
             http: http_client(config.provider_timeout)?,
             client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
         })
     }
 
@@ -79,10 +104,20 @@ impl OAuthClient {
         if let Some(hint) = &options.login_hint {
             request = request.add_extra_param("login_hint", hint.clone());
         }
+        let device_id = options
+            .device_name
+            .as_ref()
+            .map(|_| CsrfToken::new_random_len(12).into_secret());
+        if let (Some(id), Some(name)) = (&device_id, &options.device_name) {
+            request = request
+                .add_extra_param("device_id", id.clone())
+                .add_extra_param("device_name", name.clone());
+        }
         let (url, state) = request.url();
         Authorization {
             url,
             state,
+            device_id,
             verifier,
         }
     }
@@ -94,14 +129,9 @@ impl OAuthClient {
         code: AuthorizationCode,
         verifier: PkceCodeVerifier,
         requested_scope: Option<String>,
-    ) -> Result<StoredToken, ExchangeError> {
+    ) -> Result<IssuedToken, ExchangeError> {
         let code_text = code.secret().clone();
-        // An owned client in each future keeps the future `Send` for any borrow of `self`.
-        let http = self.http.clone();
-        let send = move |request| {
-            let http = http.clone();
-            async move { send(&http, request).await }
-        };
+        let send = self.sender();
         let response = self
             .client
             .exchange_code(code)
@@ -109,33 +139,151 @@ impl OAuthClient {
             .request_async(&send)
             .await
             .map_err(|e| ExchangeError::from_oauth(e, &code_text))?;
-        let now = unix_now();
-        let scope = response
-            .scopes()
-            .map(|scopes| {
-                scopes
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .or(requested_scope);
-        if response.access_token().secret().is_empty() {
-            return Err(ExchangeError::malformed(
-                "the token response has an empty access_token",
-            ));
+        issued(&response, requested_scope)
+    }
+
+    /// Trades a refresh token for a new access token (and perhaps a new refresh token).
+    #[tracing::instrument(name = "token_refresh", skip_all)]
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        scope: Option<String>,
+    ) -> Result<IssuedToken, ExchangeError> {
+        let send = self.sender();
+        let response = self
+            .client
+            .exchange_refresh_token(refresh_token)
+            .request_async(&send)
+            .await
+            .map_err(|e| ExchangeError::from_oauth(e, refresh_token.secret()))?;
+        issued(&response, scope)
+    }
+
+    /// Asks the provider whose token this is (Yandex: `Authorization: OAuth <token>`).
+    #[tracing::instrument(name = "user_info", skip_all)]
+    pub async fn user_info(
+        &self,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<Account, ExchangeError> {
+        let failed = |detail: String| ExchangeError {
+            code: ErrorCode::UserInfoFailed,
+            provider_message: None,
+            detail,
+        };
+        let response = self
+            .http
+            .get(url.as_str())
+            .header(
+                http::header::AUTHORIZATION,
+                format!("OAuth {}", token.secret()),
+            )
+            .send()
+            .await
+            .map_err(|e| failed(format!("user info request failed: {}", describe(&e))))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(failed(format!("user info answered {status}")));
         }
-        Ok(StoredToken {
-            access_token: response.access_token().clone(),
-            token_type: token_type_name(response.token_type()),
-            expires_at: response
-                .expires_in()
-                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
-            obtained_at: now,
-            scope,
-            refresh_token: response.refresh_token().cloned(),
+        let info: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| failed(format!("user info is not JSON: {}", describe(&e))))?;
+        let text = |key: &str| match &info[key] {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let id = text("id").ok_or_else(|| failed("user info has no id".into()))?;
+        Ok(Account {
+            login: text("login").unwrap_or_else(|| id.clone()),
+            client_id: text("client_id"),
+            id,
         })
     }
+
+    /// Revokes an access token (Yandex: `POST /revoke_token`, only for tokens issued with a device_id).
+    #[tracing::instrument(name = "revoke", skip_all)]
+    pub async fn revoke(&self, url: &Url, token: &AccessToken) -> Result<(), ExchangeError> {
+        let failed = |detail: String| ExchangeError {
+            code: ErrorCode::TokenRequestRejected,
+            provider_message: None,
+            detail,
+        };
+        let response = self
+            .http
+            .post(url.as_str())
+            .form(&[
+                ("access_token", token.secret().as_str()),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.secret().as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| failed(format!("revocation request failed: {}", describe(&e))))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let words = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| {
+                v["error_description"]
+                    .as_str()
+                    .or(v["error"].as_str())
+                    .map(|s| scrub(s, token.secret()))
+            });
+        Err(ExchangeError {
+            provider_message: words.clone(),
+            ..failed(format!(
+                "revocation answered {status}: {}",
+                words.unwrap_or_default()
+            ))
+        })
+    }
+
+    /// A send function for oauth2. An owned client in each future keeps it `Send`.
+    fn sender(&self) -> impl Fn(http::Request<Vec<u8>>) -> SendFuture + use<> {
+        let http = self.http.clone();
+        move |request| {
+            let http = http.clone();
+            Box::pin(async move { send(&http, request).await })
+        }
+    }
+}
+
+fn issued(
+    response: &oauth2::basic::BasicTokenResponse,
+    requested_scope: Option<String>,
+) -> Result<IssuedToken, ExchangeError> {
+    let now = unix_now();
+    let scope = response
+        .scopes()
+        .map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .or(requested_scope);
+    if response.access_token().secret().is_empty() {
+        return Err(ExchangeError::malformed(
+            "the token response has an empty access_token",
+        ));
+    }
+    Ok(IssuedToken {
+        access_token: response.access_token().clone(),
+        token_type: token_type_name(response.token_type()),
+        expires_at: response
+            .expires_in()
+            .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        obtained_at: now,
+        scope,
+        refresh_token: response.refresh_token().cloned(),
+    })
 }
 
 fn token_type_name(kind: &oauth2::basic::BasicTokenType) -> String {
@@ -169,6 +317,10 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error>
         .user_agent(concat!("tokenbridge/", env!("CARGO_PKG_VERSION")))
         .build()
 }
+
+type SendFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send>,
+>;
 
 /// Why a token request failed, as the transport saw it. oauth2 parses only what passes here.
 #[derive(Debug, thiserror::Error)]

@@ -49,6 +49,10 @@ pub struct Sandbox {
     grants: Mutex<HashMap<String, Grant>>,
     /// Issued access tokens and whose they are.
     tokens: Mutex<HashMap<String, Account>>,
+    /// Issued refresh tokens and whose they are; each works once (they rotate).
+    refresh_tokens: Mutex<HashMap<String, Account>>,
+    /// Requests to the token endpoint, for tests that count refreshes.
+    token_calls: std::sync::atomic::AtomicU64,
 }
 
 struct Grant {
@@ -74,42 +78,48 @@ impl Sandbox {
             redirect_uri: config.redirect_url().to_string(),
             grants: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            refresh_tokens: Mutex::new(HashMap::new()),
+            token_calls: Default::default(),
         }
     }
 
-    fn grants(&self) -> std::sync::MutexGuard<'_, HashMap<String, Grant>> {
-        // The maps hold plain data; a panic elsewhere cannot leave them half-written.
-        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+    /// How many requests the token endpoint has answered.
+    pub fn token_calls(&self) -> u64 {
+        self.token_calls.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Account>> {
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Makes every refresh token of `login` unusable, as when a person revokes access at Yandex.
+    pub fn forget_refresh_tokens(&self, login: &str) {
+        lock(&self.refresh_tokens).retain(|_, account| account.login != login);
     }
 
-    /// A new access token for `account`, or `None` when the sandbox holds too many.
-    fn issue_token(&self, account: Account) -> Option<String> {
-        let mut tokens = self.tokens();
-        if tokens.len() >= MAX_TOKENS {
+    /// A new access token and refresh token for `account`, or `None` when the sandbox holds too many.
+    fn issue_tokens(&self, account: Account) -> Option<(String, String)> {
+        let mut tokens = lock(&self.tokens);
+        let mut refresh_tokens = lock(&self.refresh_tokens);
+        if tokens.len() >= MAX_TOKENS || refresh_tokens.len() >= MAX_TOKENS {
             let now = Instant::now();
             tokens.retain(|_, account| account.expires > now);
-            if tokens.len() >= MAX_TOKENS {
+            if tokens.len() >= MAX_TOKENS || refresh_tokens.len() >= MAX_TOKENS {
                 return None;
             }
         }
-        let token = format!("y0_SANDBOX{}", random_text(32));
-        tokens.insert(token.clone(), account);
-        Some(token)
+        let access = format!("y0_SANDBOX{}", random_text(32));
+        let refresh = format!("1:SANDBOX:{}", random_text(32));
+        refresh_tokens.insert(refresh.clone(), account.clone());
+        tokens.insert(access.clone(), account);
+        Some((access, refresh))
     }
 
     fn account(&self, token: &str) -> Option<Account> {
-        self.tokens()
+        lock(&self.tokens)
             .get(token)
             .filter(|a| a.expires > Instant::now())
             .cloned()
     }
 
     fn issue_code(&self, request: &AuthorizeRequest) -> Option<String> {
-        let mut grants = self.grants();
+        let mut grants = lock(&self.grants);
         let now = Instant::now();
         grants.retain(|_, grant| grant.expires > now);
         if grants.len() >= MAX_PENDING_CODES {
@@ -140,7 +150,7 @@ impl Sandbox {
 
     /// Takes a code out: it is single-use, whatever the request's fate.
     fn redeem(&self, code: &str) -> Option<Grant> {
-        self.grants().remove(code)
+        lock(&self.grants).remove(code)
     }
 }
 
@@ -152,6 +162,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(paths::SANDBOX_TOKEN, axum::routing::post(token))
         .route(paths::SANDBOX_USER_INFO, get(user_info))
+        .route(paths::SANDBOX_REVOKE, axum::routing::post(revoke))
         .route(paths::SANDBOX_STYLE, get(style))
 }
 
@@ -206,6 +217,11 @@ impl IntoResponse for AuthorizeError {
             }
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps hold plain data; a panic elsewhere cannot leave them half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn sandbox(state: &AppState) -> &Sandbox {
@@ -393,16 +409,19 @@ async fn authorize_decision(
 /// The token endpoint, answering as Yandex's does.
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let sandbox = sandbox(&state);
-    let grant = match redeem(sandbox, &headers, &body) {
-        Ok(grant) => grant,
+    sandbox
+        .token_calls
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (login, client_id) = match redeem(sandbox, &headers, &body) {
+        Ok(issue) => issue,
         Err(error) => return error.into_response(),
     };
     let account = Account {
-        login: grant.login,
-        client_id: grant.client_id,
+        login,
+        client_id,
         expires: Instant::now() + Duration::from_secs(TOKEN_LIFETIME_SECS),
     };
-    let Some(access_token) = sandbox.issue_token(account) else {
+    let Some((access_token, refresh_token)) = sandbox.issue_tokens(account) else {
         return TokenError::new(
             "temporarily_unavailable",
             "the sandbox holds too many tokens; restart tokenbridge",
@@ -413,7 +432,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         "token_type": "bearer",
         "access_token": access_token,
         "expires_in": TOKEN_LIFETIME_SECS,
-        "refresh_token": format!("1:SANDBOX:{}", random_text(32)),
+        "refresh_token": refresh_token,
     });
     (
         StatusCode::OK,
@@ -421,6 +440,25 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         Json(token),
     )
         .into_response()
+}
+
+/// Revokes an access token (Yandex's `POST /revoke_token`); the sandbox can always.
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let sandbox = sandbox(&state);
+    let params = Params::parse(&body);
+    if let Err(error) = authenticate_client(sandbox, &headers, &params) {
+        return error.into_response();
+    }
+    let Some(token) = params.get("access_token").ok().flatten() else {
+        return TokenError::new("invalid_request", "access_token is missing").into_response();
+    };
+    match lock(&sandbox.tokens).remove(token) {
+        Some(account) => {
+            lock(&sandbox.refresh_tokens).retain(|_, a| a.login != account.login);
+            Json(json!({ "status": "ok" })).into_response()
+        }
+        None => TokenError::new("invalid_token", "Unknown token").into_response(),
+    }
 }
 
 /// Whose token this is, in the shape of `GET https://login.yandex.ru/info?format=json`.
@@ -489,25 +527,80 @@ impl IntoResponse for TokenError {
     }
 }
 
-/// Checks a token request and takes its code's grant out.
-fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<Grant, TokenError> {
+/// Checks a token request and says whose token to issue: the login and the client id.
+fn redeem(
+    sandbox: &Sandbox,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, String), TokenError> {
     let params = Params::parse(body);
     let get = |name: &'static str| {
         params
             .get(name)
             .map_err(|_| TokenError::new("invalid_request", "a parameter is given more than once"))
     };
-    match get("grant_type")? {
-        None => return Err(TokenError::new("invalid_request", "grant_type is missing")),
-        Some("authorization_code") => {}
-        Some(_) => {
+    let grant_type = get("grant_type")?
+        .ok_or_else(|| TokenError::new("invalid_request", "grant_type is missing"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(TokenError::new(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ));
+    }
+    let client_id = authenticate_client(sandbox, headers, &params)?;
+
+    if grant_type == "refresh_token" {
+        let refresh = get("refresh_token")?
+            .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is missing"))?;
+        // Refresh tokens rotate: each works once.
+        let account = lock(&sandbox.refresh_tokens)
+            .remove(refresh)
+            .filter(|account| account.client_id == client_id)
+            .ok_or_else(|| TokenError::new("invalid_grant", "Invalid refresh token"))?;
+        return Ok((account.login, account.client_id));
+    }
+
+    let code = get("code")?.ok_or_else(|| TokenError::new("invalid_request", "code is missing"))?;
+    let grant = sandbox
+        .redeem(code)
+        .ok_or_else(|| TokenError::new("bad_verification_code", "Invalid code"))?;
+    if grant.client_id != client_id {
+        return Err(TokenError::new("bad_verification_code", "Invalid code"));
+    }
+    if grant.expires <= Instant::now() {
+        return Err(TokenError::new("invalid_grant", "Code has expired"));
+    }
+    if get("redirect_uri")?.is_some_and(|uri| uri != grant.redirect_uri) {
+        return Err(TokenError::new(
+            "invalid_grant",
+            "redirect_uri does not match the one the code was issued for",
+        ));
+    }
+    if let Some(challenge) = &grant.challenge {
+        let verifier = get("code_verifier")?
+            .ok_or_else(|| TokenError::new("invalid_request", "code_verifier is missing"))?;
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
             return Err(TokenError::new(
-                "unsupported_grant_type",
-                "grant_type must be authorization_code",
+                "invalid_grant",
+                "code_verifier does not match code_challenge",
             ));
         }
     }
+    Ok((grant.login, grant.client_id))
+}
 
+/// The client's id, once its credentials (HTTP Basic or form body, not both) check out.
+fn authenticate_client(
+    sandbox: &Sandbox,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<String, TokenError> {
+    let get = |name: &'static str| {
+        params
+            .get(name)
+            .map_err(|_| TokenError::new("invalid_request", "a parameter is given more than once"))
+    };
     let basic = basic_credentials(headers)?;
     let body_credentials = match (get("client_id")?, get("client_secret")?) {
         (Some(id), secret) => Some((id.to_owned(), secret.map(str::to_owned))),
@@ -542,35 +635,7 @@ fn redeem(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Result<Grant, 
             ..TokenError::new("invalid_client", "Wrong client secret")
         });
     }
-
-    let code = get("code")?.ok_or_else(|| TokenError::new("invalid_request", "code is missing"))?;
-    let grant = sandbox
-        .redeem(code)
-        .ok_or_else(|| TokenError::new("bad_verification_code", "Invalid code"))?;
-    if grant.client_id != client_id {
-        return Err(TokenError::new("bad_verification_code", "Invalid code"));
-    }
-    if grant.expires <= Instant::now() {
-        return Err(TokenError::new("invalid_grant", "Code has expired"));
-    }
-    if get("redirect_uri")?.is_some_and(|uri| uri != grant.redirect_uri) {
-        return Err(TokenError::new(
-            "invalid_grant",
-            "redirect_uri does not match the one the code was issued for",
-        ));
-    }
-    if let Some(challenge) = &grant.challenge {
-        let verifier = get("code_verifier")?
-            .ok_or_else(|| TokenError::new("invalid_request", "code_verifier is missing"))?;
-        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        if !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes())) {
-            return Err(TokenError::new(
-                "invalid_grant",
-                "code_verifier does not match code_challenge",
-            ));
-        }
-    }
-    Ok(grant)
+    Ok(client_id)
 }
 
 /// `Authorization: Basic` credentials, form-urlencoded inside as RFC 6749 §2.3.1 says.

@@ -1,15 +1,17 @@
-//! Logging: `RUST_LOG` filters (default `info`), and request spans that name
+//! Logging: to stderr, `RUST_LOG` filters (default `info`), and request spans that name
 //! the method and path only — a query string can carry a code or a state.
 
 use axum::http::Request;
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Logs to stderr, filtered by `RUST_LOG` or else `default` (a level such as "info").
+pub fn init(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
 }
 

@@ -29,6 +29,13 @@ pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
         ErrorCode::NotFound => "Not found".to_owned(),
         ErrorCode::MethodNotAllowed => "Method not allowed".to_owned(),
         ErrorCode::PayloadTooLarge => "The request was too large".to_owned(),
+        ErrorCode::UserInfoFailed => format!("{the} would not say whose token this is"),
+        ErrorCode::ForeignToken => "This token belongs to another application".to_owned(),
+        ErrorCode::ConnectionNotFound => "No such connection".to_owned(),
+        ErrorCode::NeedsReconnect => "This connection needs a new sign-in".to_owned(),
+        ErrorCode::NoRefreshToken => "This connection cannot be refreshed".to_owned(),
+        ErrorCode::ApiDisabled => "The scripts API is off".to_owned(),
+        ErrorCode::Unauthorized => "The API key is missing or wrong".to_owned(),
         ErrorCode::Internal => "Something went wrong in tokenbridge".to_owned(),
     }
 }

@@ -14,6 +14,12 @@ pub mod routes {
     pub const SANDBOX_AUTHORIZE: &str = "/sandbox/authorize";
     pub const SANDBOX_TOKEN: &str = "/sandbox/token";
     pub const SANDBOX_USER_INFO: &str = "/sandbox/info";
+    pub const SANDBOX_REVOKE: &str = "/sandbox/revoke_token";
+    /// This browser's connections: `POST {CONNECTIONS}/{id}/refresh`, `DELETE {CONNECTIONS}/{id}`.
+    pub const CONNECTIONS: &str = "/api/connections";
+    /// For scripts, with `Authorization: Bearer <TOKENBRIDGE_API_KEY>`:
+    /// `GET {API_CONNECTIONS}` and `GET {API_CONNECTIONS}/{login}/token`.
+    pub const API_CONNECTIONS: &str = "/api/v1/connections";
     pub const SANDBOX_STYLE: &str = "/sandbox/style.css";
 }
 
@@ -54,8 +60,11 @@ pub struct SessionView {
     pub provider: ProviderKind,
     /// The scope requested by configuration, if any.
     pub default_scope: Option<String>,
-    /// The token this browser holds, if it has connected.
+    /// The token of this browser's most recent connection, if it has one.
     pub token: Option<TokenView>,
+    /// Every connection this browser made, most recent first.
+    #[serde(default)]
+    pub connections: Vec<ConnectionView>,
     /// How the last sign-in ended, reported once, right after the callback.
     pub outcome: Option<FlowOutcome>,
 }
@@ -71,6 +80,61 @@ pub struct TokenView {
     pub obtained_at: i64,
     pub scope: Option<String>,
     pub has_refresh_token: bool,
+}
+
+/// Where a saved connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    /// The provider refused the refresh token: sign in again.
+    NeedsReconnect,
+}
+
+/// A saved connection as the browser that made it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub provider: ProviderKind,
+    pub account_id: String,
+    pub login: String,
+    pub status: ConnectionStatus,
+    pub token: TokenView,
+    pub device_name: Option<String>,
+    pub created_at: i64,
+    pub refreshed_at: Option<i64>,
+}
+
+/// A saved connection as a script lists it: no token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionSummary {
+    pub id: String,
+    pub provider: ProviderKind,
+    pub account_id: String,
+    pub login: String,
+    pub status: ConnectionStatus,
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+    pub has_refresh_token: bool,
+    pub created_at: i64,
+    pub refreshed_at: Option<i64>,
+}
+
+/// A fresh access token for a script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshToken {
+    pub login: String,
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+}
+
+/// What Disconnect did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    /// True when the provider revoked the token before tokenbridge forgot it.
+    pub revoked: bool,
+    pub message: String,
 }
 
 /// How a sign-in ended.
@@ -158,12 +222,26 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The request body is larger than tokenbridge accepts.
     PayloadTooLarge,
+    /// The provider's user info would not say whose token this is.
+    UserInfoFailed,
+    /// The token was issued to another application (user info names another client id).
+    ForeignToken,
+    /// No such connection, or not one this browser (or key) may use.
+    ConnectionNotFound,
+    /// The connection's refresh token was refused; sign in again.
+    NeedsReconnect,
+    /// The connection has no refresh token, so it cannot be refreshed.
+    NoRefreshToken,
+    /// The scripts API is off because no API key is configured.
+    ApiDisabled,
+    /// The API key is missing or wrong.
+    Unauthorized,
     /// Something failed inside tokenbridge.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::AccessDenied,
         Self::AuthorizationFailed,
         Self::StateMissing,
@@ -185,6 +263,13 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
+        Self::UserInfoFailed,
+        Self::ForeignToken,
+        Self::ConnectionNotFound,
+        Self::NeedsReconnect,
+        Self::NoRefreshToken,
+        Self::ApiDisabled,
+        Self::Unauthorized,
         Self::Internal,
     ];
 
@@ -212,6 +297,13 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UserInfoFailed => "user_info_failed",
+            Self::ForeignToken => "foreign_token",
+            Self::ConnectionNotFound => "connection_not_found",
+            Self::NeedsReconnect => "needs_reconnect",
+            Self::NoRefreshToken => "no_refresh_token",
+            Self::ApiDisabled => "api_disabled",
+            Self::Unauthorized => "unauthorized",
             Self::Internal => "internal",
         }
     }
@@ -272,6 +364,25 @@ impl ErrorCode {
             Self::NotFound => "There is nothing here.",
             Self::MethodNotAllowed => "This address does not accept that method.",
             Self::PayloadTooLarge => "The request is too large.",
+            Self::UserInfoFailed => {
+                "The provider would not say whose token this is, so it was not saved. Try again in a minute."
+            }
+            Self::ForeignToken => {
+                "This token was issued to another application, so tokenbridge refused it. Sign in through this tokenbridge."
+            }
+            Self::ConnectionNotFound => "There is no such connection here.",
+            Self::NeedsReconnect => {
+                "The provider no longer accepts this connection's refresh token. Connect the account again."
+            }
+            Self::NoRefreshToken => {
+                "The provider gave no refresh token for this connection, so it cannot be refreshed. Connect again when it expires."
+            }
+            Self::ApiDisabled => {
+                "The scripts API is off: set TOKENBRIDGE_API_KEY on the server to turn it on."
+            }
+            Self::Unauthorized => {
+                "Send the API key as Authorization: Bearer <TOKENBRIDGE_API_KEY>."
+            }
             Self::Internal => {
                 "Something went wrong inside tokenbridge. Try again; the server log has the details."
             }
@@ -286,6 +397,11 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge => 413,
+            Self::ConnectionNotFound => 404,
+            Self::ApiDisabled => 403,
+            Self::Unauthorized => 401,
+            Self::NeedsReconnect | Self::NoRefreshToken => 409,
+            Self::UserInfoFailed => 502,
             Self::Internal => 500,
             Self::ProviderUnavailable
             | Self::ProviderHtml

@@ -19,7 +19,7 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use base64::Engine;
+use base64::{Engine, engine::general_purpose::STANDARD};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokenbridge::{
     AppState, app,
@@ -27,15 +27,12 @@ use tokenbridge::{
 };
 
 const SECRET: &str = "e2e-client-secret-must-never-reach-the-browser";
-/// The cookie key, known to the test so that it can open the session cookie as the server does.
-const COOKIE_KEY: [u8; 64] = [42; 64];
 
 /// One response as the browser received it: its content type, and its status,
 /// headers and body as bytes.
 #[derive(Clone)]
 struct Sent {
     content_type: String,
-    set_cookies: Vec<String>,
     bytes: Vec<u8>,
 }
 
@@ -62,17 +59,10 @@ async fn record(State(recorder): State<Recorder>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let set_cookies = parts
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
     let mut everything = format!("{:?} {:?}\n", parts.status, parts.headers).into_bytes();
     everything.extend_from_slice(&bytes);
     recorder.0.lock().unwrap().push(Sent {
         content_type,
-        set_cookies,
         bytes: everything,
     });
     Response::from_parts(parts, Body::from(bytes))
@@ -87,20 +77,28 @@ fn dist() -> PathBuf {
     dist
 }
 
-async fn spawn_backend(recorder: Recorder) -> SocketAddr {
+async fn spawn_backend(recorder: Recorder) -> (SocketAddr, AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let settings = Settings {
         public_url: Some(format!("http://{addr}")),
         client_secret: Some(SECRET.into()),
-        cookie_key: Some(base64::engine::general_purpose::STANDARD.encode(COOKIE_KEY)),
+        database_url: Some(format!(
+            "sqlite://{}",
+            std::env::temp_dir()
+                .join(format!("tb-e2e-{}-{}.db", std::process::id(), addr.port()))
+                .display()
+        )),
+        store_key: Some(STANDARD.encode([9u8; 32])),
         dist: Some(dist()),
         ..Settings::default()
     };
-    let state = AppState::new(Config::resolve(settings).unwrap(), addr).unwrap();
-    let router = app(state).layer(middleware::from_fn_with_state(recorder, record));
+    let state = AppState::new(Config::resolve(settings).unwrap(), addr)
+        .await
+        .unwrap();
+    let router = app(state.clone()).layer(middleware::from_fn_with_state(recorder, record));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
+    (addr, state)
 }
 
 /// Debian's chromedriver driving headless Chromium, stopped when dropped.
@@ -180,7 +178,7 @@ async fn text_of(client: &Client, locator: Locator<'_>) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_browser() {
     let recorder = Recorder::default();
-    let addr = spawn_backend(recorder.clone()).await;
+    let (addr, state) = spawn_backend(recorder.clone()).await;
     let browser = start_browser().await;
     let client = &browser.client;
 
@@ -222,6 +220,8 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
         "{countdown}"
     );
 
+    let refresh_token = refresh_token_held(&state).await;
+
     // Disconnect brings back the Connect link.
     client
         .find(Locator::XPath("//button[normalize-space()='Disconnect']"))
@@ -254,7 +254,6 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
             "the browser received {kind}: {kinds:?}"
         );
     }
-    let refresh_token = refresh_token_sealed_in(&responses);
     for sent in &responses {
         for (name, secret) in [
             ("client secret", SECRET),
@@ -273,35 +272,20 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
     }
 }
 
-/// The refresh token the server keeps for this browser, read from its sealed session cookie.
-fn refresh_token_sealed_in(responses: &[Sent]) -> String {
-    let session = responses
-        .iter()
-        .flat_map(|sent| &sent.set_cookies)
-        .find(|cookie| cookie.starts_with("tb_session=") && !cookie.contains("Max-Age=0"))
-        .expect("the callback set a session cookie");
-    let mut headers = axum::http::HeaderMap::new();
-    headers.insert(
-        "cookie",
-        session.split(';').next().unwrap().parse().unwrap(),
-    );
-    let jar = axum_extra::extract::PrivateCookieJar::from_headers(
-        &headers,
-        axum_extra::extract::cookie::Key::from(&COOKIE_KEY),
-    );
-    let stored: serde_json::Value =
-        serde_json::from_str(jar.get("tb_session").unwrap().value()).unwrap();
-    let refresh_token = stored["refresh_token"]
-        .as_str()
-        .expect("the sandbox issued a refresh token")
-        .to_owned();
-    assert!(refresh_token.len() > 20);
-    refresh_token
+/// The refresh token the server keeps for the connection just made.
+async fn refresh_token_held(state: &AppState) -> String {
+    let connections = state.connections.store().all().await.unwrap();
+    let refresh_token = connections[0]
+        .refresh_token
+        .as_ref()
+        .expect("the sandbox issued a refresh token");
+    assert!(refresh_token.secret().len() > 20);
+    refresh_token.secret().clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deny_shows_why_and_a_way_to_start_again() {
-    let addr = spawn_backend(Recorder::default()).await;
+    let (addr, _state) = spawn_backend(Recorder::default()).await;
     let browser = start_browser().await;
     let client = &browser.client;
 

@@ -15,7 +15,9 @@ use oauth2::AuthorizationCode;
 use tokenbridge_shared::{ApiError, CSRF_HEADER, ErrorCode, FlowOutcome, routes as paths};
 
 use super::Params;
-use crate::{AppState, error::AppError, oauth::AuthorizeOptions};
+use crate::{
+    AppState, connections::Device, error::AppError, flow::NewFlow, oauth::AuthorizeOptions,
+};
 
 const MAX_LOGIN_HINT: usize = 256;
 const MAX_SCOPE: usize = 2048;
@@ -39,12 +41,14 @@ async fn login(
     let options = login_options(&state, &Params::parse(query.unwrap_or_default().as_bytes()))?;
     let authorization = state.oauth.authorize(&options);
     tracing::info!(provider = state.config.provider.as_str(), "sign-in started");
-    let jar = state.cookies.start_flow(
-        jar,
-        authorization.state.into_secret(),
-        authorization.verifier,
-        options.scope,
-    );
+    let flow = NewFlow {
+        state: authorization.state.into_secret(),
+        verifier: authorization.verifier,
+        scope: options.scope,
+        device_id: authorization.device_id,
+        device_name: options.device_name,
+    };
+    let jar = state.cookies.start_flow(jar, flow);
     Ok((jar, Redirect::to(authorization.url.as_str())))
 }
 
@@ -62,6 +66,21 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
         .map(str::trim)
         .map(str::to_owned);
     let force_confirm = params.get("force_confirm").map_err(duplicate)?;
+    let device_name = params
+        .get("device_name")
+        .map_err(duplicate)?
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    if device_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 100)
+    {
+        return Err(AppError::with_message(
+            ErrorCode::BadRequest,
+            "The device name is too long (100 characters at most).",
+        ));
+    }
     if scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE) {
         return Err(AppError::with_message(
             ErrorCode::BadRequest,
@@ -95,6 +114,7 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
             .or_else(|| state.config.scope.clone()),
         force_confirm,
         login_hint: login_hint.filter(|h| !h.is_empty()),
+        device_name,
     })
 }
 
@@ -196,13 +216,38 @@ async fn complete(
         .await
     {
         Ok(token) => {
-            tracing::info!(
-                provider = state.config.provider.as_str(),
-                expires_at = token.expires_at,
-                refresh_token = token.refresh_token.is_some(),
-                "sign-in completed"
-            );
-            (state.cookies.set_session(jar, &token), Ok(()))
+            let (jar, browser) = state.cookies.ensure_browser(jar);
+            let device = Device {
+                id: transaction.device_id,
+                name: transaction.device_name,
+            };
+            match state
+                .connections
+                .connect(&state.oauth, token, &browser, device)
+                .await
+            {
+                Ok(connection) => {
+                    tracing::info!(
+                        provider = state.config.provider.as_str(),
+                        connection = %connection.id,
+                        expires_at = connection.expires_at,
+                        refresh_token = connection.refresh_token.is_some(),
+                        "sign-in completed"
+                    );
+                    (jar, Ok(()))
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        code = error.code.as_str(),
+                        "the token was not saved: {}",
+                        error.detail
+                    );
+                    (
+                        jar,
+                        Err(ApiError::new(error.code).with_provider_message(error.provider_message)),
+                    )
+                }
+            }
         }
         Err(error) => {
             tracing::warn!(

@@ -17,11 +17,14 @@ use url::Url;
 
 pub const CLIENT_SECRET: &str = "test-client-secret-0123456789";
 
+#[derive(Clone)]
 pub struct TestApp {
     pub base: Url,
     /// A browser: keeps cookies, does not follow redirects (each step is checked).
     pub browser: reqwest::Client,
     pub cookie_key: Key,
+    /// The running app's state: its store and its sandbox.
+    pub state: AppState,
 }
 
 /// Starts the app in sandbox mode.
@@ -46,15 +49,36 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     settings
         .dist
         .get_or_insert_with(|| std::env::temp_dir().join("tokenbridge-no-dist"));
+    settings.database_url.get_or_insert_with(|| {
+        format!(
+            "sqlite://{}",
+            scratch_dir().join("tokenbridge.db").display()
+        )
+    });
+    settings
+        .store_key
+        .get_or_insert_with(|| STANDARD.encode([7u8; 32]));
     let mut config = Config::resolve(settings).expect("test configuration is valid");
     adjust(&mut config);
-    let state = AppState::new(config, addr).unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let state = AppState::new(config, addr).await.unwrap();
+    let serving = state.clone();
+    tokio::spawn(async move { axum::serve(listener, app(serving)).await.unwrap() });
     TestApp {
         base: Url::parse(&format!("http://{addr}")).unwrap(),
         browser: browser(),
         cookie_key: Key::from(&key_bytes),
+        state,
     }
+}
+
+/// A new, empty folder for one test's files.
+pub fn scratch_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("tokenbridge-test-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 pub fn browser() -> reqwest::Client {
@@ -84,6 +108,23 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// The same app, seen from another browser.
+    pub fn other_browser(&self) -> TestApp {
+        TestApp {
+            browser: browser(),
+            ..self.clone()
+        }
+    }
+
+    /// How many requests the sandbox's token endpoint has answered.
+    pub fn token_calls(&self) -> u64 {
+        self.state
+            .sandbox
+            .as_ref()
+            .expect("a sandbox")
+            .token_calls()
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).unwrap()
     }

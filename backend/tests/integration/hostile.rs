@@ -179,7 +179,9 @@ fn cases() -> Vec<Case> {
             .header("content-type", "application/json").body(big(k100)),
         case("session by DELETE", Method::DELETE, "/api/session", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("an unknown API route", get.clone(), "/api/nothing", Fresh, Api(404, ErrorCode::NotFound)),
-        case("an unknown API route by POST with JSON", post.clone(), "/api/v1/connections", Fresh, Api(404, ErrorCode::NotFound))
+        case("the scripts' list by POST with JSON", post.clone(), "/api/v1/connections", Fresh, Api(405, ErrorCode::MethodNotAllowed))
+            .header("content-type", "application/json").body(nested_json(100)),
+        case("an unknown API route by POST with JSON", post.clone(), "/api/v2/things", Fresh, Api(404, ErrorCode::NotFound))
             .header("content-type", "application/json").body(nested_json(100)),
         case("health by POST", post.clone(), "/healthz", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         // /sandbox/authorize
@@ -256,9 +258,8 @@ async fn prepare(app: &TestApp, other: &TestApp, prep: Prep) -> Prepared {
         _ => app,
     };
     let as_browser = TestApp {
-        base: app.base.clone(),
         browser: prepared.browser.clone(),
-        cookie_key: app.cookie_key.clone(),
+        ..app.clone()
     };
     let login = prepared
         .browser
@@ -306,12 +307,8 @@ async fn prepare(app: &TestApp, other: &TestApp, prep: Prep) -> Prepared {
             } else {
                 other
             };
-            let session_browser = browser();
-            let as_connected = TestApp {
-                base: connected.base.clone(),
-                browser: session_browser.clone(),
-                cookie_key: connected.cookie_key.clone(),
-            };
+            let as_connected = connected.other_browser();
+            let session_browser = as_connected.browser.clone();
             let authorize = as_connected.login("").await;
             let callback = as_connected.decide(&authorize, "allow").await;
             let response = session_browser.get(&callback).send().await.unwrap();

@@ -1,7 +1,6 @@
 //! No secret in any log line: the full flow at trace level, then a search of
 //! everything logged for the client secret, the code, the verifier and both tokens.
 
-use serde_json::Value;
 use tokenbridge::config::{ClientAuth, Settings};
 
 use crate::helpers::*;
@@ -27,18 +26,41 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
         let verifier = app.verifier(&login);
         let callback = app.decide(&location(&login), "allow").await;
         let code = query_param(&callback, "code").unwrap();
-        let response = app.callback(&callback).await;
-        let stored: Value = serde_json::from_str(
-            &app.open_cookie(&set_cookies(&response), "tb_session")
-                .unwrap(),
-        )
-        .unwrap();
-        let access_token = stored["access_token"].as_str().unwrap().to_owned();
-        let refresh_token = stored["refresh_token"].as_str().unwrap().to_owned();
-        assert_eq!(
-            app.session().await.token.unwrap().access_token,
-            access_token
+        app.callback(&callback).await;
+        let first = app.session().await.connections.remove(0);
+        // A refresh and a disconnect run too, so their paths are searched as well.
+        let refreshed: tokenbridge_shared::ConnectionView = app
+            .browser
+            .post(app.url(&format!("/api/connections/{}/refresh", first.id)))
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let stored = app
+            .state
+            .connections
+            .store()
+            .get(&first.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let refresh_token = stored.refresh_token.unwrap().secret().clone();
+        let access_token = refreshed.token.access_token.clone();
+        assert_ne!(
+            access_token, first.token.access_token,
+            "the refresh gave a new token"
         );
+        let gone = app
+            .browser
+            .delete(app.url(&format!("/api/connections/{}", first.id)))
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap();
+        assert!(gone.status().is_success());
 
         let logs = logs();
         assert!(
@@ -51,6 +73,7 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
             ("code", code.as_str()),
             ("verifier", verifier.as_str()),
             ("access token", access_token.as_str()),
+            ("first access token", first.token.access_token.as_str()),
             ("refresh token", refresh_token.as_str()),
         ] {
             assert!(!logs.contains(secret), "the {name} appears in the log");

@@ -17,11 +17,7 @@ async fn a_thousand_concurrent_flows_each_end_with_their_own_token() {
 
     let mut flows = tokio::task::JoinSet::new();
     for person in 0..FLOWS {
-        let app = TestApp {
-            base: app.base.clone(),
-            browser: browser(),
-            cookie_key: app.cookie_key.clone(),
-        };
+        let app = app.other_browser();
         flows.spawn(async move {
             let login = format!("person-{person}");
             let authorize = app.login(&format!("?login_hint={login}")).await;

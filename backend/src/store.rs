@@ -1,0 +1,518 @@
+//! Saved connections: SQLite (the embedded default) or PostgreSQL, through one
+//! sqlx `Any` pool and one set of migrations written in SQL both accept. The
+//! access and refresh tokens are sealed with AES-256-GCM before they are
+//! written, bound to their connection and column, so the database file alone
+//! reveals no token.
+
+use std::path::Path;
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use oauth2::{AccessToken, RefreshToken};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+
+use crate::oauth::{unix_now, unix_now_ms};
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// The provider refused the refresh token; only a new sign-in helps.
+    NeedsReconnect,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReconnect => "needs_reconnect",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        if text == "needs_reconnect" {
+            Self::NeedsReconnect
+        } else {
+            Self::Active
+        }
+    }
+}
+
+/// One saved connection, tokens opened. Debug keeps them redacted.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: String,
+    pub provider: String,
+    pub account_id: String,
+    pub login: String,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+    pub status: Status,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    pub created_at: i64,
+    pub refreshed_at: Option<i64>,
+}
+
+/// What a new sign-in brings.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub provider: String,
+    pub account_id: String,
+    pub login: String,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub scope: Option<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the database's migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "a stored token cannot be opened with this TOKENBRIDGE_STORE_KEY (was the key changed?)"
+    )]
+    Unseal,
+    #[error("the store key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    BadKey(String),
+}
+
+/// The 32-byte key that seals tokens at rest.
+#[derive(Clone)]
+pub struct StoreKey([u8; 32]);
+
+impl std::fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreKey([redacted])")
+    }
+}
+
+impl StoreKey {
+    /// From base64 (TOKENBRIDGE_STORE_KEY).
+    pub fn from_base64(text: &str) -> Result<Self, StoreError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|e| StoreError::BadKey(format!("TOKENBRIDGE_STORE_KEY is not base64: {e}")))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            StoreError::BadKey(format!(
+                "TOKENBRIDGE_STORE_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32); it decodes to {} bytes",
+                b.len()
+            ))
+        })?;
+        Ok(Self(bytes))
+    }
+
+    /// Reads the key file, or creates it (mode 0600) with a fresh random key.
+    pub fn from_file(path: &Path) -> Result<Self, StoreError> {
+        let key_file_error = |source| StoreError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(key_file_error)?;
+                }
+                let key: [u8; 32] = rand::rng().random();
+                write_private(path, STANDARD.encode(key).as_bytes()).map_err(key_file_error)?;
+                tracing::info!(path = %path.display(), "created a new store key file (mode 0600); back it up with the database");
+                Ok(Self(key))
+            }
+            Err(error) => Err(key_file_error(error)),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// What a sealed value is bound to: its row (by provider account, which never changes) and column.
+struct RowKey<'a> {
+    provider: &'a str,
+    account_id: &'a str,
+}
+
+impl RowKey<'_> {
+    fn aad(&self, column: &str) -> String {
+        format!("{}/{}/{column}", self.provider, self.account_id)
+    }
+}
+
+/// Seals and opens token values, each bound to its row and column.
+struct Sealer(Aes256Gcm);
+
+impl Sealer {
+    fn seal(&self, plaintext: &str, row: &RowKey<'_>, column: &str) -> String {
+        let nonce: [u8; 12] = rand::rng().random();
+        let aad = row.aad(column);
+        let ciphertext = self
+            .0
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            // AES-GCM encryption fails only for inputs beyond 64 GiB.
+            .unwrap_or_default();
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&ciphertext);
+        STANDARD.encode(sealed)
+    }
+
+    fn open(&self, sealed: &str, row: &RowKey<'_>, column: &str) -> Result<String, StoreError> {
+        let bytes = STANDARD.decode(sealed).map_err(|_| StoreError::Unseal)?;
+        if bytes.len() < 12 {
+            return Err(StoreError::Unseal);
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let aad = row.aad(column);
+        let plaintext = self
+            .0
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| StoreError::Unseal)?;
+        String::from_utf8(plaintext).map_err(|_| StoreError::Unseal)
+    }
+}
+
+pub struct Store {
+    pool: AnyPool,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+const COLUMNS: &str = "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ms";
+
+impl Store {
+    /// Opens (creating if need be) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str, key: &StoreKey) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = prepare_sqlite_url(url)?;
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 10 })
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Write-ahead logging with full syncs: a committed connection survives
+                        // a kill -9 or a power cut, and readers never wait for a writer.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let sealer = Sealer(
+            Aes256Gcm::new_from_slice(&key.0)
+                .map_err(|_| StoreError::BadKey("store key".into()))?,
+        );
+        Ok(Self { pool, sealer })
+    }
+
+    /// Adds the connection, or updates the one of the same provider account, and lets `browser` see it.
+    /// Each statement stands alone, so SQLite's busy handler can order concurrent writers.
+    pub async fn upsert(
+        &self,
+        new: NewConnection,
+        browser: &str,
+    ) -> Result<Connection, StoreError> {
+        let now = unix_now();
+        let row = RowKey {
+            provider: &new.provider,
+            account_id: &new.account_id,
+        };
+        let access = self
+            .sealer
+            .seal(new.access_token.secret(), &row, "access_token");
+        let refresh = new
+            .refresh_token
+            .as_ref()
+            .map(|t| self.sealer.seal(t.secret(), &row, "refresh_token"));
+        sqlx::query(&format!(
+            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
+             refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
+             scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
+             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ms = excluded.touched_ms"
+        ))
+        .bind(new_id())
+        .bind(&new.provider)
+        .bind(&new.account_id)
+        .bind(&new.login)
+        .bind(&access)
+        .bind(&refresh)
+        .bind(&new.token_type)
+        .bind(new.expires_at)
+        .bind(&new.scope)
+        .bind(Status::Active.as_str())
+        .bind(&new.device_id)
+        .bind(&new.device_name)
+        .bind(now)
+        .bind(None::<i64>)
+        .bind(unix_now_ms())
+        .execute(&self.pool)
+        .await?;
+        let id: String =
+            sqlx::query("SELECT id FROM connections WHERE provider = $1 AND account_id = $2")
+                .bind(&new.provider)
+                .bind(&new.account_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+        sqlx::query("INSERT INTO connection_owners (connection_id, browser_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(&id)
+            .bind(owner_key(browser))
+            .execute(&self.pool)
+            .await?;
+        self.get(&id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.open_row(&row)).transpose()
+    }
+
+    /// The connection of `provider` whose account login is `login`.
+    pub async fn by_login(
+        &self,
+        provider: &str,
+        login: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE provider = $1 AND login = $2 ORDER BY created_at LIMIT 1"))
+            .bind(provider)
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.open_row(&row)).transpose()
+    }
+
+    /// Every connection, newest first.
+    pub async fn all(&self) -> Result<Vec<Connection>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| self.open_row(row)).collect()
+    }
+
+    /// The connections `browser` may see, most recently refreshed or created first.
+    pub async fn of_browser(&self, browser: &str) -> Result<Vec<Connection>, StoreError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM connections c JOIN connection_owners o ON o.connection_id = c.id \
+             WHERE o.browser_id = $1 ORDER BY c.touched_ms DESC, c.id"
+        ))
+        .bind(owner_key(browser))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| self.open_row(row)).collect()
+    }
+
+    pub async fn is_owner(&self, id: &str, browser: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM connection_owners WHERE connection_id = $1 AND browser_id = $2",
+        )
+        .bind(id)
+        .bind(owner_key(browser))
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Stores refreshed tokens; a refresh token of `None` keeps the one held.
+    pub async fn save_refresh(
+        &self,
+        connection: &Connection,
+        access_token: &AccessToken,
+        refresh_token: Option<&RefreshToken>,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let row = RowKey {
+            provider: &connection.provider,
+            account_id: &connection.account_id,
+        };
+        let access = self
+            .sealer
+            .seal(access_token.secret(), &row, "access_token");
+        // A provider that does not rotate sends no refresh token: the one held stays.
+        let refresh =
+            refresh_token.map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token"));
+        sqlx::query(
+            "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
+             refreshed_at = $4, touched_ms = $5, status = $6 WHERE id = $7",
+        )
+        .bind(access)
+        .bind(refresh)
+        .bind(expires_at)
+        .bind(unix_now())
+        .bind(unix_now_ms())
+        .bind(Status::Active.as_str())
+        .bind(&connection.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_status(&self, id: &str, status: Status) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connections SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM connection_owners WHERE connection_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn open_row(&self, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
+        let id: String = row.try_get("id")?;
+        let provider: String = row.try_get("provider")?;
+        let account_id: String = row.try_get("account_id")?;
+        let access: String = row.try_get("access_token")?;
+        let refresh: Option<String> = row.try_get("refresh_token")?;
+        let status: String = row.try_get("status")?;
+        let key = RowKey {
+            provider: &provider,
+            account_id: &account_id,
+        };
+        Ok(Connection {
+            access_token: AccessToken::new(self.sealer.open(&access, &key, "access_token")?),
+            refresh_token: refresh
+                .map(|r| {
+                    self.sealer
+                        .open(&r, &key, "refresh_token")
+                        .map(RefreshToken::new)
+                })
+                .transpose()?,
+            login: row.try_get("login")?,
+            token_type: row.try_get("token_type")?,
+            expires_at: row.try_get("expires_at")?,
+            scope: row.try_get("scope")?,
+            status: Status::parse(&status),
+            device_id: row.try_get("device_id")?,
+            device_name: row.try_get("device_name")?,
+            created_at: row.try_get("created_at")?,
+            refreshed_at: row.try_get("refreshed_at")?,
+            id,
+            provider,
+            account_id,
+        })
+    }
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Browsers are stored by a hash of their id, which is itself only ever sent sealed.
+fn owner_key(browser: &str) -> String {
+    Sha256::digest(browser.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SQLite: create the file (and its folder) if missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(url.to_owned());
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:"
+        && let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::KeyFile {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
