@@ -154,8 +154,13 @@ impl Connections {
         if !self.expiring(&connection) {
             return Ok(connection);
         }
-        self.refresh_once(oauth, connection, |c| !self.expiring(c))
-            .await
+        // Done if another caller refreshed while this one waited, even if the
+        // new token is itself within the margin.
+        let seen = connection.touched_ms;
+        self.refresh_once(oauth, connection, move |c| {
+            c.touched_ms != seen || !self.expiring(c)
+        })
+        .await
     }
 
     /// Refreshes now, unless another caller refreshed while this one waited.
@@ -165,8 +170,8 @@ impl Connections {
         id: &str,
     ) -> Result<Connection, ConnectionError> {
         let connection = self.get(id).await?;
-        let seen = connection.refreshed_at;
-        self.refresh_once(oauth, connection, move |c| c.refreshed_at != seen)
+        let seen = connection.touched_ms;
+        self.refresh_once(oauth, connection, move |c| c.touched_ms != seen)
             .await
     }
 

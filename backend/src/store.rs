@@ -60,6 +60,8 @@ pub struct Connection {
     pub device_name: Option<String>,
     pub created_at: i64,
     pub refreshed_at: Option<i64>,
+    /// Unix milliseconds of the last sign-in or refresh.
+    pub touched_ms: i64,
 }
 
 /// What a new sign-in brings.
@@ -468,6 +470,7 @@ impl Store {
             device_name: row.try_get("device_name")?,
             created_at: row.try_get("created_at")?,
             refreshed_at: row.try_get("refreshed_at")?,
+            touched_ms: row.try_get("touched_ms")?,
             id,
             provider,
             account_id,

@@ -5,6 +5,7 @@
 // A failed step in a test should stop it where it failed.
 #![allow(clippy::unwrap_used)]
 
+mod connections;
 mod flow;
 mod helpers;
 mod hostile;

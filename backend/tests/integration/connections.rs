@@ -1,0 +1,637 @@
+//! Saved connections: kept across restarts, encrypted at rest, refreshed once
+//! however many callers ask, marked when the provider refuses, revoked on
+//! disconnect, and handed to scripts by the API — only to whom they belong.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokenbridge::config::{ProviderArg, Settings};
+use tokenbridge_shared::{
+    ApiError, ConnectionStatus, ConnectionSummary, ConnectionView, Disconnected, ErrorCode,
+    FlowOutcome, FreshToken,
+};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{body_string_contains, method, path},
+};
+
+use crate::helpers::*;
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+
+/// A sandbox app with the scripts API on, its database in `dir`.
+async fn app_with_api(dir: &std::path::Path, margin: Option<i64>) -> TestApp {
+    let settings = Settings {
+        api_key: Some(API_KEY.into()),
+        database_url: Some(format!("sqlite://{}", dir.join("tokenbridge.db").display())),
+        refresh_margin_secs: margin,
+        ..Settings::default()
+    };
+    spawn_app(settings, |_| {}).await
+}
+
+async fn connect_as(app: &TestApp, login: &str) -> ConnectionView {
+    let authorize = app.login(&format!("?login_hint={login}")).await;
+    let callback = app.decide(&authorize, "allow").await;
+    app.callback(&callback).await;
+    let session = app.session().await;
+    assert_eq!(session.outcome, Some(FlowOutcome::Connected));
+    session
+        .connections
+        .into_iter()
+        .find(|c| c.login == login)
+        .expect("the new connection is listed")
+}
+
+async fn api_list(app: &TestApp) -> Vec<ConnectionSummary> {
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/connections"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn api_token(app: &TestApp, login: &str) -> Result<FreshToken, (StatusCode, ApiError)> {
+    let response = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/connections/{login}/token")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status.is_success() {
+        Ok(response.json().await.unwrap())
+    } else {
+        Err((status, response.json().await.unwrap()))
+    }
+}
+
+#[tokio::test]
+async fn a_connection_is_saved_and_survives_a_restart() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let made = connect_as(&app, "alice").await;
+    assert_eq!(made.status, ConnectionStatus::Active);
+    assert!(made.token.has_refresh_token);
+
+    // A new server on the same database and key.
+    let restarted = app_with_api(&dir, None).await;
+    let listed = api_list(&restarted).await;
+
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].login, "alice");
+    assert_eq!(
+        api_token(&restarted, "alice").await.unwrap().access_token,
+        made.token.access_token
+    );
+}
+
+#[tokio::test]
+async fn connecting_the_same_account_again_updates_it() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let first = connect_as(&app, "alice").await;
+
+    let second = connect_as(&app, "alice").await;
+    connect_as(&app, "bob").await;
+
+    assert_eq!(first.id, second.id);
+    assert_ne!(first.token.access_token, second.token.access_token);
+    let listed = api_list(&app).await;
+    assert_eq!(listed.iter().filter(|c| c.login == "alice").count(), 1);
+    assert_eq!(listed.len(), 2);
+    // The page shows the most recent connection's token first.
+    assert_eq!(
+        app.session().await.token.unwrap().access_token,
+        app.session().await.connections[0].token.access_token
+    );
+}
+
+#[tokio::test]
+async fn neither_token_is_in_the_database_files() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let made = connect_as(&app, "alice").await;
+    let stored = app
+        .state
+        .connections
+        .store()
+        .get(&made.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let refresh = stored.refresh_token.unwrap().secret().clone();
+
+    let mut searched = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        searched += bytes.len();
+        for (name, secret) in [
+            ("access token", &made.token.access_token),
+            ("refresh token", &refresh),
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "the {name} is in the database"
+            );
+        }
+        // The account is there in the clear, so the search did look at the right bytes.
+    }
+    assert!(searched > 0);
+    let all: Vec<u8> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        all.windows(5).any(|w| w == b"alice"),
+        "the login is stored in the clear"
+    );
+}
+
+#[tokio::test]
+async fn many_parallel_callers_cause_one_refresh() {
+    // Every token counts as expiring, so each fetch wants a refresh.
+    let app = app_with_api(&scratch_dir(), Some(40_000_000)).await;
+    let made = connect_as(&app, "alice").await;
+    let before = app.token_calls();
+
+    let callers: Vec<_> = (0..25)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { api_token(&app, "alice").await })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for caller in callers {
+        tokens.insert(caller.await.unwrap().unwrap().access_token);
+    }
+
+    assert_eq!(app.token_calls() - before, 1, "one refresh for 25 callers");
+    assert_eq!(tokens.len(), 1, "all callers got the refreshed token");
+    assert!(!tokens.contains(&made.token.access_token));
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored() {
+    let app = app_with_api(&scratch_dir(), None).await;
+    let made = connect_as(&app, "alice").await;
+    let store = app.state.connections.store();
+    let before = store
+        .get(&made.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .unwrap()
+        .secret()
+        .clone();
+
+    let response = app
+        .browser
+        .post(app.url(&format!("/api/connections/{}/refresh", made.id)))
+        .header("x-tokenbridge", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let refreshed: ConnectionView = response.json().await.unwrap();
+
+    let after = store
+        .get(&made.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token
+        .unwrap()
+        .secret()
+        .clone();
+    assert_ne!(before, after, "the sandbox rotates refresh tokens");
+    assert_ne!(refreshed.token.access_token, made.token.access_token);
+    assert!(refreshed.refreshed_at.is_some());
+}
+
+#[tokio::test]
+async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-original"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=rt-original"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"access_token":"at-2","token_type":"bearer","expires_in":3600}"#.to_vec(),
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"id":"42","login":"carol"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        provider: Some(ProviderArg::Custom),
+        client_id: Some("custom-client".into()),
+        authorize_url: Some(format!("{}/authorize", provider.uri())),
+        token_url: Some(format!("{}/token", provider.uri())),
+        userinfo_url: Some(format!("{}/info", provider.uri())),
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+        .await;
+
+    // It expires within the margin (300 s), so the script's request refreshes it.
+    let fresh = api_token(&app, "carol").await.unwrap();
+
+    assert_eq!(fresh.access_token, "at-2");
+    let id = api_list(&app).await[0].id.clone();
+    let stored = app
+        .state
+        .connections
+        .store()
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_token.unwrap().secret(), "rt-original");
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_marks_the_connection_and_is_not_retried() {
+    let app = app_with_api(&scratch_dir(), Some(40_000_000)).await;
+    let made = connect_as(&app, "alice").await;
+    app.state
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .forget_refresh_tokens("alice");
+
+    let (status, error) = api_token(&app, "alice").await.unwrap_err();
+    assert_eq!(
+        (status, error.code),
+        (StatusCode::CONFLICT, ErrorCode::NeedsReconnect)
+    );
+    let calls = app.token_calls();
+
+    let (_, again) = api_token(&app, "alice").await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::NeedsReconnect);
+    assert_eq!(app.token_calls(), calls, "no second try at the provider");
+    let session = app.session().await;
+    let shown = session
+        .connections
+        .iter()
+        .find(|c| c.id == made.id)
+        .unwrap();
+    assert_eq!(
+        shown.status,
+        ConnectionStatus::NeedsReconnect,
+        "the page shows it"
+    );
+
+    // Connecting again mends it.
+    let mended = connect_as(&app, "alice").await;
+    assert_eq!(mended.status, ConnectionStatus::Active);
+}
+
+#[tokio::test]
+async fn disconnect_revokes_at_the_sandbox_and_forgets_the_connection() {
+    let app = app_with_api(&scratch_dir(), None).await;
+    let made = connect_as(&app, "alice").await;
+
+    let response = app
+        .browser
+        .delete(app.url(&format!("/api/connections/{}", made.id)))
+        .header("x-tokenbridge", "1")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let outcome: Disconnected = response.json().await.unwrap();
+    assert!(outcome.revoked, "{}", outcome.message);
+    assert!(api_list(&app).await.is_empty());
+    assert!(app.session().await.connections.is_empty());
+    assert_eq!(
+        account_of(&app, &made.token.access_token).await,
+        "",
+        "the sandbox no longer knows the token"
+    );
+}
+
+#[tokio::test]
+async fn yandex_revokes_only_tokens_issued_for_a_device() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/token")).respond_with(ResponseTemplate::new(200).set_body_raw(
+        br#"{"access_token":"y0_abc","token_type":"bearer","expires_in":31536000,"refresh_token":"1:r"}"#.to_vec(),
+        "application/json",
+    ))
+    .mount(&provider)
+    .await;
+    Mock::given(path("/info"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"id":"1","login":"dave","client_id":"yandex-app"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke_token"))
+        .and(body_string_contains("access_token=y0_abc"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(br#"{"status":"ok"}"#.to_vec(), "application/json"),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        provider: Some(ProviderArg::Yandex),
+        client_id: Some("yandex-app".into()),
+        authorize_url: Some(format!("{}/authorize", provider.uri())),
+        token_url: Some(format!("{}/token", provider.uri())),
+        userinfo_url: Some(format!("{}/info", provider.uri())),
+        revoke_url: Some(format!("{}/revoke_token", provider.uri())),
+        ..Settings::default()
+    };
+    let app = spawn_app(settings, |_| {}).await;
+
+    for (device, revoked) in [("", false), ("&device_name=Office%20laptop", true)] {
+        let authorize = app.login(&format!("?login_hint=dave{device}")).await;
+        assert_eq!(
+            query_param(&authorize, "device_id").is_some(),
+            revoked,
+            "{authorize}"
+        );
+        let state = query_param(&authorize, "state").unwrap();
+        app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+            .await;
+        let connection = app.session().await.connections.remove(0);
+        assert_eq!(connection.device_name.is_some(), revoked);
+
+        let outcome: Disconnected = app
+            .browser
+            .delete(app.url(&format!("/api/connections/{}", connection.id)))
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+
+        assert_eq!(outcome.revoked, revoked, "{}", outcome.message);
+        assert!(app.session().await.connections.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_token_issued_to_another_app_is_refused() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"access_token":"y0_foreign","token_type":"bearer"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    Mock::given(path("/info"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"id":"9","login":"eve","client_id":"somebody-elses-app"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        provider: Some(ProviderArg::Yandex),
+        client_id: Some("yandex-app".into()),
+        authorize_url: Some(format!("{}/authorize", provider.uri())),
+        token_url: Some(format!("{}/token", provider.uri())),
+        userinfo_url: Some(format!("{}/info", provider.uri())),
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+
+    app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+        .await;
+
+    let session = app.session().await;
+    assert_eq!(failed_with(&session), ErrorCode::ForeignToken);
+    assert!(session.token.is_none());
+    assert!(api_list(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_second_browser_can_neither_see_nor_touch_the_first_ones_connections() {
+    let app = app_with_api(&scratch_dir(), None).await;
+    let made = connect_as(&app, "alice").await;
+    let other = app.other_browser();
+    // The other browser has its own connection, so it has a browser id too.
+    connect_as(&other, "mallory").await;
+
+    let seen = other.session().await;
+    assert!(seen.connections.iter().all(|c| c.login == "mallory"));
+    let body = other
+        .browser
+        .get(other.url("/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains(&made.token.access_token));
+
+    for request in [
+        other
+            .browser
+            .post(other.url(&format!("/api/connections/{}/refresh", made.id))),
+        other
+            .browser
+            .delete(other.url(&format!("/api/connections/{}", made.id))),
+    ] {
+        let response = request.header("x-tokenbridge", "1").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        api_list(&app).await.len(),
+        2,
+        "alice's connection is untouched"
+    );
+}
+
+#[tokio::test]
+async fn the_scripts_api_needs_its_key_and_lists_no_tokens() {
+    let off = spawn_sandbox().await;
+    let response = reqwest::Client::new()
+        .get(off.url("/api/v1/connections"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let error: ApiError = response.json().await.unwrap();
+    assert_eq!(error.code, ErrorCode::ApiDisabled);
+    assert!(error.message.contains("TOKENBRIDGE_API_KEY"));
+
+    let app = app_with_api(&scratch_dir(), None).await;
+    let made = connect_as(&app, "alice").await;
+    for key in [None, Some("wrong-key-0123456789abcdef")] {
+        let mut request = reqwest::Client::new().get(app.url("/api/v1/connections"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let body = reqwest::Client::new()
+        .get(app.url("/api/v1/connections"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed[0]["login"], "alice");
+    assert!(
+        !body.contains(&made.token.access_token),
+        "the list carries no token"
+    );
+
+    let (status, error) = api_token(&app, "nobody").await.unwrap_err();
+    assert_eq!(
+        (status, error.code),
+        (StatusCode::NOT_FOUND, ErrorCode::ConnectionNotFound)
+    );
+}
+
+/// Runs the real binary's `token` command against the app's database.
+fn cli(app_dir: &std::path::Path, app: &TestApp, login: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenbridge"))
+        .args(["token", login])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "TOKENBRIDGE_DATABASE_URL",
+            format!("sqlite://{}", app_dir.join("tokenbridge.db").display()),
+        )
+        .env(
+            "TOKENBRIDGE_STORE_KEY",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]),
+        )
+        .env("TOKENBRIDGE_CLIENT_SECRET", CLIENT_SECRET)
+        .env(
+            "TOKENBRIDGE_LISTEN",
+            format!(
+                "{}:{}",
+                app.base.host_str().unwrap(),
+                app.base.port().unwrap()
+            ),
+        )
+        .env("TOKENBRIDGE_REFRESH_MARGIN_SECS", "40000000")
+        .current_dir(app_dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_token_command_prints_a_fresh_token_with_exit_codes_a_script_can_use() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let made = connect_as(&app, "alice").await;
+
+    let output = tokio::task::spawn_blocking({
+        let (dir, app) = (dir.clone(), app.clone());
+        move || cli(&dir, &app, "alice")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let token = printed.trim_end();
+    assert!(token.starts_with("y0_SANDBOX"), "{printed:?}");
+    assert_ne!(
+        token, made.token.access_token,
+        "within the margin, so refreshed first"
+    );
+    assert_eq!(printed.lines().count(), 1, "only the token on stdout");
+
+    let missing = tokio::task::spawn_blocking({
+        let (dir, app) = (dir.clone(), app.clone());
+        move || cli(&dir, &app, "nobody")
+    })
+    .await
+    .unwrap();
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no saved connection"));
+    assert!(missing.stdout.is_empty());
+
+    app.state
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .forget_refresh_tokens("alice");
+    let refused = tokio::task::spawn_blocking(move || cli(&dir, &app, "alice"))
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_user_info_names_the_account_and_the_app() {
+    let app = spawn_sandbox().await;
+    let made = connect_as(&app, "zoe").await;
+    let info: Value = reqwest::Client::new()
+        .get(app.url("/sandbox/info?format=json"))
+        .header(
+            "authorization",
+            format!("OAuth {}", made.token.access_token),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["login"], "zoe");
+    assert_eq!(info["client_id"], "tokenbridge-sandbox");
+    assert!(
+        info["id"]
+            .as_str()
+            .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
+    );
+    let _ = Duration::ZERO;
+}
