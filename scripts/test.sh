@@ -20,6 +20,9 @@ step "trunk build --release (the app the end-to-end tests load)"
 trunk build --release
 
 step "backend, shared and end-to-end tests"
+if [ -z "${TOKENBRIDGE_TEST_DATABASE_URL:-}" ]; then
+  echo "note: TOKENBRIDGE_TEST_DATABASE_URL is not set, so the PostgreSQL tests will say SKIPPED (SQLite is tested always)" >&2
+fi
 cargo test
 
 step "browser tests (wasm-bindgen-test, headless Chromium)"

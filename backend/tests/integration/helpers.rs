@@ -38,9 +38,12 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     init_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let key_bytes: Vec<u8> = (0..64u8)
-        .map(|i| i.wrapping_mul(7).wrapping_add(addr.port() as u8))
-        .collect();
+    let key_bytes: Vec<u8> = match &settings.cookie_key {
+        Some(given) => STANDARD.decode(given).unwrap(),
+        None => (0..64u8)
+            .map(|i| i.wrapping_mul(7).wrapping_add(addr.port() as u8))
+            .collect(),
+    };
     settings.public_url = Some(format!("http://{addr}"));
     settings.cookie_key = Some(STANDARD.encode(&key_bytes));
     settings

@@ -6,11 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod connections;
+mod durability;
 mod flow;
 mod helpers;
 mod hostile;
 mod leaks;
 mod load;
+mod postgres;
 mod provider_failures;
 mod sandbox;
 mod security;

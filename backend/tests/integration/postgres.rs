@@ -1,0 +1,199 @@
+//! The same store on PostgreSQL, for several instances sharing one database.
+//! The server's URL comes from TOKENBRIDGE_TEST_DATABASE_URL (.ci/run sets it);
+//! without it these tests say they were skipped.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rand::Rng;
+use sqlx::{Connection, Executor, PgConnection, Row};
+use tokenbridge::config::{ProviderArg, Settings};
+use tokenbridge_shared::{ConnectionSummary, FlowOutcome};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::connections::API_KEY;
+use crate::helpers::*;
+
+/// A fresh, empty database on the test server, dropped when this is dropped.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create(test: &str) -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TOKENBRIDGE_TEST_DATABASE_URL") else {
+            // Straight to stderr, past the test harness's capture, so a skip is always seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: set TOKENBRIDGE_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL tests"
+            );
+            return None;
+        };
+        let name = format!("tokenbridge_test_{}", rand::rng().random::<u32>());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("the test PostgreSQL server answers");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let mut url = reqwest::Url::parse(&admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Dropped from a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn pg_sandbox(database: &TestDatabase) -> TestApp {
+    let settings = Settings {
+        database_url: Some(database.url.clone()),
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    };
+    spawn_app(settings, |_| {}).await
+}
+
+#[tokio::test]
+async fn postgres_keeps_connections_updates_them_and_seals_their_tokens() {
+    let Some(database) = TestDatabase::create("postgres_keeps_connections").await else {
+        return;
+    };
+    let app = pg_sandbox(&database).await;
+
+    for _ in 0..2 {
+        let authorize = app.login("?login_hint=pat").await;
+        let callback = app.decide(&authorize, "allow").await;
+        app.callback(&callback).await;
+    }
+    let session = app.session().await;
+
+    assert_eq!(session.outcome, Some(FlowOutcome::Connected));
+    assert_eq!(
+        session.connections.len(),
+        1,
+        "the same account twice is one connection"
+    );
+    let token = session.connections[0].token.access_token.clone();
+    let restarted = pg_sandbox(&database).await;
+    let listed: Vec<ConnectionSummary> = reqwest::Client::new()
+        .get(restarted.url("/api/v1/connections"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].login, "pat");
+
+    let mut db = PgConnection::connect(&database.url).await.unwrap();
+    let row = db
+        .fetch_one("SELECT access_token, refresh_token FROM connections")
+        .await
+        .unwrap();
+    let (access, refresh): (String, String) = (row.get(0), row.get(1));
+    assert!(
+        !access.contains(&token) && !refresh.starts_with("1:SANDBOX"),
+        "tokens are sealed at rest"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() {
+    let Some(database) = TestDatabase::create("two_instances").await else {
+        return;
+    };
+    let provider = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/token")).respond_with(ResponseTemplate::new(200).set_body_raw(
+        br#"{"access_token":"shared-at","token_type":"bearer","expires_in":3600,"refresh_token":"shared-rt"}"#.to_vec(),
+        "application/json",
+    ))
+    .mount(&provider)
+    .await;
+    Mock::given(path("/info"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            br#"{"id":"77","login":"quinn"}"#.to_vec(),
+            "application/json",
+        ))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let instance = || Settings {
+        provider: Some(ProviderArg::Custom),
+        client_id: Some("shared-client".into()),
+        authorize_url: Some(format!("{}/authorize", provider.uri())),
+        token_url: Some(format!("{}/token", provider.uri())),
+        userinfo_url: Some(format!("{}/info", provider.uri())),
+        revoke_url: Some(format!("{}/revoke", provider.uri())),
+        database_url: Some(database.url.clone()),
+        cookie_key: Some(STANDARD.encode([5u8; 64])),
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    };
+    let a = spawn_app(instance(), |_| {}).await;
+    let b = TestApp {
+        browser: a.browser.clone(),
+        ..spawn_app(instance(), |_| {}).await
+    };
+
+    // The sign-in starts on A, and the provider's redirect lands on B.
+    let authorize = a.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    b.callback(&format!("{}auth/callback?code=1&state={state}", b.base))
+        .await;
+
+    let on_b = b.session().await;
+    assert_eq!(on_b.outcome, Some(FlowOutcome::Connected));
+    let on_a = a.session().await;
+    assert_eq!(
+        on_a.connections.len(),
+        1,
+        "A sees what B saved for this browser"
+    );
+    assert_eq!(on_a.connections[0].token.access_token, "shared-at");
+
+    // Disconnecting on A is seen on B.
+    let id = &on_a.connections[0].id;
+    let response = a
+        .browser
+        .delete(a.url(&format!("/api/connections/{id}")))
+        .header("x-tokenbridge", "1")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    assert!(b.session().await.connections.is_empty());
+}
