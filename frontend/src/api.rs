@@ -2,7 +2,9 @@
 //! [`ApiError`]; a network failure becomes one too, with a message a person reads.
 
 use gloo_net::http::{Request, Response};
-use tokenbridge_shared::{ApiError, CSRF_HEADER, ErrorCode, SessionView, routes};
+use tokenbridge_shared::{
+    ApiError, CSRF_HEADER, ConnectionView, Disconnected, ErrorCode, SessionView, routes,
+};
 
 pub async fn get_session() -> Result<SessionView, ApiError> {
     let response = Request::get(routes::SESSION)
@@ -25,15 +27,42 @@ pub async fn logout() -> Result<(), ApiError> {
     }
 }
 
+/// Refreshes one of this browser's connections now.
+pub async fn refresh_connection(id: &str) -> Result<ConnectionView, ApiError> {
+    let url = format!("{}/{}/refresh", routes::CONNECTIONS, encode(id));
+    let response = Request::post(&url)
+        .header(CSRF_HEADER, "1")
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+/// Revokes (where the provider can) and forgets one of this browser's connections.
+pub async fn disconnect(id: &str) -> Result<Disconnected, ApiError> {
+    let url = format!("{}/{}", routes::CONNECTIONS, encode(id));
+    let response = Request::delete(&url)
+        .header(CSRF_HEADER, "1")
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+fn encode(text: &str) -> String {
+    String::from(js_sys::encode_uri_component(text))
+}
+
 /// The Connect link, with the person's options.
-pub fn login_href(login_hint: &str, force_confirm: bool) -> String {
+pub fn login_href(login_hint: &str, force_confirm: bool, device_name: &str) -> String {
     let mut params = Vec::new();
     let hint = login_hint.trim();
     if !hint.is_empty() {
-        params.push(format!(
-            "login_hint={}",
-            String::from(js_sys::encode_uri_component(hint))
-        ));
+        params.push(format!("login_hint={}", encode(hint)));
+    }
+    let device = device_name.trim();
+    if !device.is_empty() {
+        params.push(format!("device_name={}", encode(device)));
     }
     if force_confirm {
         params.push("force_confirm=yes".to_owned());

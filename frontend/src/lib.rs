@@ -1,5 +1,6 @@
 //! The tokenbridge browser app: shows the provider, the Connect link, the
-//! token card after a sign-in, and a clear message for every failure. It never
+//! token card and "Use it" panel after a sign-in, this browser's saved
+//! connections, and a clear message for every failure. It never
 //! sees a code, a state, a verifier or the client secret — only the token the
 //! backend hands it through `/api/session`.
 
@@ -11,20 +12,28 @@ pub mod time;
 use leptos::prelude::*;
 use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, SessionView};
 
-use crate::components::{ConnectPanel, ErrorView, TokenCard};
+use crate::components::{ConnectPanel, ConnectionList, ErrorView, TokenCard, UsePanel};
 
 #[component]
 pub fn App() -> impl IntoView {
     let session = LocalResource::new(api::get_session);
-    let disconnect = Callback::new(move |()| {
+    // What the last action on a connection did, said once at the top.
+    let (notice, set_notice) = signal(None::<String>);
+    let act = move |id: String, disconnecting: bool| {
         leptos::task::spawn_local(async move {
-            // A failed logout leaves the token shown; the refetch tells the truth either way.
-            if let Err(error) = api::logout().await {
-                leptos::logging::warn!("logout failed: {}", error.message);
-            }
+            let said = if disconnecting {
+                api::disconnect(&id).await.map(|done| done.message)
+            } else {
+                api::refresh_connection(&id)
+                    .await
+                    .map(|c| format!("Refreshed the token of {}.", c.login))
+            };
+            set_notice.set(Some(said.unwrap_or_else(|error| error.message)));
             session.refetch();
         });
-    });
+    };
+    let on_refresh = Callback::new(move |id: String| act(id, false));
+    let on_disconnect = Callback::new(move |id: String| act(id, true));
 
     view! {
         <main class="page">
@@ -34,30 +43,45 @@ pub fn App() -> impl IntoView {
                     <Header provider=None />
                     <UnreachableServer error=error retry=Callback::new(move |()| session.refetch()) />
                 }.into_any(),
-                Some(Ok(view)) => view! { <Session view=view on_disconnect=disconnect /> }.into_any(),
+                Some(Ok(view)) => view! {
+                    {move || notice.get().map(|text| view! { <p class="notice" role="status" data-testid="notice">{text}</p> })}
+                    <Session view=view on_refresh=on_refresh on_disconnect=on_disconnect />
+                }.into_any(),
             }}
         </main>
     }
 }
 
 #[component]
-fn Session(view: SessionView, on_disconnect: Callback<()>) -> impl IntoView {
+fn Session(
+    view: SessionView,
+    on_refresh: Callback<String>,
+    on_disconnect: Callback<String>,
+) -> impl IntoView {
     let provider = view.provider;
     let connected_now = matches!(view.outcome, Some(FlowOutcome::Connected));
     let failure = match view.outcome {
         Some(FlowOutcome::Failed(error)) => Some(error),
         _ => None,
     };
+    let newest = view.connections.first().map(|c| c.id.clone());
+    let has_connections = !view.connections.is_empty();
     view! {
         <Header provider=Some(provider) />
         {failure.map(|error| view! { <ErrorView error=error provider=provider /> })}
-        {match view.token {
-            Some(token) => view! {
+        {view.token.map(|token| {
+            let newest = newest.clone().unwrap_or_default();
+            let access_token = token.access_token.clone();
+            view! {
                 {connected_now.then(|| view! { <p class="notice" role="status">"Connected. Here is your access token."</p> })}
-                <TokenCard token=token on_disconnect=on_disconnect />
-            }.into_any(),
-            None => view! { <ConnectPanel provider=provider default_scope=view.default_scope /> }.into_any(),
-        }}
+                <TokenCard token=token on_disconnect=Callback::new(move |()| on_disconnect.run(newest.clone())) />
+                <UsePanel token=access_token provider=provider />
+            }
+        })}
+        {has_connections.then(|| view! {
+            <ConnectionList connections=view.connections.clone() on_refresh=on_refresh on_disconnect=on_disconnect />
+        })}
+        <ConnectPanel provider=provider default_scope=view.default_scope another=has_connections />
     }
 }
 

@@ -279,3 +279,121 @@ fn the_countdown_reads_naturally() {
     assert_eq!(remaining(3 * 3600 + 4 * 60 + 5), "in 03:04:05");
     assert_eq!(remaining(86_400 + 60), "in 1 d 0 h 1 min");
 }
+
+fn sample_connection(
+    login: &str,
+    status: tokenbridge_shared::ConnectionStatus,
+) -> tokenbridge_shared::ConnectionView {
+    tokenbridge_shared::ConnectionView {
+        id: format!("id-{login}"),
+        provider: ProviderKind::Sandbox,
+        account_id: "1".into(),
+        login: login.into(),
+        status,
+        token: sample_token(),
+        device_name: Some("laptop".into()),
+        created_at: now(),
+        refreshed_at: None,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_connection_list_shows_each_account_its_state_and_acts_on_it() {
+    use tokenbridge_frontend::components::ConnectionList;
+    use tokenbridge_shared::ConnectionStatus;
+    let stage = Stage::new();
+    let (refreshed, set_refreshed) = signal(None::<String>);
+    let (disconnected, set_disconnected) = signal(None::<String>);
+    let connections = vec![
+        sample_connection("alice", ConnectionStatus::Active),
+        sample_connection("bob", ConnectionStatus::NeedsReconnect),
+    ];
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! {
+            <ConnectionList
+                connections=connections.clone()
+                on_refresh=Callback::new(move |id| set_refreshed.set(Some(id)))
+                on_disconnect=Callback::new(move |id| set_disconnected.set(Some(id)))
+            />
+        }
+    });
+    settle().await;
+
+    let alice = stage.find("[data-login=alice]");
+    assert!(alice.text_content().unwrap().contains("active"));
+    assert!(alice.text_content().unwrap().contains("expires in 2 d 3 h"));
+    let bob = stage.find("[data-login=bob]");
+    assert!(bob.text_content().unwrap().contains("needs a new sign-in"));
+    assert_eq!(
+        stage
+            .find("[data-login=bob] a")
+            .get_attribute("href")
+            .as_deref(),
+        Some("/auth/login")
+    );
+
+    let alice_buttons = alice.query_selector_all("button").unwrap();
+    alice_buttons
+        .item(0)
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    alice_buttons
+        .item(1)
+        .unwrap()
+        .unchecked_into::<HtmlElement>()
+        .click();
+    settle().await;
+    assert_eq!(refreshed.get_untracked().as_deref(), Some("id-alice"));
+    assert_eq!(disconnected.get_untracked().as_deref(), Some("id-alice"));
+    let bob_refresh: web_sys::HtmlButtonElement = bob
+        .query_selector("button")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert!(
+        bob_refresh.disabled(),
+        "a refused connection cannot be refreshed, only reconnected"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_use_it_panel_gives_the_header_and_a_direct_api_call() {
+    use tokenbridge_frontend::components::UsePanel;
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), || {
+        view! { <UsePanel token="y0_TOKEN".to_owned() provider=ProviderKind::Sandbox /> }
+    });
+    settle().await;
+
+    assert_eq!(
+        stage.text("[data-testid=auth-header]"),
+        "Authorization: Bearer y0_TOKEN"
+    );
+    let curl = stage.text("[data-testid=direct-curl]");
+    assert!(
+        curl.contains("https://api.direct.yandex.com/json/v5/campaigns")
+            && curl.contains("Bearer y0_TOKEN"),
+        "{curl}"
+    );
+    assert!(!curl.contains("Client-Login"));
+    assert!(
+        stage
+            .text("[data-testid=sandbox-curl]")
+            .contains("/sandbox/info?format=json")
+    );
+
+    let input: HtmlInputElement = stage.find("#client-login").unchecked_into();
+    input.set_value("agency-client");
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    input
+        .dispatch_event(&web_sys::Event::new_with_event_init_dict("input", &init).unwrap())
+        .unwrap();
+    settle().await;
+    assert!(
+        stage
+            .text("[data-testid=direct-curl]")
+            .contains("-H \"Client-Login: agency-client\"")
+    );
+}

@@ -222,7 +222,7 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
 
     let refresh_token = refresh_token_held(&state).await;
 
-    // Disconnect brings back the Connect link.
+    // Disconnect revokes the token at the sandbox and takes the token card away.
     client
         .find(Locator::XPath("//button[normalize-space()='Disconnect']"))
         .await
@@ -230,11 +230,14 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
         .click()
         .await
         .unwrap();
-    client
-        .wait()
-        .for_element(Locator::LinkText("Connect"))
-        .await
-        .unwrap();
+    let notice = text_of(client, Locator::Css("[data-testid=notice]")).await;
+    assert!(notice.contains("revoked"), "{notice}");
+    assert!(
+        client
+            .find(Locator::Css("[data-testid=access-token]"))
+            .await
+            .is_err()
+    );
     client.clone().close().await.unwrap();
 
     let responses = recorder.0.lock().unwrap().clone();

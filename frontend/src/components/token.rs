@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use tokenbridge_shared::TokenView;
-use wasm_bindgen_futures::JsFuture;
 
+use super::CopyButton;
 use crate::time::{local_date, now, remaining};
 
 #[component]
@@ -17,18 +17,7 @@ pub fn TokenCard(token: TokenView, on_disconnect: Callback<()>) -> impl IntoView
     {
         on_cleanup(move || handle.clear());
     }
-    let (copy_feedback, set_copy_feedback) = signal(None::<&'static str>);
     let access_token = token.access_token.clone();
-    let copy = move |_| {
-        let text = access_token.clone();
-        leptos::task::spawn_local(async move {
-            let feedback = match copy_to_clipboard(&text).await {
-                Ok(()) => "Copied",
-                Err(()) => "Copy failed — select the token and copy it by hand",
-            };
-            set_copy_feedback.set(Some(feedback));
-        });
-    };
     let expires_at = token.expires_at;
     let countdown = move || expires_at.map(|at| remaining(at - clock.get()));
 
@@ -37,8 +26,7 @@ pub fn TokenCard(token: TokenView, on_disconnect: Callback<()>) -> impl IntoView
             <h2 id="token-title">"Your access token"</h2>
             <div class="token-box">
                 <code class="token-value" data-testid="access-token">{token.access_token.clone()}</code>
-                <button class="primary" on:click=copy>"Copy"</button>
-                <span class="feedback" role="status" aria-live="polite">{move || copy_feedback.get()}</span>
+                <CopyButton text=Signal::derive(move || access_token.clone()) />
             </div>
             <dl class="facts">
                 <dt>"Type"</dt>
@@ -61,12 +49,4 @@ pub fn TokenCard(token: TokenView, on_disconnect: Callback<()>) -> impl IntoView
             <button class="secondary" on:click=move |_| on_disconnect.run(())>"Disconnect"</button>
         </section>
     }
-}
-
-async fn copy_to_clipboard(text: &str) -> Result<(), ()> {
-    let clipboard = web_sys::window().ok_or(())?.navigator().clipboard();
-    JsFuture::from(clipboard.write_text(text))
-        .await
-        .map(|_| ())
-        .map_err(|_| ())
 }

@@ -1,0 +1,120 @@
+//! This browser's saved connections: each account with its expiry countdown and
+//! state, Refresh and Disconnect; and the "Use it" panel for the newest one.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use tokenbridge_shared::{ConnectionStatus, ConnectionView, ProviderKind, routes};
+
+use super::CopyButton;
+use crate::time::{now, remaining};
+
+#[component]
+pub fn ConnectionList(
+    connections: Vec<ConnectionView>,
+    on_refresh: Callback<String>,
+    on_disconnect: Callback<String>,
+) -> impl IntoView {
+    let (clock, set_clock) = signal(now());
+    if let Ok(handle) =
+        set_interval_with_handle(move || set_clock.set(now()), Duration::from_secs(1))
+    {
+        on_cleanup(move || handle.clear());
+    }
+    view! {
+        <section class="card connections" aria-labelledby="connections-title">
+            <h2 id="connections-title">"Saved connections"</h2>
+            <p class="hint">"Kept on the server, encrypted. Scripts fetch fresh tokens with the API key or " <code>"tokenbridge token <login>"</code> "."</p>
+            <ul class="connection-list">
+                {connections.into_iter().map(|connection| {
+                    let id = connection.id.clone();
+                    let id_for_disconnect = connection.id.clone();
+                    let expires_at = connection.token.expires_at;
+                    let needs_reconnect = connection.status == ConnectionStatus::NeedsReconnect;
+                    view! {
+                        <li class="connection" data-testid="connection" data-login=connection.login.clone()>
+                            <strong class="login">{connection.login.clone()}</strong>
+                            {connection.device_name.clone().map(|name| view! { <span class="muted">" · " {name}</span> })}
+                            <span class="state" data-testid="connection-state">
+                                {if needs_reconnect {
+                                    view! { <span class="warning">"needs a new sign-in"</span> " " <a href=routes::LOGIN>"Connect again"</a> }.into_any()
+                                } else {
+                                    view! { "active" }.into_any()
+                                }}
+                            </span>
+                            <span class="countdown">
+                                {move || match expires_at {
+                                    Some(at) => format!("expires {}", remaining(at - clock.get())),
+                                    None => "no stated expiry".to_owned(),
+                                }}
+                            </span>
+                            <span class="actions">
+                                <button class="secondary" disabled=needs_reconnect on:click=move |_| on_refresh.run(id.clone())>"Refresh"</button>
+                                <button class="secondary" on:click=move |_| on_disconnect.run(id_for_disconnect.clone())>"Disconnect"</button>
+                            </span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+/// The token ready to use: the header, and a curl call to the Yandex.Direct API v5.
+#[component]
+pub fn UsePanel(token: String, provider: ProviderKind) -> impl IntoView {
+    let (client_login, set_client_login) = signal(String::new());
+    let header = format!("Authorization: Bearer {token}");
+    let direct = {
+        let token = token.clone();
+        move || direct_curl(&token, &client_login.get())
+    };
+    let sandbox_call = (provider == ProviderKind::Sandbox).then(|| {
+        let origin = web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .unwrap_or_default();
+        format!(
+            "curl -H \"Authorization: OAuth {token}\" \"{origin}{}?format=json\"",
+            routes::SANDBOX_USER_INFO
+        )
+    });
+    view! {
+        <section class="card use-it" aria-labelledby="use-title">
+            <h2 id="use-title">"Use it"</h2>
+            <h3>"The header"</h3>
+            <pre class="snippet" data-testid="auth-header">{header.clone()}</pre>
+            <p class="actions"><CopyButton text=Signal::derive(move || header.clone()) /></p>
+            <h3>"Yandex.Direct API v5"</h3>
+            <div class="field">
+                <label for="client-login">"Client-Login (optional, for agency accounts)"</label>
+                <input id="client-login" type="text" prop:value=client_login on:input=move |ev| set_client_login.set(event_target_value(&ev)) />
+            </div>
+            <pre class="snippet" data-testid="direct-curl">{direct.clone()}</pre>
+            <p class="actions"><CopyButton text=Signal::derive(direct) /></p>
+            {sandbox_call.map(|call| {
+                let shown = call.clone();
+                view! {
+                    <h3>"The sandbox's user info"</h3>
+                    <p class="hint">"Sandbox tokens work only here; this call shows whose token it is."</p>
+                    <pre class="snippet" data-testid="sandbox-curl">{shown}</pre>
+                    <p class="actions"><CopyButton text=Signal::derive(move || call.clone()) /></p>
+                }
+            })}
+        </section>
+    }
+}
+
+/// A ready curl call listing the campaigns, as the Yandex.Direct API v5 documentation shows it.
+pub fn direct_curl(token: &str, client_login: &str) -> String {
+    let mut call = format!(
+        "curl -X POST https://api.direct.yandex.com/json/v5/campaigns \\\n  -H \"Authorization: Bearer {token}\" \\\n"
+    );
+    let client_login = client_login.trim();
+    if !client_login.is_empty() {
+        call.push_str(&format!("  -H \"Client-Login: {client_login}\" \\\n"));
+    }
+    call.push_str(
+        "  -H \"Accept-Language: en\" \\\n  -H \"Content-Type: application/json; charset=utf-8\" \\\n  -d '{\"method\":\"get\",\"params\":{\"SelectionCriteria\":{},\"FieldNames\":[\"Id\",\"Name\"]}}'",
+    );
+    call
+}
