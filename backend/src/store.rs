@@ -519,3 +519,46 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     };
     Ok(format!("sqlite://{path}?{query}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_file_is_made_once_readable_only_by_its_owner() {
+        let dir = std::env::temp_dir().join(format!("tb-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("nested").join("store.key");
+
+        let made = StoreKey::from_file(&path).unwrap();
+        let again = StoreKey::from_file(&path).unwrap();
+
+        assert_eq!(made.0, again.0, "the second start reads the same key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_in_its_own_row_and_column() {
+        let sealer = Sealer(Aes256Gcm::new_from_slice(&[1u8; 32]).unwrap());
+        let row = RowKey { provider: "yandex", account_id: "1" };
+        let other = RowKey { provider: "yandex", account_id: "2" };
+        let sealed = sealer.seal("y0_secret", &row, "access_token");
+
+        assert!(!sealed.contains("y0_secret"));
+        assert_eq!(sealer.open(&sealed, &row, "access_token").unwrap(), "y0_secret");
+        assert!(sealer.open(&sealed, &other, "access_token").is_err());
+        assert!(sealer.open(&sealed, &row, "refresh_token").is_err());
+    }
+
+    #[test]
+    fn a_bad_store_key_says_how_to_make_one() {
+        let error = StoreKey::from_base64("c2hvcnQ=").unwrap_err().to_string();
+        assert!(error.contains("32 bytes") && error.contains("openssl rand"), "{error}");
+    }
+}
