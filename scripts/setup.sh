@@ -3,6 +3,7 @@
 # already there at the right version:
 #   - the wasm32 Rust target, trunk 0.21.14, wasm-bindgen-cli equal to Cargo.lock's
 #     wasm-bindgen, and wasm-opt from binaryen 132 (npm, into .tools/);
+#   - brotli (Debian's), to precompress the page's files;
 #   - with --browser: Debian's chromium and chromium-driver, for the tests.
 # Source it (`. scripts/setup.sh`) or run it; either way it puts the tools on PATH.
 set -euo pipefail
@@ -47,6 +48,14 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version 132"; then
     say "installing wasm-opt 0.116.1 with cargo (no npm here; about 8 minutes, once)"
     cargo install wasm-opt --version 0.116.1 --locked
   fi
+fi
+
+if ! command -v brotli >/dev/null && command -v apt-get >/dev/null; then
+  say "installing brotli (the page's files are served precompressed)"
+  sudo_if_needed=""
+  [ "$(id -u)" -ne 0 ] && sudo_if_needed="sudo"
+  { $sudo_if_needed apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq brotli >/dev/null; } \
+    || echo "could not install brotli: the page is served with gzip only" >&2
 fi
 
 if $with_browser && ! { command -v chromium && command -v chromedriver; } >/dev/null; then

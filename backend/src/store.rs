@@ -221,6 +221,9 @@ impl Sealer {
 pub struct Store {
     pool: AnyPool,
     sealer: Sealer,
+    /// SQLite takes one writer at a time, and a writer that finds the file busy sleeps for
+    /// milliseconds: this process's writers queue here instead. `None` for PostgreSQL.
+    write_lock: Option<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -242,12 +245,13 @@ impl Store {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if sqlite {
-                        // Write-ahead logging with full syncs: a committed connection survives
-                        // a kill -9 or a power cut, and readers never wait for a writer.
+                        // Write-ahead logging: a committed connection survives a kill -9, and
+                        // readers never wait for a writer. NORMAL syncs at checkpoints, not at
+                        // every commit, so a power cut (not a crash) may lose the last commits.
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *connection)
                             .await?;
-                        sqlx::query("PRAGMA synchronous = FULL")
+                        sqlx::query("PRAGMA synchronous = NORMAL")
                             .execute(&mut *connection)
                             .await?;
                     }
@@ -261,7 +265,11 @@ impl Store {
             Aes256Gcm::new_from_slice(&key.0)
                 .map_err(|_| StoreError::BadKey("store key".into()))?,
         );
-        Ok(Self { pool, sealer })
+        Ok(Self {
+            pool,
+            sealer,
+            write_lock: sqlite.then(|| tokio::sync::Mutex::new(())),
+        })
     }
 
     /// Adds the connection, or updates the one of the same provider account, and lets `browser` see it.
@@ -283,12 +291,14 @@ impl Store {
             .refresh_token
             .as_ref()
             .map(|t| self.sealer.seal(t.secret(), &row, "refresh_token"));
-        sqlx::query(&format!(
+        let _writing = self.writing().await;
+        let row = sqlx::query(&format!(
             "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
              refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
              scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
-             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ms = excluded.touched_ms"
+             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ms = excluded.touched_ms \
+             RETURNING id, created_at, refreshed_at, touched_ms"
         ))
         .bind(new_id())
         .bind(&new.provider)
@@ -305,23 +315,38 @@ impl Store {
         .bind(now)
         .bind(None::<i64>)
         .bind(unix_now_ms())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        let id: String =
-            sqlx::query("SELECT id FROM connections WHERE provider = $1 AND account_id = $2")
-                .bind(&new.provider)
-                .bind(&new.account_id)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
+        let id: String = row.try_get("id")?;
         sqlx::query("INSERT INTO connection_owners (connection_id, browser_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(&id)
             .bind(owner_key(browser))
             .execute(&self.pool)
             .await?;
-        self.get(&id)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+        Ok(Connection {
+            id,
+            created_at: row.try_get("created_at")?,
+            refreshed_at: row.try_get("refreshed_at")?,
+            touched_ms: row.try_get("touched_ms")?,
+            status: Status::Active,
+            provider: new.provider,
+            account_id: new.account_id,
+            login: new.login,
+            access_token: new.access_token,
+            refresh_token: new.refresh_token,
+            token_type: new.token_type,
+            expires_at: new.expires_at,
+            scope: new.scope,
+            device_id: new.device_id,
+            device_name: new.device_name,
+        })
+    }
+
+    async fn writing(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
@@ -402,6 +427,7 @@ impl Store {
         // A provider that does not rotate sends no refresh token: the one held stays.
         let refresh =
             refresh_token.map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token"));
+        let _writing = self.writing().await;
         sqlx::query(
             "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
              refreshed_at = $4, touched_ms = $5, status = $6 WHERE id = $7",
@@ -419,6 +445,7 @@ impl Store {
     }
 
     pub async fn set_status(&self, id: &str, status: Status) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         sqlx::query("UPDATE connections SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(id)
@@ -428,6 +455,7 @@ impl Store {
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM connection_owners WHERE connection_id = $1")
             .bind(id)
@@ -546,12 +574,21 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_only_in_its_own_row_and_column() {
         let sealer = Sealer(Aes256Gcm::new_from_slice(&[1u8; 32]).unwrap());
-        let row = RowKey { provider: "yandex", account_id: "1" };
-        let other = RowKey { provider: "yandex", account_id: "2" };
+        let row = RowKey {
+            provider: "yandex",
+            account_id: "1",
+        };
+        let other = RowKey {
+            provider: "yandex",
+            account_id: "2",
+        };
         let sealed = sealer.seal("y0_secret", &row, "access_token");
 
         assert!(!sealed.contains("y0_secret"));
-        assert_eq!(sealer.open(&sealed, &row, "access_token").unwrap(), "y0_secret");
+        assert_eq!(
+            sealer.open(&sealed, &row, "access_token").unwrap(),
+            "y0_secret"
+        );
         assert!(sealer.open(&sealed, &other, "access_token").is_err());
         assert!(sealer.open(&sealed, &row, "refresh_token").is_err());
     }
@@ -559,6 +596,9 @@ mod tests {
     #[test]
     fn a_bad_store_key_says_how_to_make_one() {
         let error = StoreKey::from_base64("c2hvcnQ=").unwrap_err().to_string();
-        assert!(error.contains("32 bytes") && error.contains("openssl rand"), "{error}");
+        assert!(
+            error.contains("32 bytes") && error.contains("openssl rand"),
+            "{error}"
+        );
     }
 }

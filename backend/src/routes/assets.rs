@@ -1,13 +1,18 @@
 //! The trunk-built app, served from `dist/`, with the SPA fallback to
 //! index.html. The index page's Content-Security-Policy allows exactly the
 //! inline loader script trunk writes into it, by hash, and nothing else inline.
+//! Files are sent precompressed (brotli or gzip, written at build time) when the
+//! browser accepts it; those whose names carry trunk's content hash are cached
+//! for a year, everything else is revalidated.
 
 use std::path::{Path, PathBuf};
 
 use axum::{
     Router,
+    extract::Request,
     handler::HandlerWithoutStateExt,
     http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
@@ -27,11 +32,40 @@ pub fn router(dist: &Path) -> Router<AppState> {
     };
     let files = ServeDir::new(dist)
         .append_index_html_on_directories(false)
+        .precompressed_br()
+        .precompressed_gzip()
         .fallback(index.clone().into_service());
     Router::new()
         .route("/", get(index.clone()))
         .route("/index.html", get(index))
         .fallback_service(files)
+        .layer(middleware::from_fn(cache_control))
+}
+
+/// A year for files named by their content, revalidation for everything else.
+async fn cache_control(request: Request, next: Next) -> Response {
+    let immutable = is_content_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    if response.status().is_success() && !response.headers().contains_key(header::CACHE_CONTROL) {
+        let policy = if immutable {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    response
+}
+
+/// Trunk names files `name-<16 hex digits>[_bg].ext`.
+fn is_content_hashed(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or_default();
+    let stem = file.split('.').next().unwrap_or_default();
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 async fn index_page(path: PathBuf) -> Response {
@@ -93,6 +127,17 @@ fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trunks_hashed_names_are_recognised() {
+        assert!(is_content_hashed(
+            "/tokenbridge-frontend-4b115cc7dcad2b1f_bg.wasm"
+        ));
+        assert!(is_content_hashed("/style-8112956dba757850.css"));
+        assert!(!is_content_hashed("/index.html"));
+        assert!(!is_content_hashed("/favicon.ico"));
+        assert!(!is_content_hashed("/my-file.js"));
+    }
 
     #[test]
     fn inline_scripts_are_hashed_and_external_ones_are_not() {

@@ -184,3 +184,51 @@ async fn every_cookie_is_http_only_short_lived_and_the_session_is_strict() {
         "it must survive the redirect back: {flow}"
     );
 }
+
+#[tokio::test]
+async fn page_files_go_out_precompressed_and_hashed_ones_are_cached_for_a_year() {
+    let dist = scratch_dir();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>app</title>").unwrap();
+    std::fs::write(dist.join("app-0123456789abcdef.js"), "console.log('plain')").unwrap();
+    std::fs::write(dist.join("app-0123456789abcdef.js.br"), "BROTLI-BYTES").unwrap();
+    std::fs::write(dist.join("app-0123456789abcdef.js.gz"), "GZIP-BYTES").unwrap();
+    std::fs::write(dist.join("robots.txt"), "User-agent: *").unwrap();
+    let app = spawn_app(
+        Settings {
+            dist: Some(dist),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut request = app.browser.get(app.url(path));
+        if let Some(encoding) = encoding {
+            request = request.header(header::ACCEPT_ENCODING, encoding);
+        }
+        request.send()
+    };
+
+    let brotli = get("/app-0123456789abcdef.js", Some("gzip, br"))
+        .await
+        .unwrap();
+    assert_eq!(header_of(&brotli, header::CONTENT_ENCODING), "br");
+    assert_eq!(
+        header_of(&brotli, header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(brotli.text().await.unwrap(), "BROTLI-BYTES");
+
+    let gzip = get("/app-0123456789abcdef.js", Some("gzip")).await.unwrap();
+    assert_eq!(header_of(&gzip, header::CONTENT_ENCODING), "gzip");
+    assert_eq!(gzip.text().await.unwrap(), "GZIP-BYTES");
+
+    let plain = get("/app-0123456789abcdef.js", None).await.unwrap();
+    assert_eq!(header_of(&plain, header::CONTENT_ENCODING), "");
+    assert_eq!(plain.text().await.unwrap(), "console.log('plain')");
+
+    let unhashed = get("/robots.txt", None).await.unwrap();
+    assert_eq!(header_of(&unhashed, header::CACHE_CONTROL), "no-cache");
+    let index = get("/", Some("br")).await.unwrap();
+    assert_eq!(header_of(&index, header::CACHE_CONTROL), "no-cache");
+}

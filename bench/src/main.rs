@@ -1,0 +1,537 @@
+//! tokenbridge's own benchmark (run it with `scripts/bench.sh`): complete flows
+//! through the release binary against a local stub provider at concurrency 1, 8
+//! and 64; the BFF's own cost next to direct calls to the stub; connection reuse;
+//! binary size, start-up time and memory; and the page's size (against a bare
+//! Leptos page built the same way) and time to the token card in headless
+//! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.
+
+mod page;
+mod stub;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Child, Command, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+/// Settings from the environment, with the defaults `scripts/bench.sh` relies on.
+struct Options {
+    binary: PathBuf,
+    dist: PathBuf,
+    reference_dist: PathBuf,
+    flows: usize,
+    rss_flows: usize,
+    loads: usize,
+    out: PathBuf,
+}
+
+impl Options {
+    fn from_env() -> Self {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let number =
+            |name: &str, default: usize| var(name, &default.to_string()).parse().unwrap_or(default);
+        Self {
+            binary: var("TOKENBRIDGE_BIN", "target/release/tokenbridge").into(),
+            dist: var("BENCH_DIST", "dist").into(),
+            reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
+            flows: number("BENCH_FLOWS", 1000),
+            rss_flows: number("BENCH_RSS_FLOWS", 10_000),
+            loads: number("BENCH_LOADS", 20),
+            out: var("BENCH_OUT", "bench/results.json").into(),
+        }
+    }
+}
+
+/// The release binary, running against the stub, on a database of its own.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tokenbridge-bench-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts the server and returns it with the time until it accepted its first connection.
+fn start_server(
+    options: &Options,
+    stub: std::net::SocketAddr,
+    label: &str,
+) -> Result<(Server, Duration), String> {
+    let dir = TempDir::new(label);
+    let port = free_port().map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let child = Command::new(&options.binary)
+        .env_clear()
+        .env("TOKENBRIDGE_PROVIDER", "custom")
+        .env("TOKENBRIDGE_CLIENT_ID", "bench-client")
+        .env("TOKENBRIDGE_CLIENT_SECRET", "bench-secret-not-a-real-one")
+        .env("TOKENBRIDGE_AUTHORIZE_URL", format!("http://{stub}/authorize"))
+        .env("TOKENBRIDGE_TOKEN_URL", format!("http://{stub}/token"))
+        .env("TOKENBRIDGE_USERINFO_URL", format!("http://{stub}/info"))
+        .env("TOKENBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TOKENBRIDGE_PUBLIC_URL", &base)
+        .env("TOKENBRIDGE_DATABASE_URL", format!("sqlite://{}", dir.0.join("tokenbridge.db").display()))
+        .env("TOKENBRIDGE_STORE_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("TOKENBRIDGE_COOKIE_KEY", "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==")
+        .env("TOKENBRIDGE_DIST", &options.dist)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {} (run scripts/bench.sh, which builds it): {e}", options.binary.display()))?;
+    let server = Server {
+        child,
+        base,
+        _dir: dir,
+    };
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((server, started.elapsed()));
+        }
+        if Instant::now() > deadline {
+            return Err("tokenbridge did not start within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// One browser's cookies.
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Some(pair) = value.to_str().ok().and_then(|v| v.split(';').next()) else {
+                continue;
+            };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let removed = value.is_empty();
+            if removed {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// One complete flow with its own cookie jar: the time of each step.
+async fn flow(client: &reqwest::Client, base: &str) -> Result<[Duration; 3], String> {
+    let mut jar = Jar::default();
+    let started = Instant::now();
+    let login = client
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let login_time = started.elapsed();
+    jar.take(&login);
+    let location = login
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("login gave no redirect")?;
+    let state = reqwest::Url::parse(location)
+        .map_err(|e| e.to_string())?
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .ok_or("no state")?;
+
+    let started = Instant::now();
+    let callback = client
+        .get(format!("{base}/auth/callback?code=1234567&state={state}"))
+        .header(reqwest::header::COOKIE, jar.header())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let callback_time = started.elapsed();
+    jar.take(&callback);
+
+    let started = Instant::now();
+    let session: Value = client
+        .get(format!("{base}/api/session"))
+        .header(reqwest::header::COOKIE, jar.header())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let session_time = started.elapsed();
+    if session["token"]["access_token"].as_str().is_none() {
+        return Err(format!(
+            "the flow ended without a token: {}",
+            session["outcome"]
+        ));
+    }
+    Ok([login_time, callback_time, session_time])
+}
+
+struct Level {
+    concurrency: usize,
+    flows: usize,
+    seconds: f64,
+    steps: [Vec<Duration>; 3],
+    errors: usize,
+}
+
+async fn run_flows(
+    client: &reqwest::Client,
+    base: &str,
+    flows: usize,
+    concurrency: usize,
+) -> Level {
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let (client, base) = (client.clone(), base.to_owned());
+        let count = flows / concurrency + usize::from(worker < flows % concurrency);
+        workers.spawn(async move {
+            let mut times = Vec::with_capacity(count);
+            let mut errors = 0;
+            for _ in 0..count {
+                match flow(&client, &base).await {
+                    Ok(steps) => times.push(steps),
+                    Err(error) => {
+                        if errors == 0 {
+                            eprintln!("a flow failed: {error}");
+                        }
+                        errors += 1;
+                    }
+                }
+            }
+            (times, errors)
+        });
+    }
+    let mut level = Level {
+        concurrency,
+        flows,
+        seconds: 0.0,
+        steps: Default::default(),
+        errors: 0,
+    };
+    while let Some(Ok((times, errors))) = workers.join_next().await {
+        level.errors += errors;
+        for steps in times {
+            for (i, step) in steps.into_iter().enumerate() {
+                level.steps[i].push(step);
+            }
+        }
+    }
+    level.seconds = started.elapsed().as_secs_f64();
+    level
+}
+
+/// The provider calls the callback makes, straight to the stub: the token POST, and the user info GET.
+async fn run_direct(
+    client: &reqwest::Client,
+    stub: std::net::SocketAddr,
+    calls: usize,
+    concurrency: usize,
+) -> [Vec<Duration>; 2] {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        workers.spawn(async move {
+            let mut times = Vec::new();
+            for _ in 0..calls / concurrency {
+                let started = Instant::now();
+                let token: Value = match client
+                    .post(format!("http://{stub}/token"))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", "1234567"),
+                        ("client_id", "bench-client"),
+                    ])
+                    .send()
+                    .await
+                {
+                    Ok(response) => response.json().await.unwrap_or_default(),
+                    Err(_) => continue,
+                };
+                let token_time = started.elapsed();
+                let access = token["access_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = client
+                    .get(format!("http://{stub}/info"))
+                    .header("authorization", format!("OAuth {access}"))
+                    .send()
+                    .await;
+                times.push([token_time, started.elapsed()]);
+            }
+            times
+        });
+    }
+    let mut out: [Vec<Duration>; 2] = Default::default();
+    while let Some(Ok(times)) = workers.join_next().await {
+        for [token, both] in times {
+            out[0].push(token);
+            out[1].push(both);
+        }
+    }
+    out
+}
+
+fn percentile(times: &[Duration], p: f64) -> f64 {
+    if times.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let index = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn stats(times: &[Duration]) -> Value {
+    json!({ "p50_ms": percentile(times, 50.0), "p95_ms": percentile(times, 95.0), "p99_ms": percentile(times, 99.0), "n": times.len() })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Options::from_env()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (stub, counters) = stub::start().await.map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|e| e.to_string())?;
+
+    // Start-up: the median of five fresh starts.
+    let mut startups = Vec::new();
+    for n in 0..5 {
+        let (_server, took) = start_server(&options, stub, &format!("start{n}"))?;
+        startups.push(took);
+    }
+    startups.sort();
+    let startup_ms = startups[2].as_secs_f64() * 1000.0;
+
+    let (server, _) = start_server(&options, stub, "main")?;
+    let pid = server.child.id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_idle = rss_kib(pid);
+
+    // Warm up: connections at the highest concurrency, caches, the database file.
+    let _ = run_flows(&client, &server.base, 500, 64).await;
+
+    let mut levels = Vec::new();
+    let mut direct = Vec::new();
+    let mut reuse = Vec::new();
+    for concurrency in [1, 8, 64] {
+        let before = counters.connections();
+        let level = run_flows(&client, &server.base, options.flows, concurrency).await;
+        let accepted = counters.connections() - before;
+        reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
+        direct.push(run_direct(&client, stub, options.flows, concurrency).await);
+        levels.push(level);
+    }
+
+    let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
+    if options.rss_flows > done {
+        let _ = run_flows(&client, &server.base, options.rss_flows - done, 8).await;
+    }
+    let rss_after = rss_kib(pid);
+    let binary_bytes = std::fs::metadata(&options.binary)
+        .map(|m| m.len())
+        .unwrap_or(0);
+
+    let page = page::sizes(&options.dist, &options.reference_dist);
+    let loads = page::time_to_token_card(&server.base, options.loads).await;
+    drop(server);
+
+    // The table.
+    println!(
+        "tokenbridge benchmark — {cores} cores, {} flows per level, release build",
+        options.flows
+    );
+    println!();
+    println!(
+        "{:<12} {:>9} {:>7} | {:>23} | {:>23} | {:>23}",
+        "concurrency",
+        "flows/s",
+        "errors",
+        "login p50/p95/p99 ms",
+        "callback p50/p95/p99",
+        "session p50/p95/p99"
+    );
+    let mut json_levels = Vec::new();
+    for level in &levels {
+        let fmt = |t: &[Duration]| {
+            format!(
+                "{:.2}/{:.2}/{:.2}",
+                percentile(t, 50.0),
+                percentile(t, 95.0),
+                percentile(t, 99.0)
+            )
+        };
+        println!(
+            "{:<12} {:>9.0} {:>7} | {:>23} | {:>23} | {:>23}",
+            level.concurrency,
+            level.flows as f64 / level.seconds,
+            level.errors,
+            fmt(&level.steps[0]),
+            fmt(&level.steps[1]),
+            fmt(&level.steps[2])
+        );
+        json_levels.push(json!({
+            "concurrency": level.concurrency,
+            "flows": level.flows,
+            "flows_per_second": level.flows as f64 / level.seconds,
+            "errors": level.errors,
+            "login": stats(&level.steps[0]),
+            "callback": stats(&level.steps[1]),
+            "session": stats(&level.steps[2]),
+        }));
+    }
+    println!();
+    println!("BFF overhead: the callback step against the same provider calls made directly");
+    println!(
+        "{:<12} {:>16} {:>20} {:>16} {:>22}",
+        "concurrency",
+        "token POST p50/p99",
+        "token+userinfo p50/p99",
+        "callback p50/p99",
+        "overhead p50 / p99 ms"
+    );
+    let mut json_overhead = Vec::new();
+    for (level, [token, both]) in levels.iter().zip(&direct) {
+        let over50 = percentile(&level.steps[1], 50.0) - percentile(both, 50.0);
+        let over99 = percentile(&level.steps[1], 99.0) - percentile(both, 99.0);
+        println!(
+            "{:<12} {:>16} {:>22} {:>16} {:>22}",
+            level.concurrency,
+            format!(
+                "{:.2}/{:.2}",
+                percentile(token, 50.0),
+                percentile(token, 99.0)
+            ),
+            format!(
+                "{:.2}/{:.2}",
+                percentile(both, 50.0),
+                percentile(both, 99.0)
+            ),
+            format!(
+                "{:.2}/{:.2}",
+                percentile(&level.steps[1], 50.0),
+                percentile(&level.steps[1], 99.0)
+            ),
+            format!("{over50:.2} / {over99:.2}")
+        );
+        json_overhead.push(json!({
+            "concurrency": level.concurrency,
+            "direct_token_post": stats(token),
+            "direct_token_post_and_userinfo": stats(both),
+            "callback": stats(&level.steps[1]),
+            "overhead_p50_ms": over50,
+            "overhead_p99_ms": over99,
+        }));
+    }
+    println!();
+    for (concurrency, per_thousand) in &reuse {
+        println!(
+            "connections the stub accepted per 1,000 flows at concurrency {concurrency}: {per_thousand:.1}"
+        );
+    }
+    println!();
+    println!("release binary: {:.1} MB", binary_bytes as f64 / 1e6);
+    println!("start-up to first accepted connection: {startup_ms:.1} ms (median of 5)");
+    let mb =
+        |kib: Option<u64>| kib.map_or("n/a".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+    println!(
+        "RSS idle: {}; after {} flows: {}",
+        mb(rss_idle),
+        options.rss_flows.max(done),
+        mb(rss_after)
+    );
+    println!();
+    page::print(&page, &loads);
+
+    let results = json!({
+        "machine": { "cores": cores, "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
+        "flows_per_level": options.flows,
+        "levels": json_levels,
+        "overhead": json_overhead,
+        "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
+        "binary_bytes": binary_bytes,
+        "startup_ms": startup_ms,
+        "rss_idle_kib": rss_idle,
+        "rss_after_kib": rss_after,
+        "rss_after_flows": options.rss_flows.max(done),
+        "page": page::to_json(&page, &loads),
+    });
+    std::fs::write(
+        &options.out,
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", options.out.display()))?;
+    println!("\nwrote {}", options.out.display());
+    Ok(())
+}
