@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use tokenbridge_shared::{
     ConnectionStatus, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, ProviderKind,
-    TokenView,
+    Revocation, TokenView,
 };
 use url::Url;
 
@@ -267,21 +267,24 @@ impl Connections {
         };
         let outcome = match (&self.revoke_url, revocable) {
             (Some(url), true) => match oauth.revoke(url, &connection.access_token).await {
-                Ok(()) => Disconnected { revoked: true, message: "The provider revoked the token, and tokenbridge forgot the connection.".into() },
+                Ok(()) => Disconnected { revoked: true, revocation: Revocation::Revoked, message: "The provider revoked the token, and tokenbridge forgot the connection.".into() },
                 Err(error) => {
                     tracing::warn!(connection = %id, "revocation failed: {}", error.detail);
                     Disconnected {
                         revoked: false,
+                        revocation: Revocation::Failed,
                         message: "The provider did not revoke the token (it stays valid until it expires); tokenbridge forgot the connection.".into(),
                     }
                 }
             },
             (Some(_), false) => Disconnected {
                 revoked: false,
+                revocation: Revocation::NotForThisToken,
                 message: "Yandex revokes only tokens issued with a device name; this one stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
             (None, _) => Disconnected {
                 revoked: false,
+                revocation: Revocation::NoEndpoint,
                 message: "This provider has no revocation endpoint configured; the token stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
         };

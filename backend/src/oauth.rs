@@ -22,6 +22,8 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 #[derive(Debug, Default, Clone)]
 pub struct AuthorizeOptions {
     pub scope: Option<String>,
+    /// Yandex's optional_scope: permissions the person may switch off.
+    pub optional_scope: Option<String>,
     pub force_confirm: bool,
     pub login_hint: Option<String>,
     /// Names the device the token is for; Yandex revokes only tokens issued with a device.
@@ -97,6 +99,9 @@ impl OAuthClient {
         if let Some(scope) = &options.scope {
             request =
                 request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
+        if let Some(optional) = &options.optional_scope {
+            request = request.add_extra_param("optional_scope", optional.clone());
         }
         if options.force_confirm {
             request = request.add_extra_param("force_confirm", "yes");

@@ -54,17 +54,19 @@ fn encode(text: &str) -> String {
 }
 
 /// The Connect link, with the person's options.
-pub fn login_href(login_hint: &str, force_confirm: bool, device_name: &str) -> String {
+pub fn login_href(options: &crate::components::Options) -> String {
     let mut params = Vec::new();
-    let hint = login_hint.trim();
-    if !hint.is_empty() {
-        params.push(format!("login_hint={}", encode(hint)));
-    }
-    let device = device_name.trim();
-    if !device.is_empty() {
-        params.push(format!("device_name={}", encode(device)));
-    }
-    if force_confirm {
+    let mut add = |name: &str, value: &str| {
+        let value = value.trim();
+        if !value.is_empty() {
+            params.push(format!("{name}={}", encode(value)));
+        }
+    };
+    add("scope", &options.scope.join(" "));
+    add("optional_scope", &options.optional_scope.join(" "));
+    add("login_hint", &options.login_hint);
+    add("device_name", &options.device_name);
+    if options.force_confirm {
         params.push("force_confirm=yes".to_owned());
     }
     if params.is_empty() {

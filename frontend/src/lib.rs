@@ -6,29 +6,38 @@
 
 pub mod api;
 pub mod components;
+pub mod i18n;
 pub mod messages;
 pub mod time;
 
 use leptos::prelude::*;
-use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, SessionView};
+use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, Revocation, SessionView};
 
-use crate::components::{ConnectPanel, ConnectionList, ErrorView, TokenCard, UsePanel};
+use crate::{
+    components::{ConnectPanel, ConnectionList, ErrorView, TokenCard, UsePanel},
+    i18n::{Lang, LanguageSwitch, use_lang},
+};
 
 #[component]
 pub fn App() -> impl IntoView {
+    let lang = RwSignal::new(Lang::detect());
+    lang.get_untracked().remember();
+    provide_context(lang);
     let session = LocalResource::new(api::get_session);
     // What the last action on a connection did, said once at the top.
-    let (notice, set_notice) = signal(None::<String>);
+    let (notice, set_notice) = signal(None::<Notice>);
     let act = move |id: String, disconnecting: bool| {
         leptos::task::spawn_local(async move {
             let said = if disconnecting {
-                api::disconnect(&id).await.map(|done| done.message)
+                api::disconnect(&id)
+                    .await
+                    .map(|done| Notice::Disconnected(done.revocation))
             } else {
                 api::refresh_connection(&id)
                     .await
-                    .map(|c| format!("Refreshed the token of {}.", c.login))
+                    .map(|c| Notice::Refreshed(c.login))
             };
-            set_notice.set(Some(said.unwrap_or_else(|error| error.message)));
+            set_notice.set(Some(said.unwrap_or_else(Notice::Failed)));
             session.refetch();
         });
     };
@@ -38,17 +47,56 @@ pub fn App() -> impl IntoView {
     view! {
         <main class="page">
             {move || match session.get() {
-                None => view! { <Header provider=None /><p class="loading" role="status"><span class="spinner"></span>"Loading…"</p> }.into_any(),
+                None => view! {
+                    <Header provider=None />
+                    <p class="loading" role="status"><span class="spinner"></span>{move || lang.get().tr("Loading…", "Загрузка…")}</p>
+                }.into_any(),
                 Some(Err(error)) => view! {
                     <Header provider=None />
                     <UnreachableServer error=error retry=Callback::new(move |()| session.refetch()) />
                 }.into_any(),
                 Some(Ok(view)) => view! {
-                    {move || notice.get().map(|text| view! { <p class="notice" role="status" data-testid="notice">{text}</p> })}
+                    {move || notice.get().map(|notice| view! { <p class="notice" role="status" data-testid="notice">{move || notice.text(lang.get())}</p> })}
                     <Session view=view on_refresh=on_refresh on_disconnect=on_disconnect />
                 }.into_any(),
             }}
         </main>
+    }
+}
+
+/// What the last action did, in either language.
+#[derive(Clone)]
+enum Notice {
+    Refreshed(String),
+    Disconnected(Revocation),
+    Failed(ApiError),
+}
+
+impl Notice {
+    fn text(&self, lang: Lang) -> String {
+        match self {
+            Self::Refreshed(login) => match lang {
+                Lang::En => format!("Refreshed the token of {login}."),
+                Lang::Ru => format!("Токен {login} обновлён."),
+            },
+            Self::Disconnected(revocation) => lang
+                .tr(
+                    match revocation {
+                        Revocation::Revoked => "The provider revoked the token, and tokenbridge forgot the connection.",
+                        Revocation::NotForThisToken => "Disconnected. Yandex revokes only tokens issued for a named device, so this one stays valid until it expires.",
+                        Revocation::Failed => "Disconnected, but the provider did not revoke the token: it stays valid until it expires.",
+                        Revocation::NoEndpoint => "Disconnected. This provider has no revocation endpoint, so the token stays valid until it expires.",
+                    },
+                    match revocation {
+                        Revocation::Revoked => "Провайдер отозвал токен, и tokenbridge забыл подключение.",
+                        Revocation::NotForThisToken => "Подключение удалено. Яндекс отзывает только токены, выданные для именованного устройства, поэтому этот действует до конца срока.",
+                        Revocation::Failed => "Подключение удалено, но провайдер не отозвал токен: он действует до конца срока.",
+                        Revocation::NoEndpoint => "Подключение удалено. У провайдера нет адреса для отзыва, поэтому токен действует до конца срока.",
+                    },
+                )
+                .to_owned(),
+            Self::Failed(error) => format!("{} {}", messages::title(error.code, ProviderKind::Custom, lang), messages::advice(error.code, ProviderKind::Custom, lang)),
+        }
     }
 }
 
@@ -58,6 +106,7 @@ fn Session(
     on_refresh: Callback<String>,
     on_disconnect: Callback<String>,
 ) -> impl IntoView {
+    let lang = use_lang();
     let provider = view.provider;
     let connected_now = matches!(view.outcome, Some(FlowOutcome::Connected));
     let failure = match view.outcome {
@@ -73,7 +122,7 @@ fn Session(
             let newest = newest.clone().unwrap_or_default();
             let access_token = token.access_token.clone();
             view! {
-                {connected_now.then(|| view! { <p class="notice" role="status">"Connected. Here is your access token."</p> })}
+                {connected_now.then(|| view! { <p class="notice" role="status">{move || lang.get().tr("Connected. Here is your access token.", "Готово. Вот ваш токен доступа.")}</p> })}
                 <TokenCard token=token on_disconnect=Callback::new(move |()| on_disconnect.run(newest.clone())) />
                 <UsePanel token=access_token provider=provider />
             }
@@ -87,15 +136,24 @@ fn Session(
 
 #[component]
 fn Header(provider: Option<ProviderKind>) -> impl IntoView {
+    let lang = use_lang();
     view! {
         <header class="top">
-            <h1>"tokenbridge"</h1>
-            <p class="tagline">"Get an OAuth access token in your browser. The client secret stays on the server."</p>
+            <div class="title-row">
+                <h1>"tokenbridge"</h1>
+                <LanguageSwitch />
+            </div>
+            <p class="tagline">{move || lang.get().tr(
+                "Get an OAuth access token in your browser. The client secret stays on the server.",
+                "Получите OAuth-токен доступа прямо в браузере. Секрет приложения остаётся на сервере.",
+            )}</p>
             {provider.map(|p| view! {
                 <p class="provider">
-                    "Provider: " <strong>{p.display_name()}</strong>
+                    {move || lang.get().tr("Provider: ", "Провайдер: ")} <strong>{move || messages::provider_display_name(p, lang.get())}</strong>
                     {(p == ProviderKind::Sandbox).then(|| view! {
-                        <span class="badge" data-testid="sandbox-badge" title="Tokens from the sandbox work only with the sandbox">"Sandbox"</span>
+                        <span class="badge" data-testid="sandbox-badge" title=move || lang.get().tr("Tokens from the sandbox work only with the sandbox", "Токены песочницы работают только с песочницей")>
+                            {move || lang.get().tr("Sandbox", "Песочница")}
+                        </span>
                     })}
                 </p>
             })}
@@ -105,11 +163,12 @@ fn Header(provider: Option<ProviderKind>) -> impl IntoView {
 
 #[component]
 fn UnreachableServer(error: ApiError, retry: Callback<()>) -> impl IntoView {
+    let lang = use_lang();
     view! {
         <section class="card error" role="alert">
-            <h2>"Cannot reach the tokenbridge server"</h2>
+            <h2>{move || lang.get().tr("Cannot reach the tokenbridge server", "Нет связи с сервером tokenbridge")}</h2>
             <p>{error.message}</p>
-            <button on:click=move |_| retry.run(())>"Try again"</button>
+            <button on:click=move |_| retry.run(())>{move || lang.get().tr("Try again", "Повторить")}</button>
         </section>
     }
 }

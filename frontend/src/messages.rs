@@ -1,69 +1,39 @@
-//! What each error code means to a person, and what they can do next.
+//! What each error code means to a person, and what they can do next, in both languages.
 
 use tokenbridge_shared::{ErrorCode, ProviderKind};
 
-/// A short title for the error.
-pub fn title(code: ErrorCode, provider: ProviderKind) -> String {
-    let at = provider_name(provider);
-    let the = capitalized(at);
-    match code {
-        ErrorCode::AccessDenied => format!("You declined access at {at}"),
-        ErrorCode::AuthorizationFailed => format!("{the} could not complete the sign-in"),
-        ErrorCode::StateMissing | ErrorCode::StateMismatch => {
-            "This sign-in does not belong to this browser".to_owned()
-        }
-        ErrorCode::StateExpired => "This sign-in expired".to_owned(),
-        ErrorCode::StateReplayed => "This sign-in link was already used".to_owned(),
-        ErrorCode::InvalidCallback => format!("{the} sent the browser back without a code"),
-        ErrorCode::CodeRejected => format!("{the} refused the sign-in code"),
-        ErrorCode::ClientRejected => format!("{the} refused this application"),
-        ErrorCode::TokenRequestRejected => format!("{the} refused to issue a token"),
-        ErrorCode::ProviderUnavailable => format!("{the} is having trouble"),
-        ErrorCode::ProviderHtml => format!("{the} answered with a web page"),
-        ErrorCode::ProviderMalformed => format!("{the} sent an incomplete answer"),
-        ErrorCode::ProviderRedirect => format!("{the} answered with a redirect"),
-        ErrorCode::ProviderTimeout => format!("{the} did not answer in time"),
-        ErrorCode::ProviderUnreachable => format!("{the} could not be reached"),
-        ErrorCode::BadRequest => "The request was malformed".to_owned(),
-        ErrorCode::CsrfRejected => "The request was refused".to_owned(),
-        ErrorCode::NotFound => "Not found".to_owned(),
-        ErrorCode::MethodNotAllowed => "Method not allowed".to_owned(),
-        ErrorCode::PayloadTooLarge => "The request was too large".to_owned(),
-        ErrorCode::UserInfoFailed => format!("{the} would not say whose token this is"),
-        ErrorCode::ForeignToken => "This token belongs to another application".to_owned(),
-        ErrorCode::ConnectionNotFound => "No such connection".to_owned(),
-        ErrorCode::NeedsReconnect => "This connection needs a new sign-in".to_owned(),
-        ErrorCode::NoRefreshToken => "This connection cannot be refreshed".to_owned(),
-        ErrorCode::ApiDisabled => "The scripts API is off".to_owned(),
-        ErrorCode::Unauthorized => "The API key is missing or wrong".to_owned(),
-        ErrorCode::Internal => "Something went wrong in tokenbridge".to_owned(),
+use crate::i18n::Lang;
+
+/// The provider's name in the middle of a sentence (Russian: the nominative).
+pub fn provider_name(provider: ProviderKind, lang: Lang) -> &'static str {
+    match (provider, lang) {
+        (ProviderKind::Yandex, Lang::En) => "Yandex",
+        (ProviderKind::Custom, Lang::En) => "the provider",
+        (ProviderKind::Sandbox, Lang::En) => "the sandbox",
+        (ProviderKind::Yandex, Lang::Ru) => "Яндекс",
+        (ProviderKind::Custom, Lang::Ru) => "провайдер",
+        (ProviderKind::Sandbox, Lang::Ru) => "песочница",
     }
 }
 
-/// What happened and what to do, in a sentence or two.
-pub fn advice(code: ErrorCode, provider: ProviderKind) -> String {
-    let at = provider_name(provider);
-    match code {
-        ErrorCode::AccessDenied => "Nothing was shared. Connect again whenever you like, and click Allow.".to_owned(),
-        ErrorCode::StateMissing => "This sign-in expired or was started in another browser — start again.".to_owned(),
-        ErrorCode::StateMismatch => "The answer that came back belongs to a different sign-in (perhaps from another tab) — start again.".to_owned(),
-        ErrorCode::StateExpired => "More than ten minutes passed between Connect and Allow — start again.".to_owned(),
-        ErrorCode::StateReplayed => "Each sign-in works once. Your earlier token, if any, is unchanged; start a new sign-in for a fresh one.".to_owned(),
-        ErrorCode::CodeRejected => format!("The code from {at} expired or was already used — start again."),
-        ErrorCode::ClientRejected => "The client id or secret configured on the server is wrong. Check TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET, then start again.".to_owned(),
-        ErrorCode::ProviderUnavailable | ErrorCode::ProviderMalformed | ErrorCode::ProviderTimeout => "Wait a minute and start again.".to_owned(),
-        ErrorCode::ProviderHtml | ErrorCode::ProviderRedirect => "The token URL configured on the server may be wrong. Check TOKENBRIDGE_TOKEN_URL, then start again.".to_owned(),
-        ErrorCode::ProviderUnreachable => "Check the server's network and TOKENBRIDGE_TOKEN_URL, then start again.".to_owned(),
-        other => other.message().to_owned(),
+/// The provider as a place: "at Yandex" / "на стороне Яндекса".
+fn at_provider(provider: ProviderKind, lang: Lang) -> &'static str {
+    match (provider, lang) {
+        (ProviderKind::Yandex, Lang::En) => "at Yandex",
+        (ProviderKind::Custom, Lang::En) => "at the provider",
+        (ProviderKind::Sandbox, Lang::En) => "at the sandbox",
+        (ProviderKind::Yandex, Lang::Ru) => "на стороне Яндекса",
+        (ProviderKind::Custom, Lang::Ru) => "на стороне провайдера",
+        (ProviderKind::Sandbox, Lang::Ru) => "в песочнице",
     }
 }
 
-/// The provider's name in the middle of a sentence.
-pub fn provider_name(provider: ProviderKind) -> &'static str {
-    match provider {
-        ProviderKind::Yandex => "Yandex",
-        ProviderKind::Custom => "the provider",
-        ProviderKind::Sandbox => "the sandbox",
+pub fn provider_display_name(provider: ProviderKind, lang: Lang) -> &'static str {
+    match (provider, lang) {
+        (_, Lang::En) => provider.display_name(),
+        (ProviderKind::Yandex, Lang::Ru) => "Яндекс OAuth",
+        (ProviderKind::Custom, Lang::Ru) => "Сервер OAuth 2.0",
+        (ProviderKind::Sandbox, Lang::Ru) => "Песочница (имитация Яндекс OAuth)",
     }
 }
 
@@ -73,4 +43,131 @@ fn capitalized(text: &str) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// A short title for the error.
+pub fn title(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
+    let the = capitalized(provider_name(provider, lang));
+    let at = at_provider(provider, lang);
+    use ErrorCode::*;
+    match lang {
+        Lang::En => match code {
+            AccessDenied => format!("You declined access {at}"),
+            AuthorizationFailed => format!("{the} could not complete the sign-in"),
+            StateMissing | StateMismatch => "This sign-in does not belong to this browser".into(),
+            StateExpired => "This sign-in expired".into(),
+            StateReplayed => "This sign-in link was already used".into(),
+            InvalidCallback => format!("{the} sent the browser back without a code"),
+            CodeRejected => format!("{the} refused the sign-in code"),
+            ClientRejected => format!("{the} refused this application"),
+            TokenRequestRejected => format!("{the} refused to issue a token"),
+            ProviderUnavailable => format!("{the} is having trouble"),
+            ProviderHtml => format!("{the} answered with a web page"),
+            ProviderMalformed => format!("{the} sent an incomplete answer"),
+            ProviderRedirect => format!("{the} answered with a redirect"),
+            ProviderTimeout => format!("{the} did not answer in time"),
+            ProviderUnreachable => format!("{the} could not be reached"),
+            BadRequest => "The request was malformed".into(),
+            CsrfRejected => "The request was refused".into(),
+            NotFound => "Not found".into(),
+            MethodNotAllowed => "Method not allowed".into(),
+            PayloadTooLarge => "The request was too large".into(),
+            UserInfoFailed => format!("{the} would not say whose token this is"),
+            ForeignToken => "This token belongs to another application".into(),
+            ConnectionNotFound => "No such connection".into(),
+            NeedsReconnect => "This connection needs a new sign-in".into(),
+            NoRefreshToken => "This connection cannot be refreshed".into(),
+            ApiDisabled => "The scripts API is off".into(),
+            Unauthorized => "The API key is missing or wrong".into(),
+            Internal => "Something went wrong in tokenbridge".into(),
+        },
+        Lang::Ru => match code {
+            AccessDenied => format!("Вы отклонили доступ {at}"),
+            AuthorizationFailed => format!("{the}: вход не удалось завершить"),
+            StateMissing | StateMismatch => "Этот вход начат не в этом браузере".into(),
+            StateExpired => "Время на вход истекло".into(),
+            StateReplayed => "Эта ссылка для входа уже использована".into(),
+            InvalidCallback => format!("{the}: браузер вернулся без кода"),
+            CodeRejected => format!("{the}: код входа отклонён"),
+            ClientRejected => format!("{the}: приложение не принято"),
+            TokenRequestRejected => format!("{the}: в выдаче токена отказано"),
+            ProviderUnavailable => format!("{the}: сбой на стороне сервера"),
+            ProviderHtml => format!("{the}: вместо токена пришла веб-страница"),
+            ProviderMalformed => format!("{the}: ответ неполный или испорчен"),
+            ProviderRedirect => format!("{the}: вместо токена пришло перенаправление"),
+            ProviderTimeout => format!("{the}: нет ответа вовремя"),
+            ProviderUnreachable => format!("{the}: нет связи"),
+            BadRequest => "Неверный запрос".into(),
+            CsrfRejected => "Запрос отклонён".into(),
+            NotFound => "Не найдено".into(),
+            MethodNotAllowed => "Метод не поддерживается".into(),
+            PayloadTooLarge => "Слишком большой запрос".into(),
+            UserInfoFailed => format!("{the}: не удалось узнать, чей это токен"),
+            ForeignToken => "Этот токен выдан другому приложению".into(),
+            ConnectionNotFound => "Подключение не найдено".into(),
+            NeedsReconnect => "Нужно войти заново".into(),
+            NoRefreshToken => "Это подключение нельзя обновить".into(),
+            ApiDisabled => "API для скриптов выключен".into(),
+            Unauthorized => "Нет API-ключа или он неверный".into(),
+            Internal => "Внутренняя ошибка tokenbridge".into(),
+        },
+    }
+}
+
+/// What happened and what to do, in a sentence or two.
+pub fn advice(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
+    let name = provider_name(provider, lang);
+    use ErrorCode::*;
+    match lang {
+        Lang::En => match code {
+            AccessDenied => "Nothing was shared. Connect again whenever you like, and click Allow.".into(),
+            AuthorizationFailed => "Check the details below and start again.".into(),
+            StateMissing => "This sign-in expired or was started in another browser — start again.".into(),
+            StateMismatch => "The answer that came back belongs to a different sign-in (perhaps from another tab) — start again.".into(),
+            StateExpired => "More than ten minutes passed between Connect and Allow — start again.".into(),
+            StateReplayed => "Each sign-in works once. Your earlier token, if any, is unchanged; start a new sign-in for a fresh one.".into(),
+            InvalidCallback => "Start again; if it repeats, check the app's Callback URI.".into(),
+            CodeRejected => format!("The code from {name} expired or was already used — start again."),
+            ClientRejected => "The client id or secret configured on the server is wrong. Check TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET, then start again.".into(),
+            TokenRequestRejected => "Check the details below and start again.".into(),
+            ProviderUnavailable => "A server error at the provider. Wait a minute and start again.".into(),
+            ProviderMalformed => "The answer broke off or was garbled. Wait a minute and start again.".into(),
+            ProviderTimeout => "Wait a minute and start again.".into(),
+            ProviderHtml => "The token URL configured on the server may be wrong (a web page came back). Check TOKENBRIDGE_TOKEN_URL, then start again.".into(),
+            ProviderRedirect => "The token URL configured on the server may be wrong (a redirect came back). Check TOKENBRIDGE_TOKEN_URL, then start again.".into(),
+            ProviderUnreachable => "Check the server's network and TOKENBRIDGE_TOKEN_URL, then start again.".into(),
+            other => other.message().to_owned(),
+        },
+        Lang::Ru => match code {
+            AccessDenied => "Никакие данные не переданы. Подключитесь снова, когда захотите, и нажмите «Разрешить».".into(),
+            AuthorizationFailed => "Посмотрите подробности ниже и начните заново.".into(),
+            StateMissing => "Время на вход истекло, или вход начат в другом браузере — начните заново.".into(),
+            StateMismatch => "Пришёл ответ на другой вход (возможно, из другой вкладки) — начните заново.".into(),
+            StateExpired => "Между «Подключить» и «Разрешить» прошло больше десяти минут — начните заново.".into(),
+            StateReplayed => "Каждый вход срабатывает один раз. Прежний токен не изменился; для нового начните вход заново.".into(),
+            InvalidCallback => "Начните заново; если повторится, проверьте Callback URI приложения.".into(),
+            CodeRejected => format!("Код от сервиса «{name}» истёк или уже использован — начните заново."),
+            ClientRejected => "На сервере указаны неверные ClientID или Client secret. Проверьте TOKENBRIDGE_CLIENT_ID и TOKENBRIDGE_CLIENT_SECRET и начните заново.".into(),
+            TokenRequestRejected => "Посмотрите подробности ниже и начните заново.".into(),
+            ProviderUnavailable => "Ошибка на сервере провайдера. Подождите минуту и начните заново.".into(),
+            ProviderMalformed => "Ответ оборвался или испорчен. Подождите минуту и начните заново.".into(),
+            ProviderTimeout => "Подождите минуту и начните заново.".into(),
+            ProviderHtml => "Похоже, на сервере указан неверный адрес выдачи токена (пришла веб-страница). Проверьте TOKENBRIDGE_TOKEN_URL и начните заново.".into(),
+            ProviderRedirect => "Похоже, на сервере указан неверный адрес выдачи токена (пришло перенаправление). Проверьте TOKENBRIDGE_TOKEN_URL и начните заново.".into(),
+            ProviderUnreachable => "Проверьте сеть сервера и TOKENBRIDGE_TOKEN_URL и начните заново.".into(),
+            BadRequest => "Запрос составлен неверно.".into(),
+            CsrfRejected => "Запрос пришёл не со страницы tokenbridge и отклонён.".into(),
+            NotFound => "Здесь ничего нет.".into(),
+            MethodNotAllowed => "Этот адрес не принимает такой метод.".into(),
+            PayloadTooLarge => "Запрос слишком большой.".into(),
+            UserInfoFailed => "Провайдер не сообщил, чей это токен, поэтому он не сохранён. Попробуйте через минуту.".into(),
+            ForeignToken => "Токен выдан другому приложению, поэтому tokenbridge его отклонил. Войдите через этот tokenbridge.".into(),
+            ConnectionNotFound => "Такого подключения здесь нет.".into(),
+            NeedsReconnect => "Провайдер больше не принимает refresh-токен этого подключения. Подключите аккаунт заново.".into(),
+            NoRefreshToken => "Провайдер не выдал refresh-токен, поэтому обновить нельзя. Подключитесь заново, когда токен истечёт.".into(),
+            ApiDisabled => "API для скриптов выключен: задайте TOKENBRIDGE_API_KEY на сервере.".into(),
+            Unauthorized => "Передайте ключ как Authorization: Bearer <TOKENBRIDGE_API_KEY>.".into(),
+            Internal => "Внутренняя ошибка tokenbridge. Попробуйте ещё раз; подробности в журнале сервера.".into(),
+        },
+    }
 }

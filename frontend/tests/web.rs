@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use tokenbridge_frontend::components::{ConnectPanel, ErrorView, TokenCard};
+use tokenbridge_frontend::i18n::{Lang, LanguageSwitch};
 use tokenbridge_frontend::time::remaining;
 use tokenbridge_shared::{ApiError, ErrorCode, ProviderKind, TokenView};
 use wasm_bindgen::JsCast;
@@ -245,8 +246,34 @@ async fn the_providers_words_are_shown_as_text() {
     );
 }
 
+fn forget_options() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.remove_item("tokenbridge.options").unwrap();
+}
+
+fn type_into(input: &HtmlInputElement, text: &str) {
+    input.set_value(text);
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    input
+        .dispatch_event(&web_sys::Event::new_with_event_init_dict("input", &init).unwrap())
+        .unwrap();
+}
+
+fn press(input: &HtmlInputElement, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    input
+        .dispatch_event(
+            &web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap(),
+        )
+        .unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn the_connect_link_carries_the_login_hint_and_ask_again() {
+    forget_options();
     let stage = Stage::new();
     let _app = leptos::mount::mount_to(stage.0.clone(), || {
         view! { <ConnectPanel provider=ProviderKind::Sandbox default_scope=None /> }
@@ -273,11 +300,13 @@ async fn the_connect_link_carries_the_login_hint_and_ask_again() {
 }
 
 #[wasm_bindgen_test]
-fn the_countdown_reads_naturally() {
-    assert_eq!(remaining(0), "expired");
-    assert_eq!(remaining(-5), "expired");
-    assert_eq!(remaining(3 * 3600 + 4 * 60 + 5), "in 03:04:05");
-    assert_eq!(remaining(86_400 + 60), "in 1 d 0 h 1 min");
+fn the_countdown_reads_naturally_in_both_languages() {
+    assert_eq!(remaining(0, Lang::En), "expired");
+    assert_eq!(remaining(-5, Lang::En), "expired");
+    assert_eq!(remaining(3 * 3600 + 4 * 60 + 5, Lang::En), "in 03:04:05");
+    assert_eq!(remaining(86_400 + 60, Lang::En), "in 1 d 0 h 1 min");
+    assert_eq!(remaining(86_400 + 60, Lang::Ru), "через 1 д 0 ч 1 мин");
+    assert_eq!(remaining(0, Lang::Ru), "истёк");
 }
 
 fn sample_connection(
@@ -396,4 +425,154 @@ async fn the_use_it_panel_gives_the_header_and_a_direct_api_call() {
             .text("[data-testid=direct-curl]")
             .contains("-H \"Client-Login: agency-client\"")
     );
+}
+
+#[wasm_bindgen_test]
+async fn scope_chips_are_typed_removed_preset_and_remembered() {
+    forget_options();
+    let stage = Stage::new();
+    let app = leptos::mount::mount_to(stage.0.clone(), || {
+        view! { <ConnectPanel provider=ProviderKind::Yandex default_scope=Some("direct:api".to_owned()) /> }
+    });
+    settle().await;
+    let link = || {
+        stage
+            .find("[data-testid=connect]")
+            .get_attribute("href")
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        link(),
+        "/auth/login?scope=direct%3Aapi",
+        "preset from the configuration"
+    );
+
+    let optional: HtmlInputElement = stage.find("#optional-scope").unchecked_into();
+    type_into(&optional, "metrika:read");
+    press(&optional, "Enter");
+    settle().await;
+    assert_eq!(
+        link(),
+        "/auth/login?scope=direct%3Aapi&optional_scope=metrika%3Aread"
+    );
+    assert_eq!(
+        stage.text("[data-testid=optional-scope] .chip span"),
+        "metrika:read"
+    );
+
+    stage.find("[data-testid=scope] .chip-remove").click();
+    settle().await;
+    assert_eq!(link(), "/auth/login?optional_scope=metrika%3Aread");
+    drop(app);
+    drop(stage);
+
+    // A new visit finds the same options.
+    let again = Stage::new();
+    let _app = leptos::mount::mount_to(again.0.clone(), || {
+        view! { <ConnectPanel provider=ProviderKind::Yandex default_scope=Some("direct:api".to_owned()) /> }
+    });
+    settle().await;
+    assert_eq!(
+        again
+            .find("[data-testid=connect]")
+            .get_attribute("href")
+            .as_deref(),
+        Some("/auth/login?optional_scope=metrika%3Aread")
+    );
+    forget_options();
+}
+
+#[wasm_bindgen_test]
+async fn the_language_switch_turns_every_text_russian_and_is_remembered() {
+    let stage = Stage::new();
+    let lang = RwSignal::new(Lang::En);
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        provide_context(lang);
+        view! {
+            <LanguageSwitch />
+            <ErrorView error=ApiError::new(ErrorCode::AccessDenied) provider=ProviderKind::Yandex />
+            <TokenCard token=sample_token() on_disconnect=Callback::new(|()| {}) />
+        }
+    });
+    settle().await;
+    assert_eq!(
+        stage.text("[data-testid=error] h2"),
+        "You declined access at Yandex"
+    );
+
+    stage.button("Русский").click();
+    settle().await;
+
+    assert_eq!(
+        stage.text("[data-testid=error] h2"),
+        "Вы отклонили доступ на стороне Яндекса"
+    );
+    assert_eq!(stage.text("[data-testid=error] a"), "Начать заново");
+    assert_eq!(stage.text("#token-title"), "Ваш токен доступа");
+    assert!(
+        stage
+            .text("[data-testid=countdown]")
+            .starts_with("(через 2 д 3 ч")
+    );
+    stage.button("Копировать");
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    assert_eq!(
+        storage.get_item("tokenbridge.lang").unwrap().as_deref(),
+        Some("ru")
+    );
+    assert_eq!(
+        document()
+            .document_element()
+            .unwrap()
+            .get_attribute("lang")
+            .as_deref(),
+        Some("ru")
+    );
+
+    stage.button("English").click();
+    settle().await;
+    assert_eq!(stage.text("#token-title"), "Your access token");
+    storage.remove_item("tokenbridge.lang").unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn every_error_code_has_its_own_words_in_russian_too() {
+    let mut seen = std::collections::HashSet::new();
+    for code in ErrorCode::ALL {
+        let title = tokenbridge_frontend::messages::title(code, ProviderKind::Yandex, Lang::Ru);
+        let advice = tokenbridge_frontend::messages::advice(code, ProviderKind::Yandex, Lang::Ru);
+        assert!(
+            title
+                .chars()
+                .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap())),
+            "{code}: {title}"
+        );
+        assert!(
+            advice
+                .chars()
+                .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap())),
+            "{code}: {advice}"
+        );
+        assert!(
+            seen.insert(format!("{title} / {advice}")),
+            "{code} repeats another code's words"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_token_near_its_expiry_is_shown_as_a_warning() {
+    let stage = Stage::new();
+    let token = TokenView {
+        expires_at: Some(now() + 3600),
+        ..sample_token()
+    };
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <TokenCard token=token.clone() on_disconnect=Callback::new(|()| {}) /> }
+    });
+    settle().await;
+
+    let countdown = stage.find("[data-testid=countdown]");
+    assert!(countdown.class_list().contains("warning"));
+    assert!(stage.text("[data-testid=expires]").contains("expires soon"));
 }

@@ -134,7 +134,21 @@ pub struct FreshToken {
 pub struct Disconnected {
     /// True when the provider revoked the token before tokenbridge forgot it.
     pub revoked: bool,
+    pub revocation: Revocation,
     pub message: String,
+}
+
+/// Whether the provider revoked a token on Disconnect, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    Revoked,
+    /// Yandex revokes only tokens issued for a named device.
+    NotForThisToken,
+    /// The provider was asked and refused or failed.
+    Failed,
+    /// No revocation endpoint is configured.
+    NoEndpoint,
 }
 
 /// How a sign-in ended.

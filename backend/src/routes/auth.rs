@@ -60,6 +60,16 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
         )
     };
     let scope = params.get("scope").map_err(duplicate)?.map(str::to_owned);
+    let optional_scope = params
+        .get("optional_scope")
+        .map_err(duplicate)?
+        .map(str::to_owned);
+    if optional_scope.as_ref().is_some_and(|s| s.len() > MAX_SCOPE) {
+        return Err(AppError::with_message(
+            ErrorCode::BadRequest,
+            "The optional scope is too long.",
+        ));
+    }
     let login_hint = params
         .get("login_hint")
         .map_err(duplicate)?
@@ -112,6 +122,9 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|s| !s.is_empty())
             .or_else(|| state.config.scope.clone()),
+        optional_scope: optional_scope
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty()),
         force_confirm,
         login_hint: login_hint.filter(|h| !h.is_empty()),
         device_name,

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokenbridge::config::{ProviderArg, Settings};
@@ -154,9 +156,21 @@ async fn neither_token_is_in_the_database_files() {
 
 #[tokio::test]
 async fn many_parallel_callers_cause_one_refresh() {
-    // Every token counts as expiring, so each fetch wants a refresh.
-    let app = app_with_api(&scratch_dir(), Some(40_000_000)).await;
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
     let made = connect_as(&app, "alice").await;
+    // The token now expires within the margin (300 s); the refreshed one will not.
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        dir.join("tokenbridge.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE connections SET expires_at = $1")
+        .bind(now() + 60)
+        .execute(&mut db)
+        .await
+        .unwrap();
     let before = app.token_calls();
 
     let callers: Vec<_> = (0..25)
@@ -634,4 +648,11 @@ async fn the_sandbox_user_info_names_the_account_and_the_app() {
             .is_some_and(|id| id.bytes().all(|b| b.is_ascii_digit()))
     );
     let _ = Duration::ZERO;
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

@@ -116,7 +116,7 @@ async fn login_passes_scope_force_confirm_and_login_hint() {
     let app = spawn_sandbox().await;
 
     let url = app
-        .login("?scope=direct:api%20metrika:read&force_confirm=yes&login_hint=alice")
+        .login("?scope=direct:api%20metrika:read&optional_scope=metrika:write&force_confirm=yes&login_hint=alice")
         .await;
 
     assert_eq!(
@@ -125,6 +125,10 @@ async fn login_passes_scope_force_confirm_and_login_hint() {
     );
     assert_eq!(query_param(&url, "force_confirm").as_deref(), Some("yes"));
     assert_eq!(query_param(&url, "login_hint").as_deref(), Some("alice"));
+    assert_eq!(
+        query_param(&url, "optional_scope").as_deref(),
+        Some("metrika:write")
+    );
     let page = app
         .browser
         .get(&url)

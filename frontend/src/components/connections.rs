@@ -7,7 +7,10 @@ use leptos::prelude::*;
 use tokenbridge_shared::{ConnectionStatus, ConnectionView, ProviderKind, routes};
 
 use super::CopyButton;
-use crate::time::{now, remaining};
+use crate::{
+    i18n::use_lang,
+    time::{SOON_SECS, now, remaining},
+};
 
 #[component]
 pub fn ConnectionList(
@@ -15,6 +18,7 @@ pub fn ConnectionList(
     on_refresh: Callback<String>,
     on_disconnect: Callback<String>,
 ) -> impl IntoView {
+    let lang = use_lang();
     let (clock, set_clock) = signal(now());
     if let Ok(handle) =
         set_interval_with_handle(move || set_clock.set(now()), Duration::from_secs(1))
@@ -23,34 +27,44 @@ pub fn ConnectionList(
     }
     view! {
         <section class="card connections" aria-labelledby="connections-title">
-            <h2 id="connections-title">"Saved connections"</h2>
-            <p class="hint">"Kept on the server, encrypted. Scripts fetch fresh tokens with the API key or " <code>"tokenbridge token <login>"</code> "."</p>
+            <h2 id="connections-title">{move || lang.get().tr("Saved connections", "Сохранённые подключения")}</h2>
+            <p class="hint">
+                {move || lang.get().tr(
+                    "Kept on the server, encrypted. Scripts fetch fresh tokens with the API key or ",
+                    "Хранятся на сервере в зашифрованном виде. Скрипты получают свежие токены по API-ключу или командой ",
+                )}
+                <code>"tokenbridge token <login>"</code> "."
+            </p>
             <ul class="connection-list">
                 {connections.into_iter().map(|connection| {
                     let id = connection.id.clone();
                     let id_for_disconnect = connection.id.clone();
                     let expires_at = connection.token.expires_at;
                     let needs_reconnect = connection.status == ConnectionStatus::NeedsReconnect;
+                    let soon = move || expires_at.is_some_and(|at| at - clock.get() < SOON_SECS);
                     view! {
                         <li class="connection" data-testid="connection" data-login=connection.login.clone()>
                             <strong class="login">{connection.login.clone()}</strong>
                             {connection.device_name.clone().map(|name| view! { <span class="muted">" · " {name}</span> })}
                             <span class="state" data-testid="connection-state">
-                                {if needs_reconnect {
-                                    view! { <span class="warning">"needs a new sign-in"</span> " " <a href=routes::LOGIN>"Connect again"</a> }.into_any()
+                                {move || if needs_reconnect {
+                                    view! {
+                                        <span class="warning">{lang.get().tr("needs a new sign-in", "нужно войти заново")}</span> " "
+                                        <a href=routes::LOGIN>{lang.get().tr("Connect again", "Подключить заново")}</a>
+                                    }.into_any()
                                 } else {
-                                    view! { "active" }.into_any()
+                                    view! { {lang.get().tr("active", "активно")} }.into_any()
                                 }}
                             </span>
-                            <span class="countdown">
+                            <span class="countdown" class:warning=soon>
                                 {move || match expires_at {
-                                    Some(at) => format!("expires {}", remaining(at - clock.get())),
-                                    None => "no stated expiry".to_owned(),
+                                    Some(at) => format!("{} {}", lang.get().tr("expires", "истекает"), remaining(at - clock.get(), lang.get())),
+                                    None => lang.get().tr("no stated expiry", "срок не указан").to_owned(),
                                 }}
                             </span>
                             <span class="actions">
-                                <button class="secondary" disabled=needs_reconnect on:click=move |_| on_refresh.run(id.clone())>"Refresh"</button>
-                                <button class="secondary" on:click=move |_| on_disconnect.run(id_for_disconnect.clone())>"Disconnect"</button>
+                                <button class="secondary" disabled=needs_reconnect on:click=move |_| on_refresh.run(id.clone())>{move || lang.get().tr("Refresh", "Обновить")}</button>
+                                <button class="secondary" on:click=move |_| on_disconnect.run(id_for_disconnect.clone())>{move || lang.get().tr("Disconnect", "Отключить")}</button>
                             </span>
                         </li>
                     }
@@ -63,11 +77,12 @@ pub fn ConnectionList(
 /// The token ready to use: the header, and a curl call to the Yandex.Direct API v5.
 #[component]
 pub fn UsePanel(token: String, provider: ProviderKind) -> impl IntoView {
+    let lang = use_lang();
     let (client_login, set_client_login) = signal(String::new());
     let header = format!("Authorization: Bearer {token}");
     let direct = {
         let token = token.clone();
-        move || direct_curl(&token, &client_login.get())
+        move || direct_curl(&token, &client_login.get(), lang.get().code())
     };
     let sandbox_call = (provider == ProviderKind::Sandbox).then(|| {
         let origin = web_sys::window()
@@ -80,13 +95,13 @@ pub fn UsePanel(token: String, provider: ProviderKind) -> impl IntoView {
     });
     view! {
         <section class="card use-it" aria-labelledby="use-title">
-            <h2 id="use-title">"Use it"</h2>
-            <h3>"The header"</h3>
+            <h2 id="use-title">{move || lang.get().tr("Use it", "Как использовать")}</h2>
+            <h3>{move || lang.get().tr("The header", "Заголовок")}</h3>
             <pre class="snippet" data-testid="auth-header">{header.clone()}</pre>
             <p class="actions"><CopyButton text=Signal::derive(move || header.clone()) /></p>
             <h3>"Yandex.Direct API v5"</h3>
             <div class="field">
-                <label for="client-login">"Client-Login (optional, for agency accounts)"</label>
+                <label for="client-login">{move || lang.get().tr("Client-Login (optional, for agency accounts)", "Client-Login (необязательно, для агентских аккаунтов)")}</label>
                 <input id="client-login" type="text" prop:value=client_login on:input=move |ev| set_client_login.set(event_target_value(&ev)) />
             </div>
             <pre class="snippet" data-testid="direct-curl">{direct.clone()}</pre>
@@ -94,8 +109,11 @@ pub fn UsePanel(token: String, provider: ProviderKind) -> impl IntoView {
             {sandbox_call.map(|call| {
                 let shown = call.clone();
                 view! {
-                    <h3>"The sandbox's user info"</h3>
-                    <p class="hint">"Sandbox tokens work only here; this call shows whose token it is."</p>
+                    <h3>{move || lang.get().tr("The sandbox's user info", "Данные пользователя песочницы")}</h3>
+                    <p class="hint">{move || lang.get().tr(
+                        "Sandbox tokens work only here; this call shows whose token it is.",
+                        "Токены песочницы работают только здесь; этот запрос покажет, чей это токен.",
+                    )}</p>
                     <pre class="snippet" data-testid="sandbox-curl">{shown}</pre>
                     <p class="actions"><CopyButton text=Signal::derive(move || call.clone()) /></p>
                 }
@@ -105,7 +123,7 @@ pub fn UsePanel(token: String, provider: ProviderKind) -> impl IntoView {
 }
 
 /// A ready curl call listing the campaigns, as the Yandex.Direct API v5 documentation shows it.
-pub fn direct_curl(token: &str, client_login: &str) -> String {
+pub fn direct_curl(token: &str, client_login: &str, language: &str) -> String {
     let mut call = format!(
         "curl -X POST https://api.direct.yandex.com/json/v5/campaigns \\\n  -H \"Authorization: Bearer {token}\" \\\n"
     );
@@ -113,8 +131,9 @@ pub fn direct_curl(token: &str, client_login: &str) -> String {
     if !client_login.is_empty() {
         call.push_str(&format!("  -H \"Client-Login: {client_login}\" \\\n"));
     }
+    call.push_str(&format!("  -H \"Accept-Language: {language}\" \\\n"));
     call.push_str(
-        "  -H \"Accept-Language: en\" \\\n  -H \"Content-Type: application/json; charset=utf-8\" \\\n  -d '{\"method\":\"get\",\"params\":{\"SelectionCriteria\":{},\"FieldNames\":[\"Id\",\"Name\"]}}'",
+        "  -H \"Content-Type: application/json; charset=utf-8\" \\\n  -d '{\"method\":\"get\",\"params\":{\"SelectionCriteria\":{},\"FieldNames\":[\"Id\",\"Name\"]}}'",
     );
     call
 }

@@ -7,7 +7,7 @@ mod copy;
 mod error;
 mod token;
 
-pub use connect::ConnectPanel;
+pub use connect::{ConnectPanel, Options};
 pub use connections::{ConnectionList, UsePanel, direct_curl};
 pub use copy::CopyButton;
 pub use error::ErrorView;
