@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::Duration;
-use tokenbridge_shared::{ErrorCode, FlowOutcome};
+use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome, LogEntry};
 
 use crate::oauth::{unix_now, unix_now_ms};
 
@@ -31,6 +31,7 @@ const FLOW: &str = "tb_flow_";
 const USED: &str = "tb_used";
 const SESSION: &str = "tb_session";
 const OUTCOME: &str = "tb_outcome";
+const LOG: &str = "tb_log";
 
 /// A sign-in in progress.
 #[derive(Serialize, Deserialize)]
@@ -43,6 +44,8 @@ pub struct Transaction {
     pub scope: Option<String>,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
+    /// The authorize request as the log shows it (secrets already masked).
+    pub authorize_log: Option<LogEntry>,
 }
 
 /// What a sign-in must remember until the provider sends the browser back.
@@ -52,6 +55,7 @@ pub struct NewFlow {
     pub scope: Option<String>,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
+    pub authorize_log: LogEntry,
 }
 
 /// Who this browser is, as far as saved connections go.
@@ -162,6 +166,7 @@ impl Cookies {
             scope: flow.scope,
             device_id: flow.device_id,
             device_name: flow.device_name,
+            authorize_log: Some(flow.authorize_log),
         };
         // Lax: the cookie must come back on the top-level redirect from the provider.
         self.write(
@@ -263,6 +268,21 @@ impl Cookies {
             OUTCOME_LIFETIME_SECS,
             SameSite::Lax,
         )
+    }
+
+    /// Keeps the last sign-in's exchange log (secrets masked) for the page, as long as the browser's identity.
+    pub fn set_log(&self, jar: PrivateCookieJar, log: &ExchangeLog) -> PrivateCookieJar {
+        self.write(
+            jar,
+            self.name(LOG),
+            log,
+            SESSION_LIFETIME_SECS,
+            SameSite::Lax,
+        )
+    }
+
+    pub fn log(&self, jar: &PrivateCookieJar) -> Option<ExchangeLog> {
+        self.read(jar, &self.name(LOG))
     }
 
     /// The outcome of the last sign-in, read once.

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod exchange_log;
 pub mod flow;
 pub mod oauth;
 pub mod routes;

@@ -15,6 +15,7 @@ use tokenbridge_shared::ErrorCode;
 use url::Url;
 
 use crate::config::{ClientAuth, Config};
+use crate::exchange_log::Recorder;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -134,9 +135,10 @@ impl OAuthClient {
         code: AuthorizationCode,
         verifier: PkceCodeVerifier,
         requested_scope: Option<String>,
+        log: &Recorder,
     ) -> Result<IssuedToken, ExchangeError> {
         let code_text = code.secret().clone();
-        let send = self.sender();
+        let send = self.sender(Some(log.clone()));
         let response = self
             .client
             .exchange_code(code)
@@ -154,7 +156,7 @@ impl OAuthClient {
         refresh_token: &RefreshToken,
         scope: Option<String>,
     ) -> Result<IssuedToken, ExchangeError> {
-        let send = self.sender();
+        let send = self.sender(None);
         let response = self
             .client
             .exchange_refresh_token(refresh_token)
@@ -249,12 +251,16 @@ impl OAuthClient {
         })
     }
 
-    /// A send function for oauth2. An owned client in each future keeps it `Send`.
-    fn sender(&self) -> impl Fn(http::Request<Vec<u8>>) -> SendFuture + use<> {
+    /// A send function for oauth2, recording into `log` if given. An owned client in each
+    /// future keeps it `Send`.
+    fn sender(
+        &self,
+        log: Option<Recorder>,
+    ) -> impl Fn(http::Request<Vec<u8>>) -> SendFuture + use<> {
         let http = self.http.clone();
         move |request| {
-            let http = http.clone();
-            Box::pin(async move { send(&http, request).await })
+            let (http, log) = (http.clone(), log.clone());
+            Box::pin(async move { send(&http, request, log.as_ref()).await })
         }
     }
 }
@@ -352,8 +358,18 @@ pub enum TransportError {
 async fn send(
     http: &reqwest::Client,
     request: http::Request<Vec<u8>>,
+    log: Option<&Recorder>,
 ) -> Result<http::Response<Vec<u8>>, TransportError> {
     let (parts, body) = request.into_parts();
+    if let Some(log) = log {
+        let authorization = parts.headers.contains_key(http::header::AUTHORIZATION);
+        log.request(
+            parts.method.as_str(),
+            &parts.uri.to_string(),
+            authorization,
+            &body,
+        );
+    }
     let response = http
         .request(parts.method, parts.uri.to_string())
         .headers(parts.headers)
@@ -387,6 +403,9 @@ async fn send(
             TransportError::Body(describe(&e))
         }
     })?;
+    if let Some(log) = log {
+        log.response(status.as_u16(), &body);
+    }
     if status.is_server_error() {
         return Err(TransportError::ServerError {
             status: status.as_u16(),

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, Revocation, SessionView};
 
 use crate::{
-    components::{ConnectPanel, ConnectionList, ErrorView, TokenCard, UsePanel},
+    components::{ConnectPanel, ConnectionList, ErrorView, ExchangeLogPanel, TokenCard, UsePanel},
     i18n::{Lang, LanguageSwitch, use_lang},
 };
 
@@ -115,6 +115,8 @@ fn Session(
     };
     let newest = view.connections.first().map(|c| c.id.clone());
     let has_connections = !view.connections.is_empty();
+    let log = view.exchange_log.clone();
+    let current_token = view.token.as_ref().map(|t| t.access_token.clone());
     view! {
         <Header provider=Some(provider) />
         {failure.map(|error| view! { <ErrorView error=error provider=provider /> })}
@@ -131,6 +133,7 @@ fn Session(
             <ConnectionList connections=view.connections.clone() on_refresh=on_refresh on_disconnect=on_disconnect />
         })}
         <ConnectPanel provider=provider default_scope=view.default_scope another=has_connections />
+        {log.map(|log| view! { <ExchangeLogPanel log=log access_token=current_token.clone() /> })}
     }
 }
 

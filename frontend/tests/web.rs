@@ -576,3 +576,67 @@ async fn a_token_near_its_expiry_is_shown_as_a_warning() {
     assert!(countdown.class_list().contains("warning"));
     assert!(stage.text("[data-testid=expires]").contains("expires soon"));
 }
+
+#[wasm_bindgen_test]
+async fn the_exchange_log_masks_secrets_and_reveals_only_the_persons_token() {
+    use tokenbridge_frontend::components::ExchangeLogPanel;
+    use tokenbridge_shared::{ExchangeLog, LogEntry, LogField, LogStep};
+    let field = |name: &str, value: &str, masked: bool| LogField {
+        name: name.into(),
+        value: value.into(),
+        masked,
+    };
+    let log = ExchangeLog {
+        entries: vec![
+            LogEntry {
+                step: LogStep::Callback,
+                method: "GET".into(),
+                url: "http://localhost/auth/callback".into(),
+                status: None,
+                fields: vec![field("code", "", true), field("state", "abc", false)],
+            },
+            LogEntry {
+                step: LogStep::TokenResponse,
+                method: String::new(),
+                url: String::new(),
+                status: Some(200),
+                fields: vec![
+                    field("access_token", "", true),
+                    field("refresh_token", "", true),
+                    field("token_type", "bearer", false),
+                ],
+            },
+        ],
+    };
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <ExchangeLogPanel log=log.clone() access_token=Some("y0_MINE".to_owned()) /> }
+    });
+    settle().await;
+
+    let text = stage.0.text_content().unwrap();
+    assert!(
+        text.contains("2. Callback")
+            && text.contains("HTTP 200")
+            && text.contains("bearer")
+            && text.contains("abc")
+    );
+    assert_eq!(
+        stage
+            .0
+            .query_selector_all("[data-testid=masked]")
+            .unwrap()
+            .length(),
+        3
+    );
+    assert!(!text.contains("y0_MINE"));
+
+    stage.button("Reveal my access token").click();
+    settle().await;
+    let text = stage.0.text_content().unwrap();
+    assert!(text.contains("y0_MINE"), "the person's own token is shown");
+    assert!(
+        text.matches("•••• masked").count() == 2,
+        "the code and the refresh token stay masked"
+    );
+}

@@ -67,6 +67,47 @@ pub struct SessionView {
     pub connections: Vec<ConnectionView>,
     /// How the last sign-in ended, reported once, right after the callback.
     pub outcome: Option<FlowOutcome>,
+    /// What was sent and received during this browser's last sign-in, secrets masked.
+    #[serde(default)]
+    pub exchange_log: Option<ExchangeLog>,
+}
+
+/// The last sign-in as tokenbridge saw it, like the OAuth Playground's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeLog {
+    pub entries: Vec<LogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub step: LogStep,
+    pub method: String,
+    /// Without its query: the query's parameters are in `fields`.
+    pub url: String,
+    /// The response's status, for a response.
+    pub status: Option<u16>,
+    pub fields: Vec<LogField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStep {
+    /// The browser sent to the provider.
+    AuthorizeRequest,
+    /// The provider sent the browser back.
+    Callback,
+    /// tokenbridge's request to the token endpoint.
+    TokenRequest,
+    /// The token endpoint's answer.
+    TokenResponse,
+}
+
+/// One parameter, header or JSON field. A masked one carries no value at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogField {
+    pub name: String,
+    pub value: String,
+    pub masked: bool,
 }
 
 /// The token as the person may see it. The refresh token itself never leaves the server.

@@ -71,6 +71,7 @@ async fn session(
             .map(|c| connection_view(c, state.config.provider))
             .collect(),
         outcome,
+        exchange_log: state.cookies.log(&jar),
     };
     Ok((jar, Json(view)))
 }

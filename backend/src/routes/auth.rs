@@ -12,11 +12,18 @@ use axum::{
 };
 use axum_extra::extract::PrivateCookieJar;
 use oauth2::AuthorizationCode;
-use tokenbridge_shared::{ApiError, CSRF_HEADER, ErrorCode, FlowOutcome, routes as paths};
+use tokenbridge_shared::{
+    ApiError, CSRF_HEADER, ErrorCode, ExchangeLog, FlowOutcome, LogEntry, LogStep, routes as paths,
+};
 
 use super::Params;
 use crate::{
-    AppState, connections::Device, error::AppError, flow::NewFlow, oauth::AuthorizeOptions,
+    AppState,
+    connections::Device,
+    error::AppError,
+    exchange_log::{Recorder, browser_request},
+    flow::NewFlow,
+    oauth::AuthorizeOptions,
 };
 
 const MAX_LOGIN_HINT: usize = 256;
@@ -42,6 +49,7 @@ async fn login(
     let authorization = state.oauth.authorize(&options);
     tracing::info!(provider = state.config.provider.as_str(), "sign-in started");
     let flow = NewFlow {
+        authorize_log: browser_request(LogStep::AuthorizeRequest, &authorization.url),
         state: authorization.state.into_secret(),
         verifier: authorization.verifier,
         scope: options.scope,
@@ -138,8 +146,15 @@ async fn callback(
     jar: PrivateCookieJar,
     RawQuery(query): RawQuery,
 ) -> (PrivateCookieJar, Redirect) {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
-    let (jar, result) = complete(&state, jar, &params).await;
+    let params = Params::parse(query.as_deref().unwrap_or_default().as_bytes());
+    let recorder = Recorder::default();
+    let mut entries = Vec::new();
+    let (jar, result) = complete(&state, jar, &params, &recorder, &mut entries).await;
+    let mut callback_url = state.config.redirect_url();
+    callback_url.set_query(query.as_deref());
+    entries.push(browser_request(LogStep::Callback, &callback_url));
+    entries.extend(recorder.entries());
+    let jar = state.cookies.set_log(jar, &ExchangeLog { entries });
     let outcome = match result {
         Ok(()) => FlowOutcome::Connected,
         Err(error) => FlowOutcome::Failed(error),
@@ -148,10 +163,14 @@ async fn callback(
     (jar, Redirect::to("/"))
 }
 
+/// Checks the callback and exchanges its code; the authorize request goes into `log`
+/// when this browser's sign-in is found, and the token exchange into `recorder`.
 async fn complete(
     state: &AppState,
     jar: PrivateCookieJar,
     params: &Params,
+    recorder: &Recorder,
+    log: &mut Vec<LogEntry>,
 ) -> (PrivateCookieJar, Result<(), ApiError>) {
     let fail = |code: ErrorCode, detail: &str| {
         tracing::warn!(code = code.as_str(), "sign-in failed: {detail}");
@@ -161,7 +180,10 @@ async fn complete(
     let state_param = params.get("state").ok().flatten();
     let (jar, transaction) = state.cookies.finish_flow(jar, state_param);
     let transaction = match transaction {
-        Ok(transaction) => transaction,
+        Ok(transaction) => {
+            log.extend(transaction.authorize_log.clone());
+            transaction
+        }
         Err(code) => {
             return (
                 jar,
@@ -225,6 +247,7 @@ async fn complete(
             AuthorizationCode::new(code.to_owned()),
             transaction.verifier,
             transaction.scope,
+            recorder,
         )
         .await
     {

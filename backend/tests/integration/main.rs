@@ -7,6 +7,7 @@
 
 mod connections;
 mod durability;
+mod exchange_log;
 mod flow;
 mod helpers;
 mod hostile;

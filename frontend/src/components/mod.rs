@@ -5,10 +5,12 @@ mod connect;
 mod connections;
 mod copy;
 mod error;
+mod log;
 mod token;
 
 pub use connect::{ConnectPanel, Options};
 pub use connections::{ConnectionList, UsePanel, direct_curl};
 pub use copy::CopyButton;
 pub use error::ErrorView;
+pub use log::ExchangeLogPanel;
 pub use token::TokenCard;
