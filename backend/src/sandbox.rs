@@ -197,6 +197,7 @@ impl IntoResponse for AuthorizeError {
                 Html(page(
                     "Sandbox: this sign-in cannot go on",
                     &format!("<p class=\"error\">{}</p>", escape(&message)),
+                    false,
                 )),
             )
                 .into_response(),
@@ -312,10 +313,13 @@ fn is_pkce_value(value: &str) -> bool {
 /// The Allow / Deny page.
 async fn authorize_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, AuthorizeError> {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let request = check_authorize(sandbox(&state), &params)?;
+    let ru = prefers_russian(&headers);
+    let tr = |en: &'static str, ru_text: &'static str| if ru { ru_text } else { en };
     let hidden: String = params_to_keep(&params)
         .map(|(name, value)| {
             format!(
@@ -328,31 +332,52 @@ async fn authorize_page(
     let mut details = String::new();
     if let Some(hint) = &request.login_hint {
         details.push_str(&format!(
-            "<p>Account: <strong>{}</strong></p>",
+            "<p>{} <strong>{}</strong></p>",
+            tr("Account:", "Аккаунт:"),
             escape(hint)
         ));
     }
     details.push_str(&format!(
-        "<p>Access requested: <strong>{}</strong></p>",
-        escape(
-            request
-                .scope
-                .as_deref()
-                .unwrap_or("the application's default permissions")
-        )
+        "<p>{} <strong>{}</strong></p>",
+        tr("Access requested:", "Запрошенный доступ:"),
+        escape(request.scope.as_deref().unwrap_or(tr(
+            "the application's default permissions",
+            "права приложения по умолчанию"
+        )))
     ));
     if request.force_confirm {
-        details.push_str("<p>The application asked to confirm again (force_confirm).</p>");
+        details.push_str(tr(
+            "<p>The application asked to confirm again (force_confirm).</p>",
+            "<p>Приложение просит подтвердить доступ заново (force_confirm).</p>",
+        ));
     }
     let body = format!(
-        "<p>The application <strong>{client}</strong> asks for access to your (pretend) account.</p>{details}\
+        "<p>{asks}</p>{details}\
          <form method=\"post\" action=\"{action}\">{hidden}\
-         <button type=\"submit\" name=\"decision\" value=\"allow\" autofocus>Allow</button> \
-         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></form>",
-        client = escape(&request.client_id),
+         <button type=\"submit\" name=\"decision\" value=\"allow\" autofocus>{allow}</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">{deny}</button></form>",
+        asks = tr(
+            "The application <strong>{client}</strong> asks for access to your (pretend) account.",
+            "Приложение <strong>{client}</strong> запрашивает доступ к вашему (условному) аккаунту."
+        )
+        .replace("{client}", &escape(&request.client_id)),
         action = paths::SANDBOX_AUTHORIZE,
+        allow = tr("Allow", "Разрешить"),
+        deny = tr("Deny", "Отклонить"),
     );
-    Ok(Html(page("Sandbox: allow access?", &body)))
+    Ok(Html(page(
+        tr("Sandbox: allow access?", "Песочница: разрешить доступ?"),
+        &body,
+        ru,
+    )))
+}
+
+/// Russian first in the browser's Accept-Language.
+fn prefers_russian(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("ru"))
 }
 
 /// The parameters the page passes on to its form, in order, without the decision.
@@ -375,6 +400,7 @@ fn params_to_keep(params: &Params) -> impl Iterator<Item = (&str, &str)> {
 /// The person clicked Allow or Deny.
 async fn authorize_decision(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Redirect, AuthorizeError> {
     let params = Params::parse(&body);
@@ -401,7 +427,14 @@ async fn authorize_decision(
             }
             Ok(Redirect::to(&with_query(&request.redirect_uri, &pairs)))
         }
-        Some("deny") => Err(back("access_denied", "The user denied access")),
+        Some("deny") => Err(back(
+            "access_denied",
+            if prefers_russian(&headers) {
+                "Пользователь отказал в доступе"
+            } else {
+                "The user denied access"
+            },
+        )),
         _ => Err(AuthorizeError::Page("Choose Allow or Deny.".into())),
     }
 }
@@ -690,12 +723,25 @@ fn escape(text: &str) -> String {
 }
 
 /// A whole sandbox page, clearly labelled as the sandbox.
-fn page(title: &str, body: &str) -> String {
+fn page(title: &str, body: &str, ru: bool) -> String {
+    let (lang, badge, note) = if ru {
+        (
+            "ru",
+            "Песочница",
+            "Имитация Яндекс OAuth. Настоящий аккаунт не используется.",
+        )
+    } else {
+        (
+            "en",
+            "Sandbox",
+            "A stand-in for Yandex OAuth. No real account is involved.",
+        )
+    };
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
          <link rel=\"stylesheet\" href=\"{style}\"></head>\
-         <body><p><span class=\"badge\">Sandbox</span> A stand-in for Yandex OAuth. No real account is involved.</p>\
+         <body><p><span class=\"badge\">{badge}</span> {note}</p>\
          <h1>{title}</h1>{body}</body></html>",
         title = escape(title),
         style = paths::SANDBOX_STYLE,

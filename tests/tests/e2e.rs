@@ -115,6 +115,11 @@ impl Drop for Browser {
 }
 
 async fn start_browser() -> Browser {
+    start_browser_with("en-US", "1200,900").await
+}
+
+/// A browser whose language is `lang` (as a person's would be), with a window of `size`.
+async fn start_browser_with(lang: &str, size: &str) -> Browser {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -135,10 +140,17 @@ async fn start_browser() -> Browser {
         "args": [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--window-size=1200,900",
+            "--no-first-run", format!("--window-size={}", if size.starts_with("phone:") { "500,1400" } else { size }),
+            format!("--lang={lang}"), format!("--accept-lang={lang}"),
             format!("--user-data-dir={}", profile.display()),
         ]
     });
+    options["prefs"] = serde_json::json!({ "intl.accept_languages": lang });
+    // A desktop window cannot be narrower than about 500 px; a phone is emulated instead.
+    if let Some(width) = size.strip_prefix("phone:") {
+        let width: u32 = width.parse().unwrap();
+        options["mobileEmulation"] = serde_json::json!({ "deviceMetrics": { "width": width, "height": 1400, "pixelRatio": 1.0 } });
+    }
     if let Ok(binary) = std::env::var("CHROME_BIN") {
         options["binary"] = binary.into();
     }
@@ -327,4 +339,139 @@ async fn deny_shows_why_and_a_way_to_start_again() {
         .await
         .unwrap();
     client.clone().close().await.unwrap();
+}
+
+/// Saves what the person sees: always under target/screenshots, and into
+/// docs/screenshots (which the README shows) when TOKENBRIDGE_UPDATE_SCREENSHOTS is set.
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut folders = vec![root.join("target/screenshots")];
+    if std::env::var_os("TOKENBRIDGE_UPDATE_SCREENSHOTS").is_some() {
+        folders.push(root.join("docs/screenshots"));
+    }
+    for folder in folders {
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("{name}.png")), &png).unwrap();
+    }
+}
+
+/// The words a person reads in each language, for the same walk through the page.
+struct Words {
+    lang: &'static str,
+    connect: &'static str,
+    connect_another: &'static str,
+    allow: &'static str,
+    deny: &'static str,
+    token_title: &'static str,
+    declined: &'static str,
+    start_again: &'static str,
+}
+
+const ENGLISH: Words = Words {
+    lang: "en-US",
+    connect: "Connect",
+    connect_another: "Connect",
+    allow: "Allow",
+    deny: "Deny",
+    token_title: "Your access token",
+    declined: "You declined access at the sandbox",
+    start_again: "Start again",
+};
+
+const RUSSIAN: Words = Words {
+    lang: "ru-RU",
+    connect: "Подключить",
+    connect_another: "Подключить",
+    allow: "Разрешить",
+    deny: "Отклонить",
+    token_title: "Ваш токен доступа",
+    declined: "Вы отклонили доступ в песочнице",
+    start_again: "Начать заново",
+};
+
+async fn click_button(client: &Client, label: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(&format!(
+            "//button[normalize-space()='{label}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn walk_through_in(words: &Words, size: &str, shots: &str) {
+    let (addr, _state) = spawn_backend(Recorder::default()).await;
+    let browser = start_browser_with(words.lang, size).await;
+    let client = &browser.client;
+
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    let connect = client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::LinkText(words.connect))
+        .await
+        .unwrap();
+    let html_lang = client
+        .execute("return document.documentElement.lang", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        html_lang.as_str(),
+        Some(&words.lang[..2]),
+        "the page follows the browser's language"
+    );
+    screenshot(client, &format!("{shots}-connect")).await;
+    connect.click().await.unwrap();
+
+    click_button(client, words.allow).await;
+    assert_eq!(
+        text_of(client, Locator::Css("#token-title")).await,
+        words.token_title
+    );
+    assert!(
+        text_of(client, Locator::Css("[data-testid=access-token]"))
+            .await
+            .starts_with("y0_SANDBOX")
+    );
+    screenshot(client, &format!("{shots}-token")).await;
+
+    // Once more, and Deny this time.
+    client
+        .find(Locator::LinkText(words.connect_another))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_button(client, words.deny).await;
+    assert_eq!(
+        text_of(client, Locator::Css("[data-testid=error] h2")).await,
+        words.declined
+    );
+    client
+        .find(Locator::LinkText(words.start_again))
+        .await
+        .unwrap();
+    screenshot(client, &format!("{shots}-error")).await;
+    client.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_who_reads_english_clicks_through() {
+    walk_through_in(&ENGLISH, "1100,1500", "en").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_who_reads_russian_clicks_through() {
+    walk_through_in(&RUSSIAN, "1100,1500", "ru").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_works_on_a_360_pixel_wide_phone() {
+    walk_through_in(&RUSSIAN, "phone:360", "ru-phone").await;
 }
