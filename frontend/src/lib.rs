@@ -170,7 +170,11 @@ fn UnreachableServer(error: ApiError, retry: Callback<()>) -> impl IntoView {
     view! {
         <section class="card error" role="alert">
             <h2>{move || lang.get().tr("Cannot reach the tokenbridge server", "Нет связи с сервером tokenbridge")}</h2>
-            <p>{error.message}</p>
+            <p>{move || lang.get().tr(
+                "The page could not load what this browser holds. Is the server still running?",
+                "Странице не удалось загрузить данные этого браузера. Сервер всё ещё работает?",
+            )}</p>
+            <p class="muted">{error.message}</p>
             <button on:click=move |_| retry.run(())>{move || lang.get().tr("Try again", "Повторить")}</button>
         </section>
     }
