@@ -14,7 +14,7 @@ use tokenbridge_shared::{
     FlowOutcome, FreshToken,
 };
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer,
     matchers::{body_string_contains, method, path},
 };
 
@@ -204,13 +204,7 @@ async fn a_rotated_refresh_token_is_stored() {
         .secret()
         .clone();
 
-    let response = app
-        .browser
-        .post(app.url(&format!("/api/connections/{}/refresh", made.id)))
-        .header("x-tokenbridge", "1")
-        .send()
-        .await
-        .unwrap();
+    let response = app.refresh(&made.id).await;
     assert_eq!(response.status(), StatusCode::OK);
     let refreshed: ConnectionView = response.json().await.unwrap();
 
@@ -234,29 +228,23 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-original"}"#.to_vec(),
-            "application/json",
-        ))
+        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-original"}"#))
         .mount(&provider)
         .await;
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(body_string_contains("grant_type=refresh_token"))
         .and(body_string_contains("refresh_token=rt-original"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"access_token":"at-2","token_type":"bearer","expires_in":3600}"#.to_vec(),
-            "application/json",
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600}"#,
         ))
         .expect(1)
         .mount(&provider)
         .await;
     Mock::given(method("GET"))
         .and(path("/info"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"id":"42","login":"carol"}"#.to_vec(),
-            "application/json",
-        ))
+        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
         .mount(&provider)
         .await;
     let settings = Settings {
@@ -332,13 +320,7 @@ async fn disconnect_revokes_at_the_sandbox_and_forgets_the_connection() {
     let app = app_with_api(&scratch_dir(), None).await;
     let made = connect_as(&app, "alice").await;
 
-    let response = app
-        .browser
-        .delete(app.url(&format!("/api/connections/{}", made.id)))
-        .header("x-tokenbridge", "1")
-        .send()
-        .await
-        .unwrap();
+    let response = app.disconnect(&made.id).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let outcome: Disconnected = response.json().await.unwrap();
@@ -355,26 +337,20 @@ async fn disconnect_revokes_at_the_sandbox_and_forgets_the_connection() {
 #[tokio::test]
 async fn yandex_revokes_only_tokens_issued_for_a_device() {
     let provider = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/token")).respond_with(ResponseTemplate::new(200).set_body_raw(
-        br#"{"access_token":"y0_abc","token_type":"bearer","expires_in":31536000,"refresh_token":"1:r"}"#.to_vec(),
-        "application/json",
-    ))
+    Mock::given(method("POST")).and(path("/token")).respond_with(json_response(200, r#"{"access_token":"y0_abc","token_type":"bearer","expires_in":31536000,"refresh_token":"1:r"}"#))
     .mount(&provider)
     .await;
     Mock::given(path("/info"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"id":"1","login":"dave","client_id":"yandex-app"}"#.to_vec(),
-            "application/json",
+        .respond_with(json_response(
+            200,
+            r#"{"id":"1","login":"dave","client_id":"yandex-app"}"#,
         ))
         .mount(&provider)
         .await;
     Mock::given(method("POST"))
         .and(path("/revoke_token"))
         .and(body_string_contains("access_token=y0_abc"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(br#"{"status":"ok"}"#.to_vec(), "application/json"),
-        )
+        .respond_with(json_response(200, r#"{"status":"ok"}"#))
         .expect(1)
         .mount(&provider)
         .await;
@@ -402,16 +378,7 @@ async fn yandex_revokes_only_tokens_issued_for_a_device() {
         let connection = app.session().await.connections.remove(0);
         assert_eq!(connection.device_name.is_some(), revoked);
 
-        let outcome: Disconnected = app
-            .browser
-            .delete(app.url(&format!("/api/connections/{}", connection.id)))
-            .header("x-tokenbridge", "1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let outcome: Disconnected = app.disconnect(&connection.id).await.json().await.unwrap();
 
         assert_eq!(outcome.revoked, revoked, "{}", outcome.message);
         assert!(app.session().await.connections.is_empty());
@@ -423,16 +390,16 @@ async fn a_token_issued_to_another_app_is_refused() {
     let provider = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"access_token":"y0_foreign","token_type":"bearer"}"#.to_vec(),
-            "application/json",
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"y0_foreign","token_type":"bearer"}"#,
         ))
         .mount(&provider)
         .await;
     Mock::given(path("/info"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"id":"9","login":"eve","client_id":"somebody-elses-app"}"#.to_vec(),
-            "application/json",
+        .respond_with(json_response(
+            200,
+            r#"{"id":"9","login":"eve","client_id":"somebody-elses-app"}"#,
         ))
         .mount(&provider)
         .await;

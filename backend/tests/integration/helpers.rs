@@ -204,6 +204,28 @@ impl TestApp {
         self.session().await
     }
 
+    /// Clicks Refresh on one of this browser's connections.
+    pub async fn refresh(&self, id: &str) -> reqwest::Response {
+        let url = self.url(&format!("/api/connections/{id}/refresh"));
+        self.browser
+            .post(url)
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Clicks Disconnect on one of this browser's connections.
+    pub async fn disconnect(&self, id: &str) -> reqwest::Response {
+        let url = self.url(&format!("/api/connections/{id}"));
+        self.browser
+            .delete(url)
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Decrypts one of this browser's sealed cookies, as only the server can.
     /// `name` may end with `*` to take the first cookie whose name starts with the rest.
     pub fn open_cookie(&self, set_cookie_values: &[String], name: &str) -> Option<String> {
@@ -291,4 +313,10 @@ pub async fn account_of(app: &TestApp, access_token: &str) -> String {
         .await
         .unwrap();
     info["login"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A provider's answer with a JSON body.
+pub fn json_response(status: u16, body: &str) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(status)
+        .set_body_raw(body.as_bytes().to_vec(), "application/json")
 }

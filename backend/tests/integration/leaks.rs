@@ -29,16 +29,8 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
         app.callback(&callback).await;
         let first = app.session().await.connections.remove(0);
         // A refresh and a disconnect run too, so their paths are searched as well.
-        let refreshed: tokenbridge_shared::ConnectionView = app
-            .browser
-            .post(app.url(&format!("/api/connections/{}/refresh", first.id)))
-            .header("x-tokenbridge", "1")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let refreshed: tokenbridge_shared::ConnectionView =
+            app.refresh(&first.id).await.json().await.unwrap();
         let stored = app
             .state
             .connections
@@ -53,13 +45,7 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
             access_token, first.token.access_token,
             "the refresh gave a new token"
         );
-        let gone = app
-            .browser
-            .delete(app.url(&format!("/api/connections/{}", first.id)))
-            .header("x-tokenbridge", "1")
-            .send()
-            .await
-            .unwrap();
+        let gone = app.disconnect(&first.id).await;
         assert!(gone.status().is_success());
 
         let logs = logs();

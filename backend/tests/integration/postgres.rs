@@ -133,17 +133,11 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
         return;
     };
     let provider = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/token")).respond_with(ResponseTemplate::new(200).set_body_raw(
-        br#"{"access_token":"shared-at","token_type":"bearer","expires_in":3600,"refresh_token":"shared-rt"}"#.to_vec(),
-        "application/json",
-    ))
+    Mock::given(method("POST")).and(path("/token")).respond_with(json_response(200, r#"{"access_token":"shared-at","token_type":"bearer","expires_in":3600,"refresh_token":"shared-rt"}"#))
     .mount(&provider)
     .await;
     Mock::given(path("/info"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            br#"{"id":"77","login":"quinn"}"#.to_vec(),
-            "application/json",
-        ))
+        .respond_with(json_response(200, r#"{"id":"77","login":"quinn"}"#))
         .mount(&provider)
         .await;
     Mock::given(method("POST"))
@@ -187,13 +181,7 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
 
     // Disconnecting on A is seen on B.
     let id = &on_a.connections[0].id;
-    let response = a
-        .browser
-        .delete(a.url(&format!("/api/connections/{id}")))
-        .header("x-tokenbridge", "1")
-        .send()
-        .await
-        .unwrap();
+    let response = a.disconnect(id).await;
     assert!(response.status().is_success());
     assert!(b.session().await.connections.is_empty());
 }

@@ -62,10 +62,6 @@ async fn token_endpoint_answers(response: ResponseTemplate) -> (MockServer, Test
     (provider, app)
 }
 
-fn json(status: u16, body: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json")
-}
-
 fn html(status: u16) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(
         b"<!DOCTYPE html><html><body><h1>Something broke</h1></body></html>".to_vec(),
@@ -84,7 +80,7 @@ async fn a_custom_provider_gets_the_code_verifier_and_credentials_in_the_body() 
         .and(body_string_contains("client_id=custom-client"))
         .and(body_string_contains(format!("client_secret={CLIENT_SECRET}")))
         .and(body_string_contains("redirect_uri="))
-        .respond_with(json(200, r#"{"access_token":"at-123","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#))
+        .respond_with(json_response(200, r#"{"access_token":"at-123","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#))
         .expect(1)
         .mount(&provider)
         .await;
@@ -105,7 +101,7 @@ async fn basic_client_auth_sends_an_authorization_header_and_no_secret_in_the_bo
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(header_exists("authorization"))
-        .respond_with(json(
+        .respond_with(json_response(
             200,
             r#"{"access_token":"at-basic","token_type":"bearer"}"#,
         ))
@@ -124,7 +120,7 @@ async fn basic_client_auth_sends_an_authorization_header_and_no_secret_in_the_bo
 
 #[tokio::test]
 async fn an_oauth_error_json_is_code_rejected_with_the_providers_words() {
-    let (_provider, app) = token_endpoint_answers(json(
+    let (_provider, app) = token_endpoint_answers(json_response(
         400,
         r#"{"error":"bad_verification_code","error_description":"Invalid code"}"#,
     ))
@@ -142,7 +138,7 @@ async fn an_oauth_error_json_is_code_rejected_with_the_providers_words() {
 
 #[tokio::test]
 async fn invalid_client_is_client_rejected() {
-    let (_provider, app) = token_endpoint_answers(json(
+    let (_provider, app) = token_endpoint_answers(json_response(
         401,
         r#"{"error":"invalid_client","error_description":"Wrong client secret"}"#,
     ))
@@ -154,7 +150,7 @@ async fn invalid_client_is_client_rejected() {
 #[tokio::test]
 async fn an_unknown_oauth_error_is_token_request_rejected() {
     let (_provider, app) =
-        token_endpoint_answers(json(400, r#"{"error":"slow_down_please"}"#)).await;
+        token_endpoint_answers(json_response(400, r#"{"error":"slow_down_please"}"#)).await;
 
     assert_eq!(sign_in_fails(&app).await, ErrorCode::TokenRequestRejected);
 }
@@ -182,15 +178,18 @@ async fn a_200_with_an_html_page_is_provider_html() {
 
 #[tokio::test]
 async fn malformed_json_is_provider_malformed() {
-    let (_provider, app) = token_endpoint_answers(json(200, "{not json")).await;
+    let (_provider, app) = token_endpoint_answers(json_response(200, "{not json")).await;
 
     assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
 }
 
 #[tokio::test]
 async fn truncated_json_is_provider_malformed() {
-    let (_provider, app) =
-        token_endpoint_answers(json(200, r#"{"access_token":"at-trunc","token_ty"#)).await;
+    let (_provider, app) = token_endpoint_answers(json_response(
+        200,
+        r#"{"access_token":"at-trunc","token_ty"#,
+    ))
+    .await;
 
     assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
     assert!(
@@ -201,8 +200,11 @@ async fn truncated_json_is_provider_malformed() {
 
 #[tokio::test]
 async fn json_without_an_access_token_is_provider_malformed() {
-    let (_provider, app) =
-        token_endpoint_answers(json(200, r#"{"token_type":"bearer","expires_in":3600}"#)).await;
+    let (_provider, app) = token_endpoint_answers(json_response(
+        200,
+        r#"{"token_type":"bearer","expires_in":3600}"#,
+    ))
+    .await;
 
     assert_eq!(sign_in_fails(&app).await, ErrorCode::ProviderMalformed);
 }
@@ -219,7 +221,7 @@ async fn a_redirect_is_not_followed() {
         .mount(&provider)
         .await;
     Mock::given(path("/elsewhere"))
-        .respond_with(json(
+        .respond_with(json_response(
             200,
             r#"{"access_token":"at-redirected","token_type":"bearer"}"#,
         ))
@@ -234,7 +236,7 @@ async fn a_redirect_is_not_followed() {
 #[tokio::test]
 async fn a_provider_that_never_answers_is_provider_timeout() {
     let (_provider, app) = token_endpoint_answers(
-        json(200, r#"{"access_token":"late","token_type":"bearer"}"#)
+        json_response(200, r#"{"access_token":"late","token_type":"bearer"}"#)
             .set_delay(Duration::from_secs(30)),
     )
     .await;
@@ -289,7 +291,7 @@ async fn provider_failures_answer_the_page_not_a_500() {
 async fn a_provider_that_answers_slowly_past_the_timeout_is_provider_timeout() {
     // The test app waits 500 ms; this provider answers after a second.
     let (_provider, app) = token_endpoint_answers(
-        json(200, r#"{"access_token":"slow","token_type":"bearer"}"#)
+        json_response(200, r#"{"access_token":"slow","token_type":"bearer"}"#)
             .set_delay(Duration::from_millis(1200)),
     )
     .await;
