@@ -26,7 +26,8 @@ impl Options {
     pub fn load(default_scope: Option<&str>) -> Self {
         let stored = storage()
             .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
-            .and_then(|json| serde_json::from_str::<Options>(&json).ok());
+            .and_then(|json| js_sys::JSON::parse(&json).ok())
+            .and_then(|value| serde_wasm_bindgen::from_value::<Options>(value).ok());
         stored.unwrap_or_else(|| Options {
             scope: default_scope
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
@@ -36,8 +37,11 @@ impl Options {
     }
 
     fn save(&self) {
-        if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(self)) {
-            let _ = storage.set_item(STORAGE_KEY, &json);
+        let json = serde_wasm_bindgen::to_value(self)
+            .ok()
+            .and_then(|v| js_sys::JSON::stringify(&v).ok());
+        if let (Some(storage), Some(json)) = (storage(), json) {
+            let _ = storage.set_item(STORAGE_KEY, &String::from(json));
         }
     }
 
