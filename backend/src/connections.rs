@@ -163,6 +163,25 @@ impl Connections {
         .await
     }
 
+    /// The connection whose account login is `login`, fresh as [`Self::fresh`] makes it.
+    pub async fn fresh_by_login(
+        &self,
+        oauth: &OAuthClient,
+        login: &str,
+    ) -> Result<Connection, ConnectionError> {
+        let found = self
+            .store
+            .by_login(self.provider.as_str(), login)
+            .await?
+            .ok_or_else(|| {
+                ConnectionError::new(
+                    ErrorCode::ConnectionNotFound,
+                    format!("no saved connection for {login:?}"),
+                )
+            })?;
+        self.fresh(oauth, &found.id).await
+    }
+
     /// Refreshes now, unless another caller refreshed while this one waited.
     pub async fn refresh(
         &self,

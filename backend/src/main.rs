@@ -74,33 +74,22 @@ async fn print_token(config: Config, login: &str) -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
-    let found = match connections
-        .store()
-        .by_login(config.provider.as_str(), login)
-        .await
-    {
-        Ok(Some(connection)) => connection,
-        Ok(None) => {
-            eprintln!(
-                "tokenbridge: no saved connection for {login:?}; connect it in the browser first"
-            );
-            return ExitCode::from(exit::NOT_FOUND);
-        }
-        Err(error) => {
-            eprintln!("tokenbridge: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match connections.fresh(&oauth, &found.id).await {
+    match connections.fresh_by_login(&oauth, login).await {
         Ok(connection) => {
             println!("{}", connection.access_token.secret());
             ExitCode::SUCCESS
+        }
+        Err(error) if error.code == ErrorCode::ConnectionNotFound => {
+            eprintln!(
+                "tokenbridge: no saved connection for {login:?}; connect it in the browser first"
+            );
+            ExitCode::from(exit::NOT_FOUND)
         }
         Err(error) => {
             eprintln!("tokenbridge: {}", error.code.message());
             ExitCode::from(match error.code {
                 ErrorCode::NeedsReconnect | ErrorCode::NoRefreshToken => exit::NEEDS_RECONNECT,
-                ErrorCode::ConnectionNotFound => exit::NOT_FOUND,
+                ErrorCode::Internal => 1,
                 _ => exit::PROVIDER,
             })
         }

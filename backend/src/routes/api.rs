@@ -166,28 +166,16 @@ async fn token_for_script(
     Path(login): Path<String>,
 ) -> Result<Json<FreshToken>, AppError> {
     authorize_script(&state, &headers)?;
-    let connection = fresh_by_login(&state, &login).await?;
+    let connection = state
+        .connections
+        .fresh_by_login(&state.oauth, &login)
+        .await?;
     Ok(Json(FreshToken {
         login: connection.login.clone(),
         access_token: connection.access_token.secret().clone(),
         token_type: connection.token_type.clone(),
         expires_at: connection.expires_at,
     }))
-}
-
-/// The connection of `login`, with a token refreshed if it expires within the margin.
-pub async fn fresh_by_login(
-    state: &AppState,
-    login: &str,
-) -> Result<crate::store::Connection, AppError> {
-    let found = state
-        .connections
-        .store()
-        .by_login(state.config.provider.as_str(), login)
-        .await
-        .map_err(ConnectionError::from)?
-        .ok_or(AppError::new(ErrorCode::ConnectionNotFound))?;
-    Ok(state.connections.fresh(&state.oauth, &found.id).await?)
 }
 
 async fn health() -> Json<serde_json::Value> {
