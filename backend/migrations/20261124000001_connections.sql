@@ -16,8 +16,8 @@ CREATE TABLE connections (
     device_name TEXT,
     created_at BIGINT NOT NULL,
     refreshed_at BIGINT,
-    -- Unix milliseconds of the last sign-in or refresh: orders a browser's connections.
-    touched_ms BIGINT NOT NULL,
+    -- Unix nanoseconds of the last sign-in or refresh: orders a browser's connections.
+    touched_ns BIGINT NOT NULL,
     UNIQUE (provider, account_id)
 );
 

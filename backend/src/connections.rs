@@ -156,9 +156,9 @@ impl Connections {
         }
         // Done if another caller refreshed while this one waited, even if the
         // new token is itself within the margin.
-        let seen = connection.touched_ms;
+        let seen = connection.touched_ns;
         self.refresh_once(oauth, connection, move |c| {
-            c.touched_ms != seen || !self.expiring(c)
+            c.touched_ns != seen || !self.expiring(c)
         })
         .await
     }
@@ -189,8 +189,8 @@ impl Connections {
         id: &str,
     ) -> Result<Connection, ConnectionError> {
         let connection = self.get(id).await?;
-        let seen = connection.touched_ms;
-        self.refresh_once(oauth, connection, move |c| c.touched_ms != seen)
+        let seen = connection.touched_ns;
+        self.refresh_once(oauth, connection, move |c| c.touched_ns != seen)
             .await
     }
 

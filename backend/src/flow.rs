@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome, LogEntry};
 
-use crate::oauth::{unix_now, unix_now_ms};
+use crate::oauth::{unix_now, unix_now_ns};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
@@ -38,8 +38,8 @@ const LOG: &str = "tb_log";
 pub struct Transaction {
     pub state: String,
     pub verifier: PkceCodeVerifier,
-    /// Unix milliseconds; orders the sign-ins of one browser.
-    pub started_ms: i64,
+    /// Unix nanoseconds; orders the sign-ins of one browser.
+    pub started_ns: i64,
     pub expires_at: i64,
     pub scope: Option<String>,
     pub device_id: Option<String>,
@@ -144,7 +144,7 @@ impl Cookies {
             .filter(|cookie| cookie.name().starts_with(&prefix))
             .map(|cookie| {
                 let started =
-                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.started_ms);
+                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.started_ns);
                 (cookie.name().to_owned(), started)
             })
             .collect()
@@ -161,7 +161,7 @@ impl Cookies {
         let transaction = Transaction {
             state: flow.state,
             verifier: flow.verifier,
-            started_ms: unix_now_ms(),
+            started_ns: unix_now_ns(),
             expires_at: unix_now() + self.flow_lifetime,
             scope: flow.scope,
             device_id: flow.device_id,

@@ -305,10 +305,11 @@ fn token_type_name(kind: &oauth2::basic::BasicTokenType) -> String {
     }
 }
 
-pub fn unix_now_ms() -> i64 {
+/// Now in Unix nanoseconds: orders events that may fall in the same millisecond.
+pub fn unix_now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

@@ -16,7 +16,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
-use crate::oauth::{unix_now, unix_now_ms};
+use crate::oauth::{unix_now, unix_now_ns};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +60,8 @@ pub struct Connection {
     pub device_name: Option<String>,
     pub created_at: i64,
     pub refreshed_at: Option<i64>,
-    /// Unix milliseconds of the last sign-in or refresh.
-    pub touched_ms: i64,
+    /// Unix nanoseconds of the last sign-in or refresh.
+    pub touched_ns: i64,
 }
 
 /// What a new sign-in brings.
@@ -232,7 +232,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const COLUMNS: &str = "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ms";
+const COLUMNS: &str = "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ns";
 
 impl Store {
     /// Opens (creating if need be) the database at `url` and brings its schema up to date.
@@ -297,8 +297,8 @@ impl Store {
              ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
              refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
              scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
-             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ms = excluded.touched_ms \
-             RETURNING id, created_at, refreshed_at, touched_ms"
+             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ns = excluded.touched_ns \
+             RETURNING id, created_at, refreshed_at, touched_ns"
         ))
         .bind(new_id())
         .bind(&new.provider)
@@ -314,7 +314,7 @@ impl Store {
         .bind(&new.device_name)
         .bind(now)
         .bind(None::<i64>)
-        .bind(unix_now_ms())
+        .bind(unix_now_ns())
         .fetch_one(&self.pool)
         .await?;
         let id: String = row.try_get("id")?;
@@ -327,7 +327,7 @@ impl Store {
             id,
             created_at: row.try_get("created_at")?,
             refreshed_at: row.try_get("refreshed_at")?,
-            touched_ms: row.try_get("touched_ms")?,
+            touched_ns: row.try_get("touched_ns")?,
             status: Status::Active,
             provider: new.provider,
             account_id: new.account_id,
@@ -390,7 +390,7 @@ impl Store {
             .join(", ");
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM connections c JOIN connection_owners o ON o.connection_id = c.id \
-             WHERE o.browser_id = $1 ORDER BY c.touched_ms DESC, c.id"
+             WHERE o.browser_id = $1 ORDER BY c.touched_ns DESC, c.id"
         ))
         .bind(owner_key(browser))
         .fetch_all(&self.pool)
@@ -430,13 +430,13 @@ impl Store {
         let _writing = self.writing().await;
         sqlx::query(
             "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
-             refreshed_at = $4, touched_ms = $5, status = $6 WHERE id = $7",
+             refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7",
         )
         .bind(access)
         .bind(refresh)
         .bind(expires_at)
         .bind(unix_now())
-        .bind(unix_now_ms())
+        .bind(unix_now_ns())
         .bind(Status::Active.as_str())
         .bind(&connection.id)
         .execute(&self.pool)
@@ -498,7 +498,7 @@ impl Store {
             device_name: row.try_get("device_name")?,
             created_at: row.try_get("created_at")?,
             refreshed_at: row.try_get("refreshed_at")?,
-            touched_ms: row.try_get("touched_ms")?,
+            touched_ns: row.try_get("touched_ns")?,
             id,
             provider,
             account_id,
