@@ -27,16 +27,11 @@ async fn the_log_shows_each_step_with_the_secrets_masked() {
         |_| {},
     )
     .await;
-    let login = app
-        .browser
-        .get(app.url("/auth/login?scope=direct:api"))
-        .send()
-        .await
-        .unwrap();
-    let verifier = app.verifier(&login);
-    let callback = app.decide(&location(&login), "allow").await;
-    let code = query_param(&callback, "code").unwrap();
-    let finished = app.callback(&callback).await;
+    let SignInSecrets {
+        code,
+        verifier,
+        finished,
+    } = app.sign_in_keeping_secrets("?scope=direct:api").await;
     let log_cookie = set_cookies(&finished)
         .into_iter()
         .find(|c| c.starts_with("tb_log="))

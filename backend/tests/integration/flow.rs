@@ -405,14 +405,10 @@ async fn unknown_api_paths_are_json_404s_and_health_answers() {
 
 #[tokio::test]
 async fn the_app_is_served_with_a_fallback_to_index_html() {
-    let dist = std::env::temp_dir().join(format!("tb-dist-{}", std::process::id()));
-    std::fs::create_dir_all(&dist).unwrap();
-    std::fs::write(
-        dist.join("index.html"),
-        "<!doctype html><title>tokenbridge</title>",
-    )
-    .unwrap();
-    std::fs::write(dist.join("app.js"), "console.log(1)").unwrap();
+    let dist = dist_with(&[
+        ("index.html", "<!doctype html><title>tokenbridge</title>"),
+        ("app.js", "console.log(1)"),
+    ]);
     let app = spawn_app(
         Settings {
             dist: Some(dist),

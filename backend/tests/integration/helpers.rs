@@ -74,6 +74,44 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     }
 }
 
+/// A trunk-like dist folder with these files in it.
+pub fn dist_with(files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dist = scratch_dir();
+    for (name, content) in files {
+        std::fs::write(dist.join(name), content).unwrap();
+    }
+    dist
+}
+
+/// What a complete sign-in handled that must never show anywhere: the code and the verifier.
+pub struct SignInSecrets {
+    pub code: String,
+    pub verifier: String,
+    /// The callback's answer, with its cookies.
+    pub finished: reqwest::Response,
+}
+
+impl TestApp {
+    /// Login (with `query`) → Allow → callback, keeping what only the server should know.
+    pub async fn sign_in_keeping_secrets(&self, query: &str) -> SignInSecrets {
+        let login = self
+            .browser
+            .get(self.url(&format!("/auth/login{query}")))
+            .send()
+            .await
+            .unwrap();
+        let verifier = self.verifier(&login);
+        let callback = self.decide(&location(&login), "allow").await;
+        let code = query_param(&callback, "code").unwrap();
+        let finished = self.callback(&callback).await;
+        SignInSecrets {
+            code,
+            verifier,
+            finished,
+        }
+    }
+}
+
 /// A new, empty folder for one test's files.
 pub fn scratch_dir() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

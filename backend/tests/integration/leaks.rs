@@ -17,16 +17,7 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
         )
         .await;
 
-        let login = app
-            .browser
-            .get(app.url("/auth/login"))
-            .send()
-            .await
-            .unwrap();
-        let verifier = app.verifier(&login);
-        let callback = app.decide(&location(&login), "allow").await;
-        let code = query_param(&callback, "code").unwrap();
-        app.callback(&callback).await;
+        let SignInSecrets { code, verifier, .. } = app.sign_in_keeping_secrets("").await;
         let first = app.session().await.connections.remove(0);
         // A refresh and a disconnect run too, so their paths are searched as well.
         let refreshed: tokenbridge_shared::ConnectionView =

@@ -16,10 +16,10 @@ fn header_of(response: &reqwest::Response, name: header::HeaderName) -> String {
 
 #[tokio::test]
 async fn every_response_carries_the_protective_headers() {
-    let dist = std::env::temp_dir().join(format!("tb-headers-{}", std::process::id()));
-    std::fs::create_dir_all(&dist).unwrap();
-    std::fs::write(dist.join("index.html"), "<!doctype html><title>app</title>").unwrap();
-    std::fs::write(dist.join("app.css"), "body{}").unwrap();
+    let dist = dist_with(&[
+        ("index.html", "<!doctype html><title>app</title>"),
+        ("app.css", "body{}"),
+    ]);
     let app = spawn_app(
         Settings {
             dist: Some(dist),
@@ -82,14 +82,9 @@ async fn every_response_carries_the_protective_headers() {
 
 #[tokio::test]
 async fn the_index_page_allows_exactly_its_own_inline_loader() {
-    let dist = std::env::temp_dir().join(format!("tb-csp-{}", std::process::id()));
-    std::fs::create_dir_all(&dist).unwrap();
     let loader = "import init from '/app.js'; await init();";
-    std::fs::write(
-        dist.join("index.html"),
-        format!("<!doctype html><script type=\"module\">{loader}</script>"),
-    )
-    .unwrap();
+    let page = format!("<!doctype html><script type=\"module\">{loader}</script>");
+    let dist = dist_with(&[("index.html", &page)]);
     let app = spawn_app(
         Settings {
             dist: Some(dist),
