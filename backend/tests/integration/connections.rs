@@ -248,19 +248,17 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
         .mount(&provider)
         .await;
     let settings = Settings {
-        provider: Some(ProviderArg::Custom),
-        client_id: Some("custom-client".into()),
-        authorize_url: Some(format!("{}/authorize", provider.uri())),
-        token_url: Some(format!("{}/token", provider.uri())),
-        userinfo_url: Some(format!("{}/info", provider.uri())),
         api_key: Some(API_KEY.into()),
-        ..Settings::default()
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            None,
+        )
     };
     let app = spawn_app(settings, |_| {}).await;
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
-        .await;
+    app.return_with_code("", "1").await;
 
     // It expires within the margin (300 s), so the script's request refreshes it.
     let fresh = api_token(&app, "carol").await.unwrap();
@@ -354,15 +352,13 @@ async fn yandex_revokes_only_tokens_issued_for_a_device() {
         .expect(1)
         .mount(&provider)
         .await;
-    let settings = Settings {
-        provider: Some(ProviderArg::Yandex),
-        client_id: Some("yandex-app".into()),
-        authorize_url: Some(format!("{}/authorize", provider.uri())),
-        token_url: Some(format!("{}/token", provider.uri())),
-        userinfo_url: Some(format!("{}/info", provider.uri())),
-        revoke_url: Some(format!("{}/revoke_token", provider.uri())),
-        ..Settings::default()
-    };
+    let settings = played_by(
+        &provider,
+        ProviderArg::Yandex,
+        "yandex-app",
+        Some("/info"),
+        Some("/revoke_token"),
+    );
     let app = spawn_app(settings, |_| {}).await;
 
     for (device, revoked) in [("", false), ("&device_name=Office%20laptop", true)] {
@@ -404,20 +400,18 @@ async fn a_token_issued_to_another_app_is_refused() {
         .mount(&provider)
         .await;
     let settings = Settings {
-        provider: Some(ProviderArg::Yandex),
-        client_id: Some("yandex-app".into()),
-        authorize_url: Some(format!("{}/authorize", provider.uri())),
-        token_url: Some(format!("{}/token", provider.uri())),
-        userinfo_url: Some(format!("{}/info", provider.uri())),
         api_key: Some(API_KEY.into()),
-        ..Settings::default()
+        ..played_by(
+            &provider,
+            ProviderArg::Yandex,
+            "yandex-app",
+            Some("/info"),
+            None,
+        )
     };
     let app = spawn_app(settings, |_| {}).await;
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
 
-    app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
-        .await;
+    app.return_with_code("", "1").await;
 
     let session = app.session().await;
     assert_eq!(failed_with(&session), ErrorCode::ForeignToken);

@@ -96,14 +96,8 @@ async fn the_log_shows_each_step_with_the_secrets_masked() {
 #[tokio::test]
 async fn a_refused_code_shows_the_providers_answer_in_the_log() {
     let app = spawn_sandbox().await;
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
 
-    app.callback(&format!(
-        "{}auth/callback?code=0000000&state={state}",
-        app.base
-    ))
-    .await;
+    app.return_with_code("", "0000000").await;
 
     let session = app.session().await;
     let log = session.exchange_log.unwrap();

@@ -74,6 +74,27 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     }
 }
 
+/// Settings for a provider of `kind` played by a wiremock server: its authorize and token
+/// endpoints at /authorize and /token, and, where given, user info and revocation paths.
+pub fn played_by(
+    provider: &wiremock::MockServer,
+    kind: tokenbridge::config::ProviderArg,
+    client_id: &str,
+    userinfo: Option<&str>,
+    revoke: Option<&str>,
+) -> Settings {
+    let at = |path: &str| Some(format!("{}{path}", provider.uri()));
+    Settings {
+        provider: Some(kind),
+        client_id: Some(client_id.into()),
+        authorize_url: at("/authorize"),
+        token_url: at("/token"),
+        userinfo_url: userinfo.and_then(at),
+        revoke_url: revoke.and_then(at),
+        ..Settings::default()
+    }
+}
+
 /// A trunk-like dist folder with these files in it.
 pub fn dist_with(files: &[(&str, &str)]) -> std::path::PathBuf {
     let dist = scratch_dir();
@@ -232,6 +253,17 @@ impl TestApp {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
+    }
+
+    /// Starts a sign-in and comes back as a provider would, with `code` and the sign-in's state.
+    pub async fn return_with_code(&self, query: &str, code: &str) -> reqwest::Response {
+        let authorize = self.login(query).await;
+        let state = query_param(&authorize, "state").unwrap();
+        self.callback(&format!(
+            "{}auth/callback?code={code}&state={state}",
+            self.base
+        ))
+        .await
     }
 
     /// Login → Allow → callback, and the session afterwards.

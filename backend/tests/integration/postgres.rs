@@ -146,16 +146,16 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
         .mount(&provider)
         .await;
     let instance = || Settings {
-        provider: Some(ProviderArg::Custom),
-        client_id: Some("shared-client".into()),
-        authorize_url: Some(format!("{}/authorize", provider.uri())),
-        token_url: Some(format!("{}/token", provider.uri())),
-        userinfo_url: Some(format!("{}/info", provider.uri())),
-        revoke_url: Some(format!("{}/revoke", provider.uri())),
         database_url: Some(database.url.clone()),
         cookie_key: Some(STANDARD.encode([5u8; 64])),
         api_key: Some(API_KEY.into()),
-        ..Settings::default()
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "shared-client",
+            Some("/info"),
+            Some("/revoke"),
+        )
     };
     let a = spawn_app(instance(), |_| {}).await;
     let b = TestApp {

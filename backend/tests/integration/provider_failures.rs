@@ -15,26 +15,16 @@ use crate::helpers::*;
 
 async fn custom_provider(provider: &MockServer, auth: ClientAuth) -> TestApp {
     let settings = Settings {
-        provider: Some(ProviderArg::Custom),
-        client_id: Some("custom-client".into()),
-        authorize_url: Some(format!("{}/authorize", provider.uri())),
-        token_url: Some(format!("{}/token", provider.uri())),
         client_auth: Some(auth),
         provider_timeout_ms: Some(500),
-        ..Settings::default()
+        ..played_by(provider, ProviderArg::Custom, "custom-client", None, None)
     };
     spawn_app(settings, |_| {}).await
 }
 
 /// Starts a sign-in and comes back as the provider would, with `code`.
 async fn sign_in(app: &TestApp, code: &str) -> SessionView {
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    app.callback(&format!(
-        "{}auth/callback?code={code}&state={state}",
-        app.base
-    ))
-    .await;
+    app.return_with_code("", code).await;
     app.session().await
 }
 
