@@ -11,7 +11,7 @@ use oauth2::{ClientId, ClientSecret};
 use tokenbridge_shared::{ProviderKind, routes};
 use url::Url;
 
-use crate::store::StoreKey;
+use crate::{sessions::Operators, store::StoreKey};
 
 pub const YANDEX_AUTHORIZE_URL: &str = "https://oauth.yandex.com/authorize";
 pub const YANDEX_TOKEN_URL: &str = "https://oauth.yandex.com/token";
@@ -23,6 +23,9 @@ pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
 const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_SESSION_IDLE_DAYS: u32 = 30;
+const DEFAULT_SESSION_MAX_DAYS: u32 = 90;
+const DAY_SECS: i64 = 24 * 3600;
 
 /// What the person sets: flags, environment variables, or `.env`.
 /// Every field is optional here; [`Config::resolve`] applies defaults and checks.
@@ -78,7 +81,7 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_LISTEN")]
     pub listen: Option<String>,
 
-    /// Key for sealed cookies: 64 bytes, base64 [default: random per process]
+    /// Key for sealed cookies: 64 bytes, base64 [default: <DATA_DIR>/cookie.key, created on first run]
     #[arg(long, env = "TOKENBRIDGE_COOKIE_KEY", hide_env_values = true)]
     pub cookie_key: Option<String>,
 
@@ -118,6 +121,18 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_REVOKE_URL")]
     pub revoke_url: Option<String>,
 
+    /// Provider logins whose sessions see every connection, comma-separated; `provider:login` names one provider's [default: none]
+    #[arg(long, env = "TOKENBRIDGE_OPERATORS")]
+    pub operators: Option<String>,
+
+    /// A session unused for this many days ends [default: 30]
+    #[arg(long, env = "TOKENBRIDGE_SESSION_IDLE_DAYS")]
+    pub session_idle_days: Option<u32>,
+
+    /// A session ends this many days after its sign-in, however much it is used [default: 90]
+    #[arg(long, env = "TOKENBRIDGE_SESSION_MAX_DAYS")]
+    pub session_max_days: Option<u32>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -138,6 +153,42 @@ pub enum StoreKeySource {
     Given(StoreKey),
     /// Read, or created with mode 0600 on first use.
     File(PathBuf),
+}
+
+/// Where the key that seals cookies comes from.
+#[derive(Clone)]
+pub enum CookieKeySource {
+    Given(Key),
+    /// Read, or created with mode 0600 on first use, so that a restart keeps every session.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for CookieKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given([redacted])"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl CookieKeySource {
+    /// The key itself, reading or making its file if need be.
+    pub fn load(&self) -> Result<Key, ConfigError> {
+        match self {
+            Self::Given(key) => Ok(key.clone()),
+            Self::File(path) => {
+                let text =
+                    crate::keyfile::read_or_create(path, 64, "cookie key").map_err(|source| {
+                        ConfigError::CookieKeyFile {
+                            path: path.clone(),
+                            source,
+                        }
+                    })?;
+                parse_cookie_key(&text)
+            }
+        }
+    }
 }
 
 /// The scripts API's bearer key. Debug is redacted.
@@ -188,9 +239,7 @@ pub struct Config {
     /// The external origin, without a trailing slash.
     pub public_url: Url,
     pub listen: SocketAddr,
-    pub cookie_key: Key,
-    /// True when the cookie key was generated for this process only.
-    pub cookie_key_generated: bool,
+    pub cookie_key: CookieKeySource,
     pub dist: PathBuf,
     pub provider_timeout: Duration,
     pub database_url: String,
@@ -203,6 +252,13 @@ pub struct Config {
     /// How long a sign-in may take, in seconds: ten minutes, as long as Yandex's codes live.
     /// Not a setting; tests shorten it.
     pub flow_lifetime_secs: i64,
+    pub operators: Operators,
+    /// A session unused for this long ends.
+    pub session_idle_secs: i64,
+    /// A session ends this long after its sign-in.
+    pub session_absolute_secs: i64,
+    /// How often expired sessions and spent states are removed. Not a setting; tests shorten it.
+    pub prune_every: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -216,7 +272,7 @@ impl std::fmt::Debug for Config {
             .field("client_auth", &self.client_auth)
             .field("public_url", &self.public_url.as_str())
             .field("listen", &self.listen)
-            .field("cookie_key", &"[redacted]")
+            .field("cookie_key", &self.cookie_key)
             .finish_non_exhaustive()
     }
 }
@@ -256,6 +312,19 @@ pub enum ConfigError {
     #[error("TOKENBRIDGE_LISTEN is not an address like 127.0.0.1:8080 ({value:?}): {reason}")]
     BadListen { value: String, reason: String },
     #[error(
+        "TOKENBRIDGE_CLIENT_ID is not set and TOKENBRIDGE_PUBLIC_URL ({public_url}) is not this machine, so tokenbridge will not serve its sandbox (a fake consent page) there. Set TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET for your provider, or set TOKENBRIDGE_PROVIDER=sandbox if a public sandbox is really what you want."
+    )]
+    SandboxOnPublicUrl { public_url: String },
+    #[error("the cookie key file {path}: {source}")]
+    CookieKeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "TOKENBRIDGE_SESSION_IDLE_DAYS and TOKENBRIDGE_SESSION_MAX_DAYS must be between 1 and 3650, and the idle time at most the maximum (idle {idle}, maximum {max})."
+    )]
+    BadSessionDays { idle: u32, max: u32 },
+    #[error(
         "TOKENBRIDGE_COOKIE_KEY must be at least 64 bytes, base64-encoded (for example: openssl rand -base64 64): {reason}"
     )]
     BadCookieKey { reason: String },
@@ -285,6 +354,16 @@ impl Config {
         };
 
         let public_url = parse_public_url(settings.public_url.as_deref())?;
+        // Chosen by default (no client id), the sandbox only serves this machine: a failed
+        // secret injection must not put a fake consent page on a real address.
+        if settings.provider.is_none()
+            && provider == ProviderKind::Sandbox
+            && !is_loopback(&public_url)
+        {
+            return Err(ConfigError::SandboxOnPublicUrl {
+                public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+            });
+        }
         let listen_text = settings.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text
             .parse::<SocketAddr>()
@@ -345,11 +424,6 @@ impl Config {
             ),
         };
 
-        let (cookie_key, cookie_key_generated) = match settings.cookie_key.as_deref() {
-            Some(text) => (parse_cookie_key(text)?, false),
-            None => (Key::generate(), true),
-        };
-
         let timeout_ms = settings
             .provider_timeout_ms
             .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_MS);
@@ -371,6 +445,29 @@ impl Config {
             .any(|p| database_url.starts_with(p))
         {
             return Err(ConfigError::BadDatabaseUrl(database_url));
+        }
+        let cookie_key = match settings
+            .cookie_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+        {
+            Some(text) => CookieKeySource::Given(parse_cookie_key(text)?),
+            None => CookieKeySource::File(data_dir.join("cookie.key")),
+        };
+        let idle_days = settings
+            .session_idle_days
+            .unwrap_or(DEFAULT_SESSION_IDLE_DAYS);
+        let max_days = settings
+            .session_max_days
+            .unwrap_or(DEFAULT_SESSION_MAX_DAYS);
+        if !(1..=3650).contains(&idle_days)
+            || !(1..=3650).contains(&max_days)
+            || idle_days > max_days
+        {
+            return Err(ConfigError::BadSessionDays {
+                idle: idle_days,
+                max: max_days,
+            });
         }
         let store_key = match settings
             .store_key
@@ -425,7 +522,6 @@ impl Config {
             public_url,
             listen,
             cookie_key,
-            cookie_key_generated,
             dist: settings.dist.unwrap_or_else(|| PathBuf::from("dist")),
             provider_timeout: Duration::from_millis(timeout_ms),
             flow_lifetime_secs: 600,
@@ -435,6 +531,10 @@ impl Config {
             refresh_margin_secs,
             userinfo_url,
             revoke_url,
+            operators: Operators::parse(settings.operators.as_deref().unwrap_or_default()),
+            session_idle_secs: i64::from(idle_days) * DAY_SECS,
+            session_absolute_secs: i64::from(max_days) * DAY_SECS,
+            prune_every: Duration::from_secs(3600),
         })
     }
 
@@ -525,6 +625,18 @@ fn parse_http_url(variable: &'static str, text: &str) -> Result<Url, ConfigError
     Ok(url)
 }
 
+/// Whether `url` names this machine: localhost or a loopback address.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost") || domain.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_cookie_key(text: &str) -> Result<Key, ConfigError> {
     let bytes = STANDARD
         .decode(text.trim())
@@ -569,7 +681,80 @@ mod tests {
             config.redirect_url().as_str(),
             "http://localhost:8080/auth/callback"
         );
-        assert!(config.cookie_key_generated);
+        assert!(
+            matches!(config.cookie_key, CookieKeySource::File(ref path) if path.ends_with("cookie.key"))
+        );
+    }
+
+    #[test]
+    fn the_sandbox_by_default_serves_only_this_machine() {
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://[::1]:8080",
+            "http://localhost",
+        ] {
+            let config = resolve(Settings {
+                public_url: Some(local.into()),
+                ..Settings::default()
+            })
+            .unwrap();
+            assert_eq!(config.provider, ProviderKind::Sandbox, "{local}");
+        }
+        let err = resolve(Settings {
+            public_url: Some("https://tokens.example.com".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("TOKENBRIDGE_CLIENT_ID") && err.contains("TOKENBRIDGE_PROVIDER"),
+            "{err}"
+        );
+        let chosen = resolve(Settings {
+            provider: Some(ProviderArg::Sandbox),
+            public_url: Some("https://tokens.example.com".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(chosen.provider, ProviderKind::Sandbox);
+    }
+
+    #[test]
+    fn the_cookie_key_file_is_made_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("tb-cookie-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let source = CookieKeySource::File(dir.join("cookie.key"));
+        let first = source.load().unwrap();
+        let again = source.load().unwrap();
+        assert_eq!(
+            first.master(),
+            again.master(),
+            "a restart reads the same key"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("cookie.key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn session_lifetimes_default_to_30_and_90_days_and_are_checked() {
+        let config = resolve(Settings::default()).unwrap();
+        assert_eq!(config.session_idle_secs, 30 * DAY_SECS);
+        assert_eq!(config.session_absolute_secs, 90 * DAY_SECS);
+        let err = resolve(Settings {
+            session_idle_days: Some(100),
+            session_max_days: Some(10),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("TOKENBRIDGE_SESSION_IDLE_DAYS"), "{err}");
     }
 
     #[test]

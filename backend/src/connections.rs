@@ -13,7 +13,8 @@ use url::Url;
 
 use crate::{
     oauth::{ExchangeError, IssuedToken, OAuthClient, unix_now},
-    store::{Connection, NewConnection, Status, Store, StoreError},
+    sessions::Session,
+    store::{Connection, NewConnection, NewSession, Status, Store, StoreError},
 };
 
 /// Why a connection operation failed: the code a person or script sees, and what the log gets.
@@ -89,17 +90,17 @@ impl Connections {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    fn provider(&self) -> &'static str {
+        self.provider.as_str()
     }
 
-    /// Saves the token of a finished sign-in for `browser`, after the provider says whose it
-    /// is and that it was issued to this application.
+    /// Saves the token of a finished sign-in, after the provider says whose it is and that
+    /// it was issued to this application, and starts `session`, which sees it.
     pub async fn connect(
         &self,
         oauth: &OAuthClient,
         token: IssuedToken,
-        browser: &str,
+        session: &NewSession,
         device: Device,
     ) -> Result<Connection, ConnectionError> {
         let account = match &self.userinfo_url {
@@ -115,16 +116,22 @@ impl Connections {
                 }
                 account
             }
-            // Without user info all tokens of this provider are one account.
-            None => crate::oauth::Account {
-                id: "default".into(),
-                login: "default".into(),
-                client_id: None,
-            },
+            // Without user info nobody can say whose token it is, so no two sign-ins may
+            // share an account: each gets a connection of its own, seen by its session alone.
+            None => {
+                let bytes: [u8; 6] = rand::Rng::random(&mut rand::rng());
+                let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let id = format!("signin-{id}");
+                crate::oauth::Account {
+                    login: id.clone(),
+                    id,
+                    client_id: None,
+                }
+            }
         };
         let connection = self
             .store
-            .upsert(
+            .save_sign_in(
                 NewConnection {
                     provider: self.provider.as_str().to_owned(),
                     account_id: account.id,
@@ -137,7 +144,7 @@ impl Connections {
                     device_id: device.id,
                     device_name: device.name,
                 },
-                browser,
+                session,
             )
             .await?;
         Ok(connection)
@@ -171,7 +178,7 @@ impl Connections {
     ) -> Result<Connection, ConnectionError> {
         let found = self
             .store
-            .by_login(self.provider.as_str(), login)
+            .by_login(self.provider(), login)
             .await?
             .ok_or_else(|| {
                 ConnectionError::new(
@@ -194,8 +201,34 @@ impl Connections {
             .await
     }
 
+    /// The connections `session` sees (those of the accounts it signed in with), most recent first.
+    pub async fn of_session(&self, session: &Session) -> Result<Vec<Connection>, ConnectionError> {
+        Ok(self
+            .store
+            .of_session(self.provider(), &session.hash)
+            .await?)
+    }
+
+    /// Whether `session` sees the connection `id`.
+    pub async fn sees(&self, session: &Session, id: &str) -> Result<bool, ConnectionError> {
+        Ok(self
+            .store
+            .session_sees(self.provider(), &session.hash, id)
+            .await?)
+    }
+
+    /// Every connection, newest first: for operators and scripts.
+    pub async fn all(&self) -> Result<Vec<Connection>, ConnectionError> {
+        Ok(self.store.all(self.provider()).await?)
+    }
+
+    /// The connection `id` as stored (tokens opened), whatever its status.
+    pub async fn find(&self, id: &str) -> Result<Option<Connection>, ConnectionError> {
+        Ok(self.store.get(self.provider(), id).await?)
+    }
+
     async fn get(&self, id: &str) -> Result<Connection, ConnectionError> {
-        let connection = self.store.get(id).await?.ok_or_else(|| {
+        let connection = self.store.get(self.provider(), id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
         if connection.status == Status::NeedsReconnect {
@@ -248,7 +281,7 @@ impl Connections {
                     self.get(&current.id).await
                 }
                 Err(error) if error.code == ErrorCode::CodeRejected => {
-                    self.store.set_status(&current.id, Status::NeedsReconnect).await?;
+                    self.store.set_status(self.provider(), &current.id, Status::NeedsReconnect).await?;
                     tracing::warn!(connection = %current.id, "the refresh token was refused; the connection needs a new sign-in: {}", error.detail);
                     Err(ConnectionError { code: ErrorCode::NeedsReconnect, ..error.into() })
                 }
@@ -276,7 +309,7 @@ impl Connections {
         oauth: &OAuthClient,
         id: &str,
     ) -> Result<Disconnected, ConnectionError> {
-        let connection = self.store.get(id).await?.ok_or_else(|| {
+        let connection = self.store.get(self.provider(), id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
         let revocable = match self.provider {
@@ -307,7 +340,7 @@ impl Connections {
                 message: "This provider has no revocation endpoint configured; the token stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
         };
-        self.store.delete(id).await?;
+        self.store.delete(self.provider(), id).await?;
         tracing::info!(connection = %id, revoked = outcome.revoked, "disconnected");
         Ok(outcome)
     }

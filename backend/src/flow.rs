@@ -1,66 +1,72 @@
 //! What a browser carries between requests, sealed (AES-256-GCM) in HttpOnly
 //! cookies: each sign-in in progress (one cookie per sign-in, so that two tabs
-//! never break each other), the states already used, this browser's identity
-//! (which saved connections it may see), and the outcome the page reports once.
+//! never break each other; only what the callback needs), the id of its session
+//! on the server, and the outcome and exchange log of its last sign-in.
 
 use axum_extra::extract::{
     PrivateCookieJar,
     cookie::{Cookie, SameSite},
 };
 use oauth2::PkceCodeVerifier;
-use rand::Rng;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::Duration;
-use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome, LogEntry};
+use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome};
 
-use crate::oauth::{unix_now, unix_now_ns};
+use crate::{oauth::unix_now, sessions::SessionId, store::hash_id};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
 /// Sign-ins in progress at once in one browser; starting another drops the oldest.
 const MAX_FLOWS: usize = 4;
-/// Used states remembered, to tell a replayed callback from one never started.
-const MAX_USED: usize = 8;
 const OUTCOME_LIFETIME_SECS: i64 = 300;
-/// A browser is known for a working day after its last visit.
-const SESSION_LIFETIME_SECS: i64 = 8 * 3600;
+/// The exchange log is kept for a working day.
+const LOG_LIFETIME_SECS: i64 = 8 * 3600;
 
 const FLOW: &str = "tb_flow_";
-const USED: &str = "tb_used";
+/// Earlier versions remembered used states in the browser; the store does now.
+const LEGACY_USED: &str = "tb_used";
 const SESSION: &str = "tb_session";
 const OUTCOME: &str = "tb_outcome";
 const LOG: &str = "tb_log";
 
-/// A sign-in in progress.
+/// A sign-in in progress: only what the callback needs, so the cookie stays small
+/// whatever the person asked for.
 #[derive(Serialize, Deserialize)]
 pub struct Transaction {
     pub state: String,
     pub verifier: PkceCodeVerifier,
-    /// Unix nanoseconds; orders the sign-ins of one browser.
-    pub started_ns: i64,
+    /// The provider the sign-in went to.
+    pub provider: String,
+    /// Unix seconds.
     pub expires_at: i64,
-    pub scope: Option<String>,
+    /// The device the token is for (Yandex revokes only such tokens); its name is at most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
-    /// The authorize request as the log shows it (secrets already masked).
-    pub authorize_log: Option<LogEntry>,
 }
 
 /// What a sign-in must remember until the provider sends the browser back.
 pub struct NewFlow {
     pub state: String,
     pub verifier: PkceCodeVerifier,
-    pub scope: Option<String>,
+    pub provider: String,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
-    pub authorize_log: LogEntry,
 }
 
-/// Who this browser is, as far as saved connections go.
+/// How a callback's state relates to this browser's sign-ins.
+pub enum FlowMatch {
+    /// One of this browser's sign-ins, taken out of the jar.
+    Matched(Transaction),
+    /// None of them: a forged or replayed link, or a sign-in started in another browser.
+    Unmatched { others_in_progress: bool },
+}
+
+/// The session cookie's sealed value.
 #[derive(Serialize, Deserialize)]
-struct Browser {
+struct SessionCookie {
     id: String,
 }
 
@@ -134,25 +140,25 @@ impl Cookies {
 
     /// The name of the flow cookie of `state`: a prefix of its hash, so the state itself is not in it.
     fn flow_name(&self, state: &str) -> String {
-        format!("{}{FLOW}{}", self.prefix(), &state_hash(state)[..16])
+        format!("{}{FLOW}{}", self.prefix(), &hash_id(state)[..16])
     }
 
-    /// The sign-ins in progress in this browser: cookie name and start time.
+    /// The sign-ins in progress in this browser: cookie name and expiry.
     fn flows(&self, jar: &PrivateCookieJar) -> Vec<(String, i64)> {
         let prefix = self.name(FLOW);
         jar.iter()
             .filter(|cookie| cookie.name().starts_with(&prefix))
             .map(|cookie| {
-                let started =
-                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.started_ns);
-                (cookie.name().to_owned(), started)
+                let expires =
+                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.expires_at);
+                (cookie.name().to_owned(), expires)
             })
             .collect()
     }
 
     pub fn start_flow(&self, mut jar: PrivateCookieJar, flow: NewFlow) -> PrivateCookieJar {
         let mut flows = self.flows(&jar);
-        flows.sort_by_key(|(_, started)| *started);
+        flows.sort_by_key(|(_, expires)| *expires);
         let excess = (flows.len() + 1).saturating_sub(MAX_FLOWS);
         for (name, _) in flows.into_iter().take(excess) {
             jar = jar.remove(self.removal(name));
@@ -161,12 +167,10 @@ impl Cookies {
         let transaction = Transaction {
             state: flow.state,
             verifier: flow.verifier,
-            started_ns: unix_now_ns(),
+            provider: flow.provider,
             expires_at: unix_now() + self.flow_lifetime,
-            scope: flow.scope,
             device_id: flow.device_id,
             device_name: flow.device_name,
-            authorize_log: Some(flow.authorize_log),
         };
         // Lax: the cookie must come back on the top-level redirect from the provider.
         self.write(
@@ -178,86 +182,66 @@ impl Cookies {
         )
     }
 
-    /// Takes the sign-in of `state` out of the jar and checks it. Its cookie is cleared
-    /// whatever the outcome, and a used state is remembered so that a replayed callback
-    /// is told apart from a sign-in that was never started (or started in another browser).
-    pub fn finish_flow(
+    /// Takes the sign-in of `state` out of the jar, if this browser started it. Its cookie
+    /// is cleared whatever happens next; the caller checks the state, expiry and spending.
+    pub fn take_flow(&self, jar: PrivateCookieJar, state: &str) -> (PrivateCookieJar, FlowMatch) {
+        let name = self.flow_name(state);
+        match self.read::<Transaction>(&jar, &name) {
+            Some(transaction) => (
+                jar.remove(self.removal(name)),
+                FlowMatch::Matched(transaction),
+            ),
+            None => {
+                let others_in_progress = !self.flows(&jar).is_empty();
+                (jar, FlowMatch::Unmatched { others_in_progress })
+            }
+        }
+    }
+
+    /// Whether any sign-in is in progress in this browser.
+    pub fn any_flow(&self, jar: &PrivateCookieJar) -> bool {
+        !self.flows(jar).is_empty()
+    }
+
+    /// The session id this browser carries, if any (live or not: the store decides).
+    pub fn session_id(&self, jar: &PrivateCookieJar) -> Option<SessionId> {
+        self.read::<SessionCookie>(jar, &self.name(SESSION))
+            .map(|c| SessionId::from_cookie(c.id))
+    }
+
+    /// Gives the browser `id`, for as long as a session can live.
+    pub fn set_session(
         &self,
         jar: PrivateCookieJar,
-        state: Option<&str>,
-    ) -> (PrivateCookieJar, Result<Transaction, ErrorCode>) {
-        let others_in_progress = !self.flows(&jar).is_empty();
-        let Some(state) = state.filter(|s| !s.is_empty()) else {
-            let code = if others_in_progress {
-                ErrorCode::InvalidCallback
-            } else {
-                ErrorCode::StateMissing
-            };
-            return (jar, Err(code));
-        };
-        let name = self.flow_name(state);
-        let transaction: Option<Transaction> = self.read(&jar, &name);
-        let mut used: Vec<String> = self.read(&jar, &self.name(USED)).unwrap_or_default();
-        let hash = state_hash(state);
-
-        let Some(transaction) = transaction else {
-            let code = if used
-                .iter()
-                .any(|u| bool::from(u.as_bytes().ct_eq(hash.as_bytes())))
-            {
-                ErrorCode::StateReplayed
-            } else if others_in_progress {
-                ErrorCode::StateMismatch
-            } else {
-                ErrorCode::StateMissing
-            };
-            return (jar, Err(code));
-        };
-        let jar = jar.remove(self.removal(name));
-        // The cookie was found by a hash of the state; the whole state must still match.
-        if !bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes())) {
-            return (jar, Err(ErrorCode::StateMismatch));
-        }
-        if unix_now() >= transaction.expires_at {
-            return (jar, Err(ErrorCode::StateExpired));
-        }
-        used.push(hash);
-        let skip = used.len().saturating_sub(MAX_USED);
-        used.drain(..skip);
-        let jar = self.write(
-            jar,
-            self.name(USED),
-            &used,
-            self.flow_lifetime + FLOW_COOKIE_GRACE_SECS,
-            SameSite::Lax,
-        );
-        (jar, Ok(transaction))
-    }
-
-    /// This browser's id, if it has one.
-    pub fn browser(&self, jar: &PrivateCookieJar) -> Option<String> {
-        self.read::<Browser>(jar, &self.name(SESSION)).map(|b| b.id)
-    }
-
-    /// This browser's id, made now if it has none; the cookie's lifetime starts again.
-    pub fn ensure_browser(&self, jar: PrivateCookieJar) -> (PrivateCookieJar, String) {
-        let id = self.browser(&jar).unwrap_or_else(|| {
-            let bytes: [u8; 16] = rand::rng().random();
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        });
+        id: &SessionId,
+        max_age_secs: i64,
+    ) -> PrivateCookieJar {
         // Strict: no other site can make the browser send it.
-        let jar = self.write(
+        self.write(
             jar,
             self.name(SESSION),
-            &Browser { id: id.clone() },
-            SESSION_LIFETIME_SECS,
+            &SessionCookie {
+                id: id.secret().to_owned(),
+            },
+            max_age_secs,
             SameSite::Strict,
-        );
-        (jar, id)
+        )
     }
 
     pub fn clear_session(&self, jar: PrivateCookieJar) -> PrivateCookieJar {
         jar.remove(self.removal(self.name(SESSION)))
+    }
+
+    /// Removes every tokenbridge cookie: session, outcome, log and sign-ins in progress.
+    pub fn clear_all(&self, mut jar: PrivateCookieJar) -> PrivateCookieJar {
+        let flows: Vec<String> = self.flows(&jar).into_iter().map(|(name, _)| name).collect();
+        for name in flows {
+            jar = jar.remove(self.removal(name));
+        }
+        for base in [SESSION, OUTCOME, LOG, LEGACY_USED] {
+            jar = jar.remove(self.removal(self.name(base)));
+        }
+        jar
     }
 
     pub fn set_outcome(&self, jar: PrivateCookieJar, outcome: &FlowOutcome) -> PrivateCookieJar {
@@ -270,15 +254,9 @@ impl Cookies {
         )
     }
 
-    /// Keeps the last sign-in's exchange log (secrets masked) for the page, as long as the browser's identity.
+    /// Keeps the last sign-in's exchange log (secrets masked) for the page.
     pub fn set_log(&self, jar: PrivateCookieJar, log: &ExchangeLog) -> PrivateCookieJar {
-        self.write(
-            jar,
-            self.name(LOG),
-            log,
-            SESSION_LIFETIME_SECS,
-            SameSite::Lax,
-        )
+        self.write(jar, self.name(LOG), log, LOG_LIFETIME_SECS, SameSite::Lax)
     }
 
     pub fn log(&self, jar: &PrivateCookieJar) -> Option<ExchangeLog> {
@@ -296,9 +274,19 @@ impl Cookies {
     }
 }
 
-fn state_hash(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Whether the transaction's state is exactly `state` (its cookie was found by a hash prefix).
+pub fn same_state(transaction: &Transaction, state: &str) -> bool {
+    bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes()))
+}
+
+/// The code a callback that matches none of this browser's sign-ins ends with,
+/// once the store has said whether its state was spent.
+pub fn unmatched_code(spent: bool, others_in_progress: bool) -> ErrorCode {
+    if spent {
+        ErrorCode::StateReplayed
+    } else if others_in_progress {
+        ErrorCode::StateMismatch
+    } else {
+        ErrorCode::StateMissing
+    }
 }

@@ -8,9 +8,11 @@ pub mod connections;
 pub mod error;
 pub mod exchange_log;
 pub mod flow;
+pub mod keyfile;
 pub mod oauth;
 pub mod routes;
 pub mod sandbox;
+pub mod sessions;
 pub mod store;
 pub mod telemetry;
 
@@ -23,11 +25,12 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use crate::{
-    config::{Config, StoreKeySource},
+    config::{Config, ConfigError, StoreKeySource},
     connections::Connections,
     flow::Cookies,
     oauth::OAuthClient,
     sandbox::Sandbox,
+    sessions::{Lifetimes, Sessions},
     store::{Store, StoreError, StoreKey},
 };
 
@@ -39,7 +42,10 @@ pub struct Inner {
     pub config: Config,
     pub oauth: OAuthClient,
     pub cookies: Cookies,
+    /// The key that seals cookies, from the configuration or its file.
+    pub cookie_key: Key,
     pub connections: Connections,
+    pub sessions: Arc<Sessions>,
     /// The built-in provider, present when `provider = sandbox`.
     pub sandbox: Option<Sandbox>,
 }
@@ -51,6 +57,8 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("cannot open the connection store: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 impl std::ops::Deref for AppState {
@@ -62,7 +70,7 @@ impl std::ops::Deref for AppState {
 
 impl FromRef<AppState> for Key {
     fn from_ref(state: &AppState) -> Key {
-        state.config.cookie_key.clone()
+        state.cookie_key.clone()
     }
 }
 
@@ -70,24 +78,46 @@ impl AppState {
     /// Builds the state for a server bound at `local_addr` (the sandbox's token
     /// endpoint is this very server, reached over loopback).
     pub async fn new(config: Config, local_addr: SocketAddr) -> Result<Self, StartError> {
-        let (oauth, connections) = provider_parts(&config, local_addr).await?;
+        let cookie_key = config.cookie_key.load()?;
+        let store = open_store(&config).await?;
+        let (oauth, connections) = provider_parts(&config, local_addr, store.clone())?;
+        let sessions = Arc::new(Sessions::new(
+            store,
+            Lifetimes {
+                idle_secs: config.session_idle_secs,
+                absolute_secs: config.session_absolute_secs,
+            },
+            config.operators.clone(),
+        ));
         let sandbox = (config.provider == ProviderKind::Sandbox).then(|| Sandbox::new(&config));
         let cookies = Cookies::new(config.secure_cookies(), config.flow_lifetime_secs);
         Ok(Self(Arc::new(Inner {
             config,
             oauth,
             cookies,
+            cookie_key,
             connections,
+            sessions,
             sandbox,
         })))
     }
 }
 
-/// The OAuth client and the connection store of `config`; the sandbox's endpoints are
-/// those of the tokenbridge at `local_addr`.
-pub async fn provider_parts(
+/// Opens the configured store, with its key from the configuration or its file.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    let key = match &config.store_key {
+        StoreKeySource::Given(key) => key.clone(),
+        StoreKeySource::File(path) => StoreKey::from_file(path)?,
+    };
+    Ok(Store::open(&config.database_url, &key).await?)
+}
+
+/// The OAuth client and the connections service of `config` over `store`; the sandbox's
+/// endpoints are those of the tokenbridge at `local_addr`.
+pub fn provider_parts(
     config: &Config,
     local_addr: SocketAddr,
+    store: Store,
 ) -> Result<(OAuthClient, Connections), StartError> {
     let sandbox = config.provider == ProviderKind::Sandbox;
     let local = |path| sandbox.then(|| loopback_url(local_addr, path));
@@ -96,11 +126,6 @@ pub async fn provider_parts(
         .clone()
         .unwrap_or_else(|| loopback_url(local_addr, paths::SANDBOX_TOKEN));
     let oauth = OAuthClient::new(config, token_url)?;
-    let key = match &config.store_key {
-        StoreKeySource::Given(key) => key.clone(),
-        StoreKeySource::File(path) => StoreKey::from_file(path)?,
-    };
-    let store = Store::open(&config.database_url, &key).await?;
     let connections = Connections::new(
         store,
         config.provider,
@@ -143,9 +168,15 @@ pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()>
         .await
         .map_err(std::io::Error::other)?;
     announce(&state, local_addr);
-    axum::serve(listener, app(state))
+    let pruning = state
+        .sessions
+        .clone()
+        .spawn_pruning(state.config.prune_every);
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    pruning.abort();
+    served
 }
 
 /// The start-up lines a person needs: where to open, what to register. Never the secret.
@@ -168,10 +199,8 @@ fn announce(state: &AppState, local_addr: SocketAddr) {
             config.redirect_url()
         ),
     }
-    if config.cookie_key_generated {
-        tracing::warn!(
-            "TOKENBRIDGE_COOKIE_KEY is not set: a random key was made, so sign-ins and sessions end when this process stops"
-        );
+    if !config.operators.is_empty() {
+        tracing::info!("operators' sessions see every connection (TOKENBRIDGE_OPERATORS)");
     }
     if !config.dist.join("index.html").is_file() {
         tracing::warn!(

@@ -67,7 +67,11 @@ async fn serve(config: Config) -> ExitCode {
 async fn print_token(config: Config, login: &str) -> ExitCode {
     use tokenbridge_shared::ErrorCode;
     // The sandbox provider lives in the running server, at the configured address.
-    let (oauth, connections) = match tokenbridge::provider_parts(&config, config.listen).await {
+    let parts = match tokenbridge::open_store(&config).await {
+        Ok(store) => tokenbridge::provider_parts(&config, config.listen, store),
+        Err(error) => Err(error),
+    };
+    let (oauth, connections) = match parts {
         Ok(parts) => parts,
         Err(error) => {
             eprintln!("tokenbridge: {error}");

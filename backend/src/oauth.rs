@@ -128,6 +128,28 @@ impl OAuthClient {
         }
     }
 
+    /// The authorize request of a sign-in as far as its flow cookie remembers it: the
+    /// protocol parameters and the device (the cookie keeps no scope or options, so that it
+    /// stays small whatever was asked; those are not shown).
+    pub fn authorize_url_of(
+        &self,
+        state: &str,
+        verifier: &PkceCodeVerifier,
+        device: Option<(&str, &str)>,
+    ) -> Url {
+        let state = state.to_owned();
+        let mut request = self
+            .client
+            .authorize_url(move || CsrfToken::new(state))
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(verifier));
+        if let Some((id, name)) = device {
+            request = request
+                .add_extra_param("device_id", id.to_owned())
+                .add_extra_param("device_name", name.to_owned());
+        }
+        request.url().0
+    }
+
     /// Exchanges the code for a token.
     #[tracing::instrument(name = "token_exchange", skip_all)]
     pub async fn exchange(

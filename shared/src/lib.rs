@@ -20,6 +20,9 @@ pub mod routes {
     /// For scripts, with `Authorization: Bearer <TOKENBRIDGE_API_KEY>`:
     /// `GET {API_CONNECTIONS}` and `GET {API_CONNECTIONS}/{login}/token`.
     pub const API_CONNECTIONS: &str = "/api/v1/connections";
+    /// For operators' sessions, every connection: `POST {OPERATOR_CONNECTIONS}/{id}/refresh`
+    /// (answers a [`super::ConnectionSummary`], never the token) and `DELETE {OPERATOR_CONNECTIONS}/{id}`.
+    pub const OPERATOR_CONNECTIONS: &str = "/api/operator/connections";
     pub const SANDBOX_STYLE: &str = "/sandbox/style.css";
 }
 
@@ -70,6 +73,16 @@ pub struct SessionView {
     /// What was sent and received during this browser's last sign-in, secrets masked.
     #[serde(default)]
     pub exchange_log: Option<ExchangeLog>,
+    /// True when this browser has a live session on the server (it completed a sign-in
+    /// and has not signed out since): the page offers Sign out.
+    #[serde(default)]
+    pub signed_in: bool,
+    /// True when the session signed in as one of `TOKENBRIDGE_OPERATORS`.
+    #[serde(default)]
+    pub operator: bool,
+    /// For an operator: every saved connection of every person, without tokens. Empty otherwise.
+    #[serde(default)]
+    pub all_connections: Vec<ConnectionSummary>,
 }
 
 /// The last sign-in as tokenbridge saw it, like the OAuth Playground's log.

@@ -1,6 +1,6 @@
-//! The JSON API: what the page reads (`/api/session`), what it does to this
-//! browser's connections (`/api/connections/…`), and what scripts use with the
-//! API key (`/api/v1/…`).
+//! The JSON API: what the page reads (`/api/session`), what a session does to the
+//! connections it sees (`/api/connections/…`), what an operator does to any
+//! (`/api/operator/connections/…`), and what scripts use with the API key (`/api/v1/…`).
 
 use axum::{
     Json, Router,
@@ -19,6 +19,8 @@ use crate::{
     AppState,
     connections::{ConnectionError, connection_view, summary, token_view},
     error::AppError,
+    sessions::Session,
+    store::StoreError,
 };
 
 pub fn router() -> Router<AppState> {
@@ -32,6 +34,14 @@ pub fn router() -> Router<AppState> {
         .route(
             &format!("{}/{{id}}", paths::CONNECTIONS),
             delete(disconnect),
+        )
+        .route(
+            &format!("{}/{{id}}/refresh", paths::OPERATOR_CONNECTIONS),
+            post(operator_refresh),
+        )
+        .route(
+            &format!("{}/{{id}}", paths::OPERATOR_CONNECTIONS),
+            delete(operator_disconnect),
         )
         .route(paths::API_CONNECTIONS, get(list_for_script))
         .route(
@@ -47,57 +57,105 @@ impl From<ConnectionError> for AppError {
     }
 }
 
-/// What this browser holds, and how its last sign-in ended (reported once).
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        ConnectionError::from(error).into()
+    }
+}
+
+/// The live session this browser's cookie names, if any.
+async fn live_session(
+    state: &AppState,
+    jar: &PrivateCookieJar,
+) -> Result<Option<Session>, AppError> {
+    match state.cookies.session_id(jar) {
+        Some(id) => Ok(state.sessions.find(&id).await?),
+        None => Ok(None),
+    }
+}
+
+/// What this browser's session sees, and how its last sign-in ended (reported once).
 async fn session(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
 ) -> Result<(PrivateCookieJar, Json<SessionView>), AppError> {
-    let connections = match state.cookies.browser(&jar) {
-        Some(browser) => state
-            .connections
-            .store()
-            .of_browser(&browser)
-            .await
-            .map_err(ConnectionError::from)?,
-        None => Vec::new(),
+    let session = live_session(&state, &jar).await?;
+    let (connections, operator, everyone) = match &session {
+        Some(session) => {
+            let own = state.connections.of_session(session).await?;
+            let operator = state.sessions.is_operator(&own);
+            let everyone = if operator {
+                state.connections.all().await?
+            } else {
+                Vec::new()
+            };
+            (own, operator, everyone)
+        }
+        None => (Vec::new(), false, Vec::new()),
+    };
+    // A cookie whose session ended (signed out, expired) is dropped.
+    let jar = if session.is_none() && state.cookies.session_id(&jar).is_some() {
+        state.cookies.clear_session(jar)
+    } else {
+        jar
     };
     let (jar, outcome) = state.cookies.take_outcome(jar);
+    let provider = state.config.provider;
     let view = SessionView {
-        provider: state.config.provider,
+        provider,
         default_scope: state.config.scope.clone(),
         token: connections.first().map(token_view),
         connections: connections
             .iter()
-            .map(|c| connection_view(c, state.config.provider))
+            .map(|c| connection_view(c, provider))
             .collect(),
         outcome,
         exchange_log: state.cookies.log(&jar),
+        signed_in: session.is_some(),
+        operator,
+        all_connections: everyone.iter().map(|c| summary(c, provider)).collect(),
     };
     Ok((jar, Json(view)))
 }
 
-/// A connection of this browser, for a state-changing call from the page.
+/// The live session behind a state-changing call from the page.
+async fn calling_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &PrivateCookieJar,
+) -> Result<Session, AppError> {
+    if !headers.contains_key(CSRF_HEADER) {
+        return Err(AppError::new(ErrorCode::CsrfRejected));
+    }
+    live_session(state, jar)
+        .await?
+        .ok_or(AppError::new(ErrorCode::ConnectionNotFound))
+}
+
+/// A connection this browser's session sees, for a state-changing call from the page.
 async fn owned(
     state: &AppState,
     headers: &HeaderMap,
     jar: &PrivateCookieJar,
     id: &str,
 ) -> Result<(), AppError> {
-    if !headers.contains_key(CSRF_HEADER) {
-        return Err(AppError::new(ErrorCode::CsrfRejected));
+    let session = calling_session(state, headers, jar).await?;
+    // Another person's connection is as absent as one that does not exist.
+    if !state.connections.sees(&session, id).await? {
+        return Err(AppError::new(ErrorCode::ConnectionNotFound));
     }
-    let browser = state
-        .cookies
-        .browser(jar)
-        .ok_or(AppError::new(ErrorCode::ConnectionNotFound))?;
-    // Another browser's connection is as absent as one that does not exist.
-    if !state
-        .connections
-        .store()
-        .is_owner(id, &browser)
-        .await
-        .map_err(ConnectionError::from)?
-    {
+    Ok(())
+}
+
+/// The call comes from an operator's session; to anyone else these routes do not exist.
+async fn operator(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &PrivateCookieJar,
+) -> Result<(), AppError> {
+    let session = calling_session(state, headers, jar).await?;
+    let own = state.connections.of_session(&session).await?;
+    if !state.sessions.is_operator(&own) {
         return Err(AppError::new(ErrorCode::ConnectionNotFound));
     }
     Ok(())
@@ -124,6 +182,28 @@ async fn disconnect(
     Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
 }
 
+/// An operator refreshes anyone's connection; the answer never carries the token.
+async fn operator_refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: PrivateCookieJar,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionSummary>, AppError> {
+    operator(&state, &headers, &jar).await?;
+    let connection = state.connections.refresh(&state.oauth, &id).await?;
+    Ok(Json(summary(&connection, state.config.provider)))
+}
+
+async fn operator_disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: PrivateCookieJar,
+    Path(id): Path<String>,
+) -> Result<Json<Disconnected>, AppError> {
+    operator(&state, &headers, &jar).await?;
+    Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
+}
+
 /// Scripts present `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
 fn authorize_script(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(key) = &state.config.api_key else {
@@ -146,12 +226,7 @@ async fn list_for_script(
     headers: HeaderMap,
 ) -> Result<Json<Vec<ConnectionSummary>>, AppError> {
     authorize_script(&state, &headers)?;
-    let connections = state
-        .connections
-        .store()
-        .all()
-        .await
-        .map_err(ConnectionError::from)?;
+    let connections = state.connections.all().await?;
     Ok(Json(
         connections
             .iter()

@@ -6,14 +6,14 @@
 use axum::{
     Router,
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode},
-    response::Redirect,
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use axum_extra::extract::PrivateCookieJar;
 use oauth2::AuthorizationCode;
 use tokenbridge_shared::{
-    ApiError, CSRF_HEADER, ErrorCode, ExchangeLog, FlowOutcome, LogEntry, LogStep, routes as paths,
+    ApiError, CSRF_HEADER, ErrorCode, ExchangeLog, FlowOutcome, LogStep, routes as paths,
 };
 
 use super::Params;
@@ -22,8 +22,9 @@ use crate::{
     connections::Device,
     error::AppError,
     exchange_log::{Recorder, browser_request},
-    flow::NewFlow,
-    oauth::AuthorizeOptions,
+    flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
+    oauth::{AuthorizeOptions, unix_now},
+    sessions::SessionId,
 };
 
 const MAX_LOGIN_HINT: usize = 256;
@@ -49,10 +50,9 @@ async fn login(
     let authorization = state.oauth.authorize(&options);
     tracing::info!(provider = state.config.provider.as_str(), "sign-in started");
     let flow = NewFlow {
-        authorize_log: browser_request(LogStep::AuthorizeRequest, &authorization.url),
         state: authorization.state.into_secret(),
         verifier: authorization.verifier,
-        scope: options.scope,
+        provider: state.config.provider.as_str().to_owned(),
         device_id: authorization.device_id,
         device_name: options.device_name,
     };
@@ -139,74 +139,172 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
     })
 }
 
-/// Where the provider sends the browser back. Checks the state, exchanges the
-/// code, keeps the token in this browser's sealed session cookie, and goes home.
+/// Where the provider sends the browser back. A callback that matches one of this
+/// browser's sign-ins spends its state, exchanges the code, saves the connection, starts
+/// a fresh session, and goes home, where the page reads the outcome. One that matches
+/// none (a forged link, a replay, another browser's sign-in) gets a page of its own and
+/// changes nothing this browser holds.
 async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     jar: PrivateCookieJar,
     RawQuery(query): RawQuery,
-) -> (PrivateCookieJar, Redirect) {
+) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or_default().as_bytes());
+    // A duplicated state is as untrustworthy as a missing one.
+    let Some(state_param) = params.get("state").ok().flatten() else {
+        let code = if state.cookies.any_flow(&jar) {
+            ErrorCode::InvalidCallback
+        } else {
+            ErrorCode::StateMissing
+        };
+        return unmatched(code, &headers);
+    };
+    let (jar, found) = state.cookies.take_flow(jar, state_param);
+    let transaction = match found {
+        FlowMatch::Matched(transaction) => transaction,
+        FlowMatch::Unmatched { others_in_progress } => {
+            let spent = state
+                .sessions
+                .state_spent(state_param)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "cannot ask the store whether a state was spent");
+                    false
+                });
+            return unmatched(unmatched_code(spent, others_in_progress), &headers);
+        }
+    };
+
+    let device = transaction
+        .device_id
+        .as_deref()
+        .zip(transaction.device_name.as_deref());
+    let authorize = state
+        .oauth
+        .authorize_url_of(&transaction.state, &transaction.verifier, device);
+    let mut entries = vec![browser_request(LogStep::AuthorizeRequest, &authorize)];
     let recorder = Recorder::default();
-    let mut entries = Vec::new();
-    let (jar, result) = complete(&state, jar, &params, &recorder, &mut entries).await;
+    let result = complete(&state, &jar, &params, state_param, transaction, &recorder).await;
     let mut callback_url = state.config.redirect_url();
     callback_url.set_query(query.as_deref());
     entries.push(browser_request(LogStep::Callback, &callback_url));
     entries.extend(recorder.entries());
-    let jar = state.cookies.set_log(jar, &ExchangeLog { entries });
+    let mut jar = state.cookies.set_log(jar, &ExchangeLog { entries });
     let outcome = match result {
-        Ok(()) => FlowOutcome::Connected,
+        Ok(session) => {
+            jar =
+                state
+                    .cookies
+                    .set_session(jar, &session, state.sessions.lifetimes().absolute_secs);
+            FlowOutcome::Connected
+        }
         Err(error) => FlowOutcome::Failed(error),
     };
     let jar = state.cookies.set_outcome(jar, &outcome);
-    (jar, Redirect::to("/"))
+    (jar, Redirect::to("/")).into_response()
 }
 
-/// Checks the callback and exchanges its code; the authorize request goes into `log`
-/// when this browser's sign-in is found, and the token exchange into `recorder`.
+/// The answer to a callback that matches none of this browser's sign-ins: a page that
+/// says so, in the browser's language, and no cookie touched.
+fn unmatched(code: ErrorCode, headers: &HeaderMap) -> Response {
+    tracing::warn!(
+        code = code.as_str(),
+        "sign-in failed: the callback does not match a sign-in of this browser"
+    );
+    let ru = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|langs| langs.trim_start().to_ascii_lowercase().starts_with("ru"));
+    let (lang, title, advice, back) = if ru {
+        (
+            "ru",
+            "Этот вход нельзя завершить здесь",
+            match code {
+                ErrorCode::StateReplayed => {
+                    "Эта ссылка входа уже использована. Начните вход заново."
+                }
+                ErrorCode::StateMismatch => {
+                    "Ссылка не относится ко входу, начатому в этом браузере. Завершите вход в той вкладке, где его начали, или начните заново."
+                }
+                _ => {
+                    "Вход не был начат в этом браузере (или уже завершён). Начните его кнопкой «Подключить»."
+                }
+            },
+            "Вернуться в tokenbridge",
+        )
+    } else {
+        (
+            "en",
+            "This sign-in can't be finished here",
+            code.message(),
+            "Back to tokenbridge",
+        )
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><main><h1>{title}</h1><p>{advice}</p>\
+         <p><code>{code}</code></p><p><a href=\"/\">{back}</a></p></main></body></html>",
+        code = code.as_str(),
+    );
+    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+}
+
+/// Checks this browser's sign-in against the callback and exchanges its code; the token
+/// exchange goes into `recorder`. The new session's id on success.
 async fn complete(
     state: &AppState,
-    jar: PrivateCookieJar,
+    jar: &PrivateCookieJar,
     params: &Params,
+    state_param: &str,
+    transaction: Transaction,
     recorder: &Recorder,
-    log: &mut Vec<LogEntry>,
-) -> (PrivateCookieJar, Result<(), ApiError>) {
+) -> Result<SessionId, ApiError> {
     let fail = |code: ErrorCode, detail: &str| {
         tracing::warn!(code = code.as_str(), "sign-in failed: {detail}");
         ApiError::new(code)
     };
-    // A duplicated parameter is as untrustworthy as a missing one.
-    let state_param = params.get("state").ok().flatten();
-    let (jar, transaction) = state.cookies.finish_flow(jar, state_param);
-    let transaction = match transaction {
-        Ok(transaction) => {
-            log.extend(transaction.authorize_log.clone());
-            transaction
+    // The cookie was found by a hash of the state; the whole state must still match.
+    if !same_state(&transaction, state_param) {
+        return Err(fail(
+            ErrorCode::StateMismatch,
+            "the state differs from the sign-in's",
+        ));
+    }
+    if transaction.provider != state.config.provider.as_str() {
+        return Err(fail(
+            ErrorCode::InvalidCallback,
+            "the sign-in was started for another provider",
+        ));
+    }
+    if unix_now() >= transaction.expires_at {
+        return Err(fail(ErrorCode::StateExpired, "the sign-in expired"));
+    }
+    // Spent once, everywhere: a copy of this browser's cookies replayed on another
+    // instance, or after a restart, finds the state spent.
+    match state
+        .sessions
+        .spend_state(state_param, transaction.expires_at)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Err(fail(ErrorCode::StateReplayed, "the state was spent before")),
+        Err(error) => {
+            tracing::warn!(%error, "cannot record the spent state");
+            return Err(ApiError::new(ErrorCode::Internal));
         }
-        Err(code) => {
-            return (
-                jar,
-                Err(fail(
-                    code,
-                    "the callback does not match a sign-in of this browser",
-                )),
-            );
-        }
-    };
+    }
 
     let (Ok(error), Ok(description), Ok(code)) = (
         params.get("error"),
         params.get("error_description"),
         params.get("code"),
     ) else {
-        return (
-            jar,
-            Err(fail(
-                ErrorCode::InvalidCallback,
-                "a callback parameter is duplicated",
-            )),
-        );
+        return Err(fail(
+            ErrorCode::InvalidCallback,
+            "a callback parameter is duplicated",
+        ));
     };
     if let Some(error) = error {
         let code = if error == "access_denied" {
@@ -218,88 +316,82 @@ async fn complete(
         tracing::warn!(
             code = code.as_str(),
             provider_error = error,
-            "the provider ended the sign-in: {words}"
+            "the provider ended the sign-in: {}",
+            words.escape_debug()
         );
-        return (
-            jar,
-            Err(ApiError::new(code).with_provider_message(Some(words))),
-        );
+        return Err(ApiError::new(code).with_provider_message(Some(words)));
     }
     let Some(code) = code else {
-        return (
-            jar,
-            Err(fail(ErrorCode::InvalidCallback, "the callback has no code")),
-        );
+        return Err(fail(ErrorCode::InvalidCallback, "the callback has no code"));
     };
     if code.len() > MAX_CODE {
-        return (
-            jar,
-            Err(fail(
-                ErrorCode::InvalidCallback,
-                "the callback's code is too long",
-            )),
-        );
+        return Err(fail(
+            ErrorCode::InvalidCallback,
+            "the callback's code is too long",
+        ));
     }
 
-    match state
+    let token = state
         .oauth
         .exchange(
             AuthorizationCode::new(code.to_owned()),
             transaction.verifier,
-            transaction.scope,
+            None,
             recorder,
         )
         .await
-    {
-        Ok(token) => {
-            let (jar, browser) = state.cookies.ensure_browser(jar);
-            let device = Device {
-                id: transaction.device_id,
-                name: transaction.device_name,
-            };
-            match state
-                .connections
-                .connect(&state.oauth, token, &browser, device)
-                .await
-            {
-                Ok(connection) => {
-                    tracing::info!(
-                        provider = state.config.provider.as_str(),
-                        connection = %connection.id,
-                        expires_at = connection.expires_at,
-                        refresh_token = connection.refresh_token.is_some(),
-                        "sign-in completed"
-                    );
-                    (jar, Ok(()))
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        code = error.code.as_str(),
-                        "the token was not saved: {}",
-                        error.detail
-                    );
-                    (
-                        jar,
-                        Err(ApiError::new(error.code).with_provider_message(error.provider_message)),
-                    )
-                }
-            }
-        }
-        Err(error) => {
+        .map_err(|error| {
             tracing::warn!(
                 code = error.code.as_str(),
                 "token exchange failed: {}",
                 error.detail
             );
-            (
-                jar,
-                Err(ApiError::new(error.code).with_provider_message(error.provider_message)),
-            )
+            ApiError::new(error.code).with_provider_message(error.provider_message)
+        })?;
+
+    // Every sign-in gets a fresh session id (no fixation); what the browser's live
+    // session saw moves to it.
+    let current = match state.cookies.session_id(jar) {
+        Some(id) => state.sessions.find(&id).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot read the browser's session; starting afresh");
+            None
+        }),
+        None => None,
+    };
+    let id = SessionId::random();
+    let session = state.sessions.successor(&id, current.as_ref());
+    let device = Device {
+        id: transaction.device_id,
+        name: transaction.device_name,
+    };
+    match state
+        .connections
+        .connect(&state.oauth, token, &session, device)
+        .await
+    {
+        Ok(connection) => {
+            tracing::info!(
+                provider = state.config.provider.as_str(),
+                connection = %connection.id,
+                expires_at = connection.expires_at,
+                refresh_token = connection.refresh_token.is_some(),
+                "sign-in completed"
+            );
+            Ok(id)
+        }
+        Err(error) => {
+            tracing::warn!(
+                code = error.code.as_str(),
+                "the token was not saved: {}",
+                error.detail
+            );
+            Err(ApiError::new(error.code).with_provider_message(error.provider_message))
         }
     }
 }
 
-/// Forgets the token in this browser. Needs the app's anti-forgery header.
+/// Signs out: the session ends on the server, and every tokenbridge cookie is cleared.
+/// Needs the app's anti-forgery header.
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -308,6 +400,12 @@ async fn logout(
     if !headers.contains_key(CSRF_HEADER) {
         return Err(AppError::new(ErrorCode::CsrfRejected));
     }
+    if let Some(id) = state.cookies.session_id(&jar) {
+        state.sessions.end(&id).await.map_err(|error| {
+            tracing::warn!(%error, "cannot end the session");
+            AppError::new(ErrorCode::Internal)
+        })?;
+    }
     tracing::info!("signed out");
-    Ok((state.cookies.clear_session(jar), StatusCode::NO_CONTENT))
+    Ok((state.cookies.clear_all(jar), StatusCode::NO_CONTENT))
 }

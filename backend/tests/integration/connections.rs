@@ -118,14 +118,7 @@ async fn neither_token_is_in_the_database_files() {
     let dir = scratch_dir();
     let app = app_with_api(&dir, None).await;
     let made = connect_as(&app, "alice").await;
-    let stored = app
-        .state
-        .connections
-        .store()
-        .get(&made.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.state.connections.find(&made.id).await.unwrap().unwrap();
     let refresh = stored.refresh_token.unwrap().secret().clone();
 
     let mut searched = 0;
@@ -193,9 +186,9 @@ async fn many_parallel_callers_cause_one_refresh() {
 async fn a_rotated_refresh_token_is_stored() {
     let app = app_with_api(&scratch_dir(), None).await;
     let made = connect_as(&app, "alice").await;
-    let store = app.state.connections.store();
+    let store = &app.state.connections;
     let before = store
-        .get(&made.id)
+        .find(&made.id)
         .await
         .unwrap()
         .unwrap()
@@ -209,7 +202,7 @@ async fn a_rotated_refresh_token_is_stored() {
     let refreshed: ConnectionView = response.json().await.unwrap();
 
     let after = store
-        .get(&made.id)
+        .find(&made.id)
         .await
         .unwrap()
         .unwrap()
@@ -265,14 +258,7 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
 
     assert_eq!(fresh.access_token, "at-2");
     let id = api_list(&app).await[0].id.clone();
-    let stored = app
-        .state
-        .connections
-        .store()
-        .get(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = app.state.connections.find(&id).await.unwrap().unwrap();
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-original");
 }
 

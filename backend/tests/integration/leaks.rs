@@ -25,8 +25,7 @@ async fn no_log_line_at_trace_level_carries_a_secret() {
         let stored = app
             .state
             .connections
-            .store()
-            .get(&first.id)
+            .find(&first.id)
             .await
             .unwrap()
             .unwrap();

@@ -4,7 +4,9 @@
 //! written, bound to their connection and column, so the database file alone
 //! reveals no token.
 
-use std::path::Path;
+mod sessions;
+
+use std::{path::Path, sync::Arc};
 
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
@@ -13,10 +15,11 @@ use aes_gcm::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
 use crate::oauth::{unix_now, unix_now_ns};
+
+pub use sessions::{NewSession, Pruned, SessionRow, hash_id};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,41 +128,14 @@ impl StoreKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn from_file(path: &Path) -> Result<Self, StoreError> {
-        let key_file_error = |source| StoreError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(key_file_error)?;
-                }
-                let key: [u8; 32] = rand::rng().random();
-                write_private(path, STANDARD.encode(key).as_bytes()).map_err(key_file_error)?;
-                tracing::info!(path = %path.display(), "created a new store key file (mode 0600); back it up with the database");
-                Ok(Self(key))
+        let text = crate::keyfile::read_or_create(path, 32, "store key").map_err(|source| {
+            StoreError::KeyFile {
+                path: path.display().to_string(),
+                source,
             }
-            Err(error) => Err(key_file_error(error)),
-        }
+        })?;
+        Self::from_base64(&text)
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 /// What a sealed value is bound to: its row (by provider account, which never changes) and column.
@@ -218,12 +194,14 @@ impl Sealer {
     }
 }
 
+/// The database and the key that seals tokens in it; cheap to clone.
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    sealer: Sealer,
+    sealer: Arc<Sealer>,
     /// SQLite takes one writer at a time, and a writer that finds the file busy sleeps for
     /// milliseconds: this process's writers queue here instead. `None` for PostgreSQL.
-    write_lock: Option<tokio::sync::Mutex<()>>,
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -267,17 +245,17 @@ impl Store {
         );
         Ok(Self {
             pool,
-            sealer,
-            write_lock: sqlite.then(|| tokio::sync::Mutex::new(())),
+            sealer: Arc::new(sealer),
+            write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
         })
     }
 
-    /// Adds the connection, or updates the one of the same provider account, and lets `browser` see it.
-    /// Each statement stands alone, so SQLite's busy handler can order concurrent writers.
-    pub async fn upsert(
+    /// Adds the connection, or updates the one of the same provider account, and starts
+    /// `session`, which sees it (and whatever the session it replaces saw): one transaction.
+    pub async fn save_sign_in(
         &self,
         new: NewConnection,
-        browser: &str,
+        session: &NewSession,
     ) -> Result<Connection, StoreError> {
         let now = unix_now();
         let row = RowKey {
@@ -292,6 +270,7 @@ impl Store {
             .as_ref()
             .map(|t| self.sealer.seal(t.secret(), &row, "refresh_token"));
         let _writing = self.writing().await;
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
@@ -315,14 +294,11 @@ impl Store {
         .bind(now)
         .bind(None::<i64>)
         .bind(unix_now_ns())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
         let id: String = row.try_get("id")?;
-        sqlx::query("INSERT INTO connection_owners (connection_id, browser_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(&id)
-            .bind(owner_key(browser))
-            .execute(&self.pool)
-            .await?;
+        sessions::start(&mut tx, session, &id, now).await?;
+        tx.commit().await?;
         Ok(Connection {
             id,
             created_at: row.try_get("created_at")?,
@@ -349,11 +325,15 @@ impl Store {
         }
     }
 
-    pub async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The connection `id` of `provider`.
+    pub async fn get(&self, provider: &str, id: &str) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM connections WHERE provider = $1 AND id = $2"
+        ))
+        .bind(provider)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| self.open_row(&row)).transpose()
     }
 
@@ -371,39 +351,54 @@ impl Store {
         row.map(|row| self.open_row(&row)).transpose()
     }
 
-    /// Every connection, newest first.
-    pub async fn all(&self) -> Result<Vec<Connection>, StoreError> {
+    /// Every connection of `provider`, newest first.
+    pub async fn all(&self, provider: &str) -> Result<Vec<Connection>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections ORDER BY created_at DESC, id"
+            "SELECT {COLUMNS} FROM connections WHERE provider = $1 ORDER BY created_at DESC, id"
         ))
+        .bind(provider)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| self.open_row(row)).collect()
     }
 
-    /// The connections `browser` may see, most recently refreshed or created first.
-    pub async fn of_browser(&self, browser: &str) -> Result<Vec<Connection>, StoreError> {
+    /// The connections of `provider` that the session `session_hash` sees, most recently
+    /// refreshed or created first.
+    pub async fn of_session(
+        &self,
+        provider: &str,
+        session_hash: &str,
+    ) -> Result<Vec<Connection>, StoreError> {
         let columns = COLUMNS
             .split(", ")
             .map(|c| format!("c.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {columns} FROM connections c JOIN connection_owners o ON o.connection_id = c.id \
-             WHERE o.browser_id = $1 ORDER BY c.touched_ns DESC, c.id"
+            "SELECT {columns} FROM connections c JOIN session_connections s ON s.connection_id = c.id \
+             WHERE s.session_hash = $1 AND c.provider = $2 ORDER BY c.touched_ns DESC, c.id"
         ))
-        .bind(owner_key(browser))
+        .bind(session_hash)
+        .bind(provider)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| self.open_row(row)).collect()
     }
 
-    pub async fn is_owner(&self, id: &str, browser: &str) -> Result<bool, StoreError> {
+    /// Whether the session `session_hash` sees the connection `id` of `provider`.
+    pub async fn session_sees(
+        &self,
+        provider: &str,
+        session_hash: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
-            "SELECT 1 FROM connection_owners WHERE connection_id = $1 AND browser_id = $2",
+            "SELECT 1 FROM session_connections s JOIN connections c ON c.id = s.connection_id \
+             WHERE s.session_hash = $1 AND s.connection_id = $2 AND c.provider = $3",
         )
+        .bind(session_hash)
         .bind(id)
-        .bind(owner_key(browser))
+        .bind(provider)
         .fetch_optional(&self.pool)
         .await?
         .is_some())
@@ -430,7 +425,7 @@ impl Store {
         let _writing = self.writing().await;
         sqlx::query(
             "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
-             refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7",
+             refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8",
         )
         .bind(access)
         .bind(refresh)
@@ -439,30 +434,43 @@ impl Store {
         .bind(unix_now_ns())
         .bind(Status::Active.as_str())
         .bind(&connection.id)
+        .bind(&connection.provider)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn set_status(&self, id: &str, status: Status) -> Result<(), StoreError> {
+    pub async fn set_status(
+        &self,
+        provider: &str,
+        id: &str,
+        status: Status,
+    ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        sqlx::query("UPDATE connections SET status = $1 WHERE id = $2")
+        sqlx::query("UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3")
             .bind(status.as_str())
             .bind(id)
+            .bind(provider)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+    /// Forgets the connection `id` of `provider`, and every session's sight of it.
+    pub async fn delete(&self, provider: &str, id: &str) -> Result<(), StoreError> {
         let _writing = self.writing().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM connection_owners WHERE connection_id = $1")
+        sqlx::query(
+            "DELETE FROM session_connections WHERE connection_id IN \
+             (SELECT id FROM connections WHERE id = $1 AND provider = $2)",
+        )
+        .bind(id)
+        .bind(provider)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM connections WHERE id = $1 AND provider = $2")
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM connections WHERE id = $1")
-            .bind(id)
+            .bind(provider)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -509,14 +517,6 @@ impl Store {
 fn new_id() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Browsers are stored by a hash of their id, which is itself only ever sent sealed.
-fn owner_key(browser: &str) -> String {
-    Sha256::digest(browser.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// SQLite: create the file (and its folder) if missing.
