@@ -3,7 +3,8 @@
 
 use gloo_net::http::{Request, Response};
 use tokenbridge_shared::{
-    ApiError, CSRF_HEADER, ConnectionView, Disconnected, ErrorCode, SessionView, routes,
+    ApiError, CSRF_HEADER, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, SessionView,
+    routes,
 };
 
 pub async fn get_session() -> Result<SessionView, ApiError> {
@@ -41,6 +42,28 @@ pub async fn refresh_connection(id: &str) -> Result<ConnectionView, ApiError> {
 /// Revokes (where the provider can) and forgets one of this browser's connections.
 pub async fn disconnect(id: &str) -> Result<Disconnected, ApiError> {
     let url = format!("{}/{}", routes::CONNECTIONS, encode(id));
+    let response = Request::delete(&url)
+        .header(CSRF_HEADER, "1")
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+/// For an operator: refreshes anyone's connection now. The answer carries no token.
+pub async fn operator_refresh(id: &str) -> Result<ConnectionSummary, ApiError> {
+    let url = format!("{}/{}/refresh", routes::OPERATOR_CONNECTIONS, encode(id));
+    let response = Request::post(&url)
+        .header(CSRF_HEADER, "1")
+        .send()
+        .await
+        .map_err(network)?;
+    read_json(response).await
+}
+
+/// For an operator: revokes (where the provider can) and forgets anyone's connection.
+pub async fn operator_disconnect(id: &str) -> Result<Disconnected, ApiError> {
+    let url = format!("{}/{}", routes::OPERATOR_CONNECTIONS, encode(id));
     let response = Request::delete(&url)
         .header(CSRF_HEADER, "1")
         .send()

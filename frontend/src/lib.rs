@@ -1,6 +1,7 @@
 //! The tokenbridge browser app: shows the provider, the Connect link, the
 //! token card and "Use it" panel after a sign-in, this browser's saved
-//! connections, and a clear message for every failure. It never
+//! connections, Sign out, every connection for an operator, and a clear
+//! message for every failure. It never
 //! sees a code, a state, a verifier or the client secret — only the token the
 //! backend hands it through `/api/session`.
 
@@ -14,7 +15,10 @@ use leptos::prelude::*;
 use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, Revocation, SessionView};
 
 use crate::{
-    components::{ConnectPanel, ConnectionList, ErrorView, ExchangeLogPanel, TokenCard, UsePanel},
+    components::{
+        ConnectPanel, ConnectionList, ErrorView, ExchangeLogPanel, OperatorPanel, TokenCard,
+        UsePanel,
+    },
     i18n::{Lang, LanguageSwitch, use_lang},
 };
 
@@ -26,23 +30,23 @@ pub fn App() -> impl IntoView {
     let session = LocalResource::new(api::get_session);
     // What the last action on a connection did, said once at the top.
     let (notice, set_notice) = signal(None::<Notice>);
-    let act = move |id: String, disconnecting: bool| {
+    // A failed Sign out, shown as an error under the header until the next action.
+    let (sign_out_error, set_sign_out_error) = signal(None::<ApiError>);
+    let on_act = Callback::new(move |act: Act| {
+        set_sign_out_error.set(None);
         leptos::task::spawn_local(async move {
-            let said = if disconnecting {
-                api::disconnect(&id)
-                    .await
-                    .map(|done| Notice::Disconnected(done.revocation))
-            } else {
-                api::refresh_connection(&id)
-                    .await
-                    .map(|c| Notice::Refreshed(c.login))
-            };
-            set_notice.set(Some(said.unwrap_or_else(Notice::Failed)));
+            let signing_out = act == Act::SignOut;
+            match act.perform().await {
+                Err(error) if signing_out => {
+                    // Still signed in: the page as it is stays true.
+                    set_sign_out_error.set(Some(error));
+                    return;
+                }
+                said => set_notice.set(Some(said.unwrap_or_else(Notice::Failed))),
+            }
             session.refetch();
         });
-    };
-    let on_refresh = Callback::new(move |id: String| act(id, false));
-    let on_disconnect = Callback::new(move |id: String| act(id, true));
+    });
 
     view! {
         <main class="page">
@@ -57,10 +61,45 @@ pub fn App() -> impl IntoView {
                 }.into_any(),
                 Some(Ok(view)) => view! {
                     {move || notice.get().map(|notice| view! { <p class="notice" role="status" data-testid="notice">{move || notice.text(lang.get())}</p> })}
-                    <Session view=view on_refresh=on_refresh on_disconnect=on_disconnect />
+                    <Session view=view on_act=on_act sign_out_error=sign_out_error />
                 }.into_any(),
             }}
         </main>
+    }
+}
+
+/// What a person can do on the page once it has loaded; each ends by reloading the session view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// Refresh one of this browser's connections (by id).
+    Refresh(String),
+    /// Disconnect one of this browser's connections (by id).
+    Disconnect(String),
+    /// An operator refreshes anyone's connection (by id).
+    OperatorRefresh(String),
+    /// An operator disconnects anyone's connection (by id).
+    OperatorDisconnect(String),
+    /// End this browser's session on the server.
+    SignOut,
+}
+
+impl Act {
+    async fn perform(self) -> Result<Notice, ApiError> {
+        match self {
+            Self::Refresh(id) => api::refresh_connection(&id)
+                .await
+                .map(|c| Notice::Refreshed(c.login)),
+            Self::Disconnect(id) => api::disconnect(&id)
+                .await
+                .map(|done| Notice::Disconnected(done.revocation)),
+            Self::OperatorRefresh(id) => api::operator_refresh(&id)
+                .await
+                .map(|c| Notice::Refreshed(c.login)),
+            Self::OperatorDisconnect(id) => api::operator_disconnect(&id)
+                .await
+                .map(|done| Notice::Disconnected(done.revocation)),
+            Self::SignOut => api::logout().await.map(|()| Notice::SignedOut),
+        }
     }
 }
 
@@ -69,6 +108,7 @@ pub fn App() -> impl IntoView {
 enum Notice {
     Refreshed(String),
     Disconnected(Revocation),
+    SignedOut,
     Failed(ApiError),
 }
 
@@ -95,16 +135,24 @@ impl Notice {
                     },
                 )
                 .to_owned(),
+            Self::SignedOut => lang
+                .tr(
+                    "Signed out. Saved connections stay on the server for scripts; sign in again to manage them.",
+                    "Вы вышли. Сохранённые подключения остаются на сервере для скриптов; чтобы управлять ими, войдите снова.",
+                )
+                .to_owned(),
             Self::Failed(error) => format!("{} {}", messages::title(error.code, ProviderKind::Custom, lang), messages::advice(error.code, ProviderKind::Custom, lang)),
         }
     }
 }
 
+/// The page for a loaded session view. Every action goes to `on_act`; a failed
+/// Sign out comes back through `sign_out_error`.
 #[component]
-fn Session(
+pub fn Session(
     view: SessionView,
-    on_refresh: Callback<String>,
-    on_disconnect: Callback<String>,
+    on_act: Callback<Act>,
+    #[prop(into)] sign_out_error: Signal<Option<ApiError>>,
 ) -> impl IntoView {
     let lang = use_lang();
     let provider = view.provider;
@@ -117,8 +165,15 @@ fn Session(
     let has_connections = !view.connections.is_empty();
     let log = view.exchange_log.clone();
     let current_token = view.token.as_ref().map(|t| t.access_token.clone());
+    let on_refresh = Callback::new(move |id| on_act.run(Act::Refresh(id)));
+    let on_disconnect = Callback::new(move |id| on_act.run(Act::Disconnect(id)));
+    let sign_out = view
+        .signed_in
+        .then(|| Callback::new(move |()| on_act.run(Act::SignOut)));
+    let all_connections = view.operator.then_some(view.all_connections);
     view! {
-        <Header provider=Some(provider) />
+        <Header provider=Some(provider) sign_out=sign_out />
+        {move || sign_out_error.get().map(|error| view! { <ErrorView error=error provider=provider /> })}
         {failure.map(|error| view! { <ErrorView error=error provider=provider /> })}
         {view.token.map(|token| {
             let newest = newest.clone().unwrap_or_default();
@@ -132,19 +187,35 @@ fn Session(
         {has_connections.then(|| view! {
             <ConnectionList connections=view.connections.clone() on_refresh=on_refresh on_disconnect=on_disconnect />
         })}
+        {all_connections.map(|connections| view! {
+            <OperatorPanel
+                connections=connections
+                on_refresh=Callback::new(move |id| on_act.run(Act::OperatorRefresh(id)))
+                on_disconnect=Callback::new(move |id| on_act.run(Act::OperatorDisconnect(id)))
+            />
+        })}
         <ConnectPanel provider=provider default_scope=view.default_scope another=has_connections />
         {log.map(|log| view! { <ExchangeLogPanel log=log access_token=current_token.clone() /> })}
     }
 }
 
+/// The title, the language switch, Sign out when `sign_out` is given, and the provider.
 #[component]
-fn Header(provider: Option<ProviderKind>) -> impl IntoView {
+fn Header(
+    provider: Option<ProviderKind>,
+    #[prop(optional_no_strip)] sign_out: Option<Callback<()>>,
+) -> impl IntoView {
     let lang = use_lang();
     view! {
         <header class="top">
             <div class="title-row">
                 <h1>"tokenbridge"</h1>
-                <LanguageSwitch />
+                <div class="title-actions">
+                    {sign_out.map(|sign_out| view! {
+                        <button class="secondary" on:click=move |_| sign_out.run(())>{move || lang.get().tr("Sign out", "Выйти")}</button>
+                    })}
+                    <LanguageSwitch />
+                </div>
             </div>
             <p class="tagline">{move || lang.get().tr(
                 "Get an OAuth access token in your browser. The client secret stays on the server.",

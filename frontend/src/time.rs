@@ -5,6 +5,12 @@ use crate::i18n::Lang;
 /// A token closer than this to its expiry is shown as a warning.
 pub const SOON_SECS: i64 = 24 * 3600;
 
+/// Whether a token that expires at `expires_at` is to be shown as a warning at `now`
+/// (an expired one is too; one without a stated expiry never is).
+pub fn expires_soon(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_some_and(|at| at - now < SOON_SECS)
+}
+
 /// Now, in Unix seconds, by the browser's clock.
 pub fn now() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64

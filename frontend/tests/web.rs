@@ -40,12 +40,20 @@ impl Stage {
     }
 
     fn button(&self, label: &str) -> HtmlElement {
+        self.maybe_button(label)
+            .unwrap_or_else(|| panic!("no button {label:?}"))
+    }
+
+    fn maybe_button(&self, label: &str) -> Option<HtmlElement> {
         let buttons = self.0.query_selector_all("button").unwrap();
         (0..buttons.length())
             .filter_map(|i| buttons.item(i))
             .map(|node| node.unchecked_into::<HtmlElement>())
             .find(|b| b.text_content().as_deref() == Some(label))
-            .unwrap_or_else(|| panic!("no button {label:?}"))
+    }
+
+    fn has(&self, selector: &str) -> bool {
+        self.0.query_selector(selector).unwrap().is_some()
     }
 }
 
@@ -639,4 +647,284 @@ async fn the_exchange_log_masks_secrets_and_reveals_only_the_persons_token() {
         text.matches("•••• masked").count() == 2,
         "the code and the refresh token stay masked"
     );
+}
+
+fn signed_out_view() -> tokenbridge_shared::SessionView {
+    tokenbridge_shared::SessionView {
+        provider: ProviderKind::Sandbox,
+        default_scope: None,
+        token: None,
+        connections: Vec::new(),
+        outcome: None,
+        exchange_log: None,
+        signed_in: false,
+        operator: false,
+        all_connections: Vec::new(),
+    }
+}
+
+/// The whole page for `view`; every action it asks for lands in the returned signal.
+fn mount_session(
+    stage: &Stage,
+    view: tokenbridge_shared::SessionView,
+    sign_out_error: ReadSignal<Option<ApiError>>,
+) -> (
+    leptos::mount::UnmountHandle<impl Mountable>,
+    ReadSignal<Vec<tokenbridge_frontend::Act>>,
+) {
+    use tokenbridge_frontend::Session;
+    let (acts, set_acts) = signal(Vec::new());
+    let app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! {
+            <Session
+                view=view.clone()
+                on_act=Callback::new(move |act| set_acts.update(|acts| acts.push(act)))
+                sign_out_error=sign_out_error
+            />
+        }
+    });
+    (app, acts)
+}
+
+fn sample_summary(
+    login: &str,
+    status: tokenbridge_shared::ConnectionStatus,
+    expires_in: i64,
+) -> tokenbridge_shared::ConnectionSummary {
+    tokenbridge_shared::ConnectionSummary {
+        id: format!("id-{login}"),
+        provider: ProviderKind::Yandex,
+        account_id: format!("account-{login}"),
+        login: login.into(),
+        status,
+        expires_at: Some(now() + expires_in),
+        scope: Some("direct:api".into()),
+        has_refresh_token: true,
+        created_at: 1_700_000_000,
+        refreshed_at: None,
+    }
+}
+
+/// alice is fine, bob's token expires within the hour, carol's refresh token was refused.
+fn operator_view() -> tokenbridge_shared::SessionView {
+    use tokenbridge_shared::ConnectionStatus;
+    tokenbridge_shared::SessionView {
+        signed_in: true,
+        operator: true,
+        all_connections: vec![
+            sample_summary("alice", ConnectionStatus::Active, 30 * 86_400),
+            sample_summary("bob", ConnectionStatus::Active, 3600),
+            tokenbridge_shared::ConnectionSummary {
+                refreshed_at: Some(1_750_000_000),
+                ..sample_summary("carol", ConnectionStatus::NeedsReconnect, 30 * 86_400)
+            },
+        ],
+        ..signed_out_view()
+    }
+}
+
+fn buttons_in(element: &HtmlElement) -> Vec<web_sys::HtmlButtonElement> {
+    let buttons = element.query_selector_all("button").unwrap();
+    (0..buttons.length())
+        .filter_map(|i| buttons.item(i))
+        .map(|node| node.unchecked_into())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn sign_out_is_offered_only_to_a_signed_in_browser_and_asks_to_sign_out() {
+    use tokenbridge_frontend::Act;
+    let (no_error, _) = signal(None::<ApiError>);
+
+    let stage = Stage::new();
+    let (app, acts) = mount_session(&stage, signed_out_view(), no_error);
+    settle().await;
+    assert!(stage.has("[data-testid=connect]"), "the Connect state");
+    assert!(
+        stage.maybe_button("Sign out").is_none(),
+        "nothing to sign out of: {}",
+        stage.0.inner_html()
+    );
+    drop(app);
+    drop(stage);
+
+    let stage = Stage::new();
+    let view = tokenbridge_shared::SessionView {
+        signed_in: true,
+        ..signed_out_view()
+    };
+    let (_app, acts_signed_in) = mount_session(&stage, view, no_error);
+    settle().await;
+    let sign_out = stage.button("Sign out");
+    assert_eq!(
+        sign_out.get_attribute("aria-label"),
+        None,
+        "its text is its accessible name"
+    );
+    assert!(acts_signed_in.get_untracked().is_empty());
+    sign_out.click();
+    settle().await;
+    assert_eq!(acts_signed_in.get_untracked(), vec![Act::SignOut]);
+    assert!(acts.get_untracked().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_sign_out_is_shown_with_the_error_view() {
+    let (sign_out_error, set_sign_out_error) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let view = tokenbridge_shared::SessionView {
+        signed_in: true,
+        ..signed_out_view()
+    };
+    let (_app, _acts) = mount_session(&stage, view, sign_out_error);
+    settle().await;
+    assert!(!stage.has("[data-testid=error]"));
+
+    set_sign_out_error.set(Some(ApiError::new(ErrorCode::CsrfRejected)));
+    settle().await;
+    assert_eq!(
+        stage
+            .find("[data-testid=error]")
+            .get_attribute("data-code")
+            .as_deref(),
+        Some("csrf_rejected")
+    );
+    assert_eq!(
+        stage.text("[data-testid=error] h2"),
+        "The request was refused"
+    );
+    stage.button("Sign out");
+}
+
+#[wasm_bindgen_test]
+async fn the_operator_table_shows_every_login_where_it_stands_and_acts_on_it() {
+    use tokenbridge_frontend::{Act, i18n::Lang, time::local_date};
+    let (no_error, _) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let (_app, acts) = mount_session(&stage, operator_view(), no_error);
+    settle().await;
+
+    assert_eq!(stage.text("#all-connections-title"), "All connections");
+    let rows = stage
+        .0
+        .query_selector_all("[data-testid=all-connections] tbody tr")
+        .unwrap();
+    assert_eq!(rows.length(), 3);
+    for (login, status, renewed) in [
+        ("alice", "Fine", 1_700_000_000),
+        ("bob", "Expires soon", 1_700_000_000),
+        ("carol", "Needs reconnecting", 1_750_000_000),
+    ] {
+        let row = format!("[data-testid=all-connections] tr[data-login={login}]");
+        assert_eq!(stage.text(&format!("{row} .login")), login);
+        assert_eq!(
+            stage.text(&format!("{row} [data-testid=status]")),
+            status,
+            "{login}"
+        );
+        assert_eq!(
+            stage.text(&format!("{row} [data-testid=renewed]")),
+            local_date(renewed, Lang::En),
+            "{login}: refreshed_at, else created_at"
+        );
+        assert!(
+            stage
+                .text(&row)
+                .contains(ProviderKind::Yandex.display_name()),
+            "{login}"
+        );
+    }
+    assert!(
+        !stage
+            .find("tr[data-login=alice] [data-testid=status]")
+            .class_list()
+            .contains("warning")
+    );
+    assert!(
+        stage
+            .find("tr[data-login=bob] [data-testid=status]")
+            .class_list()
+            .contains("warning")
+    );
+
+    let alice = buttons_in(&stage.find("tr[data-login=alice]"));
+    assert_eq!(
+        alice
+            .iter()
+            .map(|b| b.get_attribute("aria-label").unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["Refresh alice", "Disconnect alice"]
+    );
+    alice[0].click();
+    buttons_in(&stage.find("tr[data-login=bob]"))[1].click();
+    settle().await;
+    assert_eq!(
+        acts.get_untracked(),
+        vec![
+            Act::OperatorRefresh("id-alice".into()),
+            Act::OperatorDisconnect("id-bob".into()),
+        ]
+    );
+    let carol = buttons_in(&stage.find("tr[data-login=carol]"));
+    assert!(
+        carol[0].disabled(),
+        "a refused connection cannot be refreshed"
+    );
+    assert!(!carol[1].disabled(), "but it can be disconnected");
+}
+
+#[wasm_bindgen_test]
+async fn a_person_who_is_not_an_operator_never_sees_all_connections() {
+    let (no_error, _) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let view = tokenbridge_shared::SessionView {
+        operator: false,
+        ..operator_view()
+    };
+    let (_app, _acts) = mount_session(&stage, view, no_error);
+    settle().await;
+
+    stage.button("Sign out");
+    assert!(!stage.has("[data-testid=all-connections]"));
+    let text = stage.0.text_content().unwrap();
+    assert!(
+        !text.contains("All connections") && !text.contains("carol"),
+        "{text}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn sign_out_and_the_operator_table_read_in_russian() {
+    let (no_error, _) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let lang = RwSignal::new(Lang::Ru);
+    let view = operator_view();
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        provide_context(lang);
+        view! {
+            <tokenbridge_frontend::Session
+                view=view.clone()
+                on_act=Callback::new(|_| {})
+                sign_out_error=no_error
+            />
+        }
+    });
+    settle().await;
+
+    stage.button("Выйти");
+    assert_eq!(stage.text("#all-connections-title"), "Все подключения");
+    assert_eq!(
+        stage.text("tr[data-login=alice] [data-testid=status]"),
+        "В порядке"
+    );
+    assert_eq!(
+        stage.text("tr[data-login=bob] [data-testid=status]"),
+        "Скоро истечёт"
+    );
+    assert_eq!(
+        stage.text("tr[data-login=carol] [data-testid=status]"),
+        "Нужно подключить заново"
+    );
+    assert!(stage.text("thead").contains("Последнее обновление"));
+    assert!(stage.text("tr[data-login=alice]").contains("Яндекс OAuth"));
 }

@@ -9,7 +9,7 @@ use tokenbridge_shared::{ConnectionStatus, ConnectionView, ProviderKind, routes}
 use super::CopyButton;
 use crate::{
     i18n::use_lang,
-    time::{SOON_SECS, now, remaining},
+    time::{expires_soon, now, remaining},
 };
 
 #[component]
@@ -41,7 +41,7 @@ pub fn ConnectionList(
                     let id_for_disconnect = connection.id.clone();
                     let expires_at = connection.token.expires_at;
                     let needs_reconnect = connection.status == ConnectionStatus::NeedsReconnect;
-                    let soon = move || expires_at.is_some_and(|at| at - clock.get() < SOON_SECS);
+                    let soon = move || expires_soon(expires_at, clock.get());
                     view! {
                         <li class="connection" data-testid="connection" data-login=connection.login.clone()>
                             <strong class="login">{connection.login.clone()}</strong>

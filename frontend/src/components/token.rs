@@ -9,7 +9,7 @@ use tokenbridge_shared::TokenView;
 use super::CopyButton;
 use crate::{
     i18n::use_lang,
-    time::{SOON_SECS, local_date, now, remaining},
+    time::{expires_soon, local_date, now, remaining},
 };
 
 #[component]
@@ -24,7 +24,7 @@ pub fn TokenCard(token: TokenView, on_disconnect: Callback<()>) -> impl IntoView
     let access_token = token.access_token.clone();
     let expires_at = token.expires_at;
     let left = move || expires_at.map(|at| at - clock.get());
-    let soon = move || left().is_some_and(|s| s < SOON_SECS);
+    let soon = move || expires_soon(expires_at, clock.get());
     let countdown = move || left().map(|s| remaining(s, lang.get()));
     let scope = token.scope.clone();
     let has_refresh_token = token.has_refresh_token;
