@@ -1,28 +1,48 @@
 //! The exchange log: the authorize request, the callback, and the token request
-//! and response as tokenbridge saw them, for the page to show. Every secret —
-//! the client secret, the code, the verifier, both tokens, credentials in a
-//! header — is masked here, before the log exists, so it never leaves the server.
+//! and response as tokenbridge saw them, for the page to show. Only fields on an
+//! allow-list of protocol parameters show their values; every other field — the
+//! client secret, the code, the verifier, both tokens, credentials in a header,
+//! and whatever a provider adds — is masked here, before the log exists, so it
+//! never leaves the server.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokenbridge_shared::{LogEntry, LogField, LogStep};
 use url::Url;
 
-/// Parameter and field names whose values are never logged.
-const SECRET_NAMES: [&str; 7] = [
-    "client_secret",
-    "code",
-    "code_verifier",
-    "access_token",
-    "refresh_token",
-    "authorization",
-    "id_token",
+/// Parameter and field names whose values are shown: protocol parameters that carry no
+/// credential. Everything else is masked, so a field nobody thought of stays hidden.
+const SHOWN: [&str; 20] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "optional_scope",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+    "force_confirm",
+    "device_id",
+    "device_name",
+    "prompt",
+    "grant_type",
+    "token_type",
+    "expires_in",
+    "error",
+    "error_description",
+    "error_uri",
+    "iss",
+    "body",
 ];
 /// Long values (a scope list, an error page) are cut to this.
 const MAX_VALUE: usize = 300;
 
+fn shown(name: &str) -> bool {
+    SHOWN.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
 fn field(name: &str, value: &str) -> LogField {
-    let masked = SECRET_NAMES.contains(&name.to_ascii_lowercase().as_str());
+    let masked = !shown(name);
     LogField {
         name: name.chars().take(100).collect(),
         value: if masked {
@@ -31,6 +51,35 @@ fn field(name: &str, value: &str) -> LogField {
             value.chars().take(MAX_VALUE).collect()
         },
         masked,
+    }
+}
+
+/// A JSON field: a scalar as [`field`] shows it; an object or array as JSON whose
+/// scalars are kept only under shown names (`"•"` otherwise), at any depth.
+fn json_field(name: &str, value: &serde_json::Value) -> LogField {
+    use serde_json::Value;
+    fn redact(name: &str, value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(k, v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| redact(name, v)).collect()),
+            scalar if shown(name) => scalar.clone(),
+            _ => Value::String("•".into()),
+        }
+    }
+    match value {
+        Value::Object(_) | Value::Array(_) => LogField {
+            name: name.chars().take(100).collect(),
+            value: redact(name, value)
+                .to_string()
+                .chars()
+                .take(MAX_VALUE)
+                .collect(),
+            masked: false,
+        },
+        Value::String(text) => field(name, text),
+        other => field(name, &other.to_string()),
     }
 }
 
@@ -94,10 +143,9 @@ impl Recorder {
     /// The token endpoint's answer: the top-level fields of its JSON, or just its size.
     pub fn response(&self, status: u16, body: &[u8]) {
         let fields = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| field(k, &v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .collect(),
+            Ok(serde_json::Value::Object(map)) => {
+                map.iter().map(|(k, v)| json_field(k, v)).collect()
+            }
             _ => vec![field(
                 "body",
                 &format!("{} bytes, not a JSON object", body.len()),
@@ -133,6 +181,29 @@ mod tests {
             text.contains("authorization_code")
                 && text.contains("3600")
                 && text.contains("\"client_id\"")
+        );
+    }
+
+    #[test]
+    fn unknown_and_nested_fields_are_masked_by_default() {
+        let recorder = Recorder::default();
+        recorder.response(
+            200,
+            br#"{"access_token":"y0_abc","x_session_key":"sk-123","expires_in":3600,"token_type":"bearer","extra":{"nested_token":"nt-456","error":"none","deeper":[{"secret":"s-789"}]}}"#,
+        );
+        let entries = recorder.entries();
+        let text = serde_json::to_string(&entries).unwrap();
+        for secret in ["y0_abc", "sk-123", "nt-456", "s-789"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let fields = &entries[0].fields;
+        let of = |name: &str| fields.iter().find(|f| f.name == name).unwrap();
+        assert!(of("x_session_key").masked, "an unknown field is masked");
+        assert_eq!(of("expires_in").value, "3600");
+        assert!(
+            of("extra").value.contains("\"error\":\"none\""),
+            "{}",
+            of("extra").value
         );
     }
 

@@ -17,6 +17,10 @@ use crate::{oauth::unix_now, sessions::SessionId, store::hash_id};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
+/// A requested scope up to this long is remembered for the connection (when the provider
+/// does not say what it granted, as Yandex does not); a longer one is not, so that the
+/// cookie stays far below 4 KB whatever is asked.
+pub const MAX_REMEMBERED_SCOPE: usize = 256;
 /// Sign-ins in progress at once in one browser; starting another drops the oldest.
 const MAX_FLOWS: usize = 4;
 const OUTCOME_LIFETIME_SECS: i64 = 300;
@@ -40,6 +44,9 @@ pub struct Transaction {
     pub provider: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The scope asked for, if short (see [`MAX_REMEMBERED_SCOPE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// The device the token is for (Yandex revokes only such tokens); its name is at most 100 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
@@ -52,6 +59,7 @@ pub struct NewFlow {
     pub state: String,
     pub verifier: PkceCodeVerifier,
     pub provider: String,
+    pub scope: Option<String>,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
 }
@@ -169,6 +177,7 @@ impl Cookies {
             verifier: flow.verifier,
             provider: flow.provider,
             expires_at: unix_now() + self.flow_lifetime,
+            scope: flow.scope.filter(|s| s.len() <= MAX_REMEMBERED_SCOPE),
             device_id: flow.device_id,
             device_name: flow.device_name,
         };

@@ -129,12 +129,13 @@ impl OAuthClient {
     }
 
     /// The authorize request of a sign-in as far as its flow cookie remembers it: the
-    /// protocol parameters and the device (the cookie keeps no scope or options, so that it
-    /// stays small whatever was asked; those are not shown).
+    /// protocol parameters, a short scope and the device (the cookie keeps no other
+    /// options, so that it stays small whatever was asked; those are not shown).
     pub fn authorize_url_of(
         &self,
         state: &str,
         verifier: &PkceCodeVerifier,
+        scope: Option<&str>,
         device: Option<(&str, &str)>,
     ) -> Url {
         let state = state.to_owned();
@@ -142,6 +143,10 @@ impl OAuthClient {
             .client
             .authorize_url(move || CsrfToken::new(state))
             .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(verifier));
+        if let Some(scope) = scope {
+            request =
+                request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
         if let Some((id, name)) = device {
             request = request
                 .add_extra_param("device_id", id.to_owned())

@@ -53,6 +53,7 @@ async fn login(
         state: authorization.state.into_secret(),
         verifier: authorization.verifier,
         provider: state.config.provider.as_str().to_owned(),
+        scope: options.scope,
         device_id: authorization.device_id,
         device_name: options.device_name,
     };
@@ -180,9 +181,12 @@ async fn callback(
         .device_id
         .as_deref()
         .zip(transaction.device_name.as_deref());
-    let authorize = state
-        .oauth
-        .authorize_url_of(&transaction.state, &transaction.verifier, device);
+    let authorize = state.oauth.authorize_url_of(
+        &transaction.state,
+        &transaction.verifier,
+        transaction.scope.as_deref(),
+        device,
+    );
     let mut entries = vec![browser_request(LogStep::AuthorizeRequest, &authorize)];
     let recorder = Recorder::default();
     let result = complete(&state, &jar, &params, state_param, transaction, &recorder).await;
@@ -336,7 +340,7 @@ async fn complete(
         .exchange(
             AuthorizationCode::new(code.to_owned()),
             transaction.verifier,
-            None,
+            transaction.scope,
             recorder,
         )
         .await

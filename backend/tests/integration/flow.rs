@@ -210,13 +210,39 @@ async fn a_callback_without_a_sign_in_in_this_browser_is_state_missing() {
     // Another browser, with none of the first one's cookies, follows the link.
     let other = TestApp {
         browser: browser(),
-        ..app
+        ..app.clone()
     };
-    other.callback(&callback).await;
+    assert_eq!(
+        other.refused_callback(&callback).await,
+        ErrorCode::StateMissing
+    );
     let session = other.session().await;
+    assert!(session.token.is_none() && session.outcome.is_none());
 
-    assert_eq!(failed_with(&session), ErrorCode::StateMissing);
-    assert!(session.token.is_none());
+    // The link did not spend the sign-in: its own browser still completes it.
+    app.callback(&callback).await;
+    assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
+}
+
+#[tokio::test]
+async fn a_forged_link_to_the_callback_does_not_rewrite_the_page() {
+    let app = spawn_sandbox().await;
+    app.connect().await;
+    let before = app.session().await;
+
+    let forged = app.url("/auth/callback?error=access_denied&error_description=Your+tokenbridge+was+hacked%2C+call+us");
+    assert_eq!(
+        app.refused_callback(forged.as_str()).await,
+        ErrorCode::StateMissing
+    );
+
+    let after = app.session().await;
+    assert_eq!(after.outcome, None, "no outcome was written");
+    assert_eq!(
+        after.exchange_log, before.exchange_log,
+        "the log is the sign-in's"
+    );
+    assert_eq!(after.token, before.token);
 }
 
 #[tokio::test]
@@ -227,10 +253,12 @@ async fn a_callback_with_a_foreign_state_is_state_mismatch_and_changes_nothing()
     let state = query_param(&callback, "state").unwrap();
     let forged = callback.replace(&state, &"A".repeat(state.len()));
 
-    app.callback(&forged).await;
+    assert_eq!(
+        app.refused_callback(&forged).await,
+        ErrorCode::StateMismatch
+    );
     let session = app.session().await;
-    assert_eq!(failed_with(&session), ErrorCode::StateMismatch);
-    assert!(session.token.is_none());
+    assert!(session.token.is_none() && session.outcome.is_none());
 
     // The genuine sign-in, still in progress, is not disturbed by the forgery.
     app.callback(&callback).await;
@@ -267,8 +295,10 @@ async fn a_fifth_sign_in_at_once_drops_the_oldest() {
     let oldest = app.decide(&tabs[0], "allow").await;
     let newest = app.decide(&tabs[4], "allow").await;
 
-    app.callback(&oldest).await;
-    assert_eq!(failed_with(&app.session().await), ErrorCode::StateMismatch);
+    assert_eq!(
+        app.refused_callback(&oldest).await,
+        ErrorCode::StateMismatch
+    );
     app.callback(&newest).await;
     assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
 }
@@ -282,11 +312,22 @@ async fn a_replayed_callback_is_state_replayed() {
     let first = app.session().await;
     assert_eq!(first.outcome, Some(FlowOutcome::Connected));
 
-    app.callback(&callback).await;
+    assert_eq!(
+        app.refused_callback(&callback).await,
+        ErrorCode::StateReplayed
+    );
     let second = app.session().await;
-
-    assert_eq!(failed_with(&second), ErrorCode::StateReplayed);
     assert_eq!(second.token, first.token, "the earlier token is kept");
+
+    // Another browser replaying the link finds the state spent too: the store remembers.
+    let other = TestApp {
+        browser: browser(),
+        ..app.clone()
+    };
+    assert_eq!(
+        other.refused_callback(&callback).await,
+        ErrorCode::StateReplayed
+    );
 }
 
 #[tokio::test]

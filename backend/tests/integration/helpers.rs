@@ -244,6 +244,25 @@ impl TestApp {
         response
     }
 
+    /// Follows a callback link that matches none of this browser's sign-ins: a page of its
+    /// own answers, and no cookie is touched. Returns the code the page names.
+    pub async fn refused_callback(&self, callback_url: &str) -> ErrorCode {
+        let response = self.browser.get(callback_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            set_cookies(&response).is_empty(),
+            "an unmatched callback sets no cookie: {:?}",
+            set_cookies(&response)
+        );
+        let html = response.text().await.unwrap();
+        let code = html
+            .split("<code>")
+            .nth(1)
+            .and_then(|rest| rest.split("</code>").next())
+            .unwrap_or_else(|| panic!("the page names its code: {html}"));
+        ErrorCode::parse(code).unwrap()
+    }
+
     pub async fn session(&self) -> SessionView {
         let response = self
             .browser

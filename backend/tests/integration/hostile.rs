@@ -27,6 +27,9 @@ enum Expect {
     Yandex(u16, &'static str),
     /// The callback: 303 to `/`, and this outcome sealed for the page.
     Outcome(ErrorCode),
+    /// A callback that matches none of this browser's sign-ins: an HTML 400 naming
+    /// this code, and no cookie set (nothing forged reaches the page).
+    Refused(ErrorCode),
     /// A redirect (login to the provider, or the sandbox back to the callback).
     Redirect(u16),
     /// An HTML page with this status.
@@ -134,16 +137,16 @@ fn cases() -> Vec<Case> {
         case("login by PUT", Method::PUT, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("login by DELETE", Method::DELETE, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         // /auth/callback
-        case("callback with nothing", get.clone(), "/auth/callback", Fresh, Outcome(ErrorCode::StateMissing)),
-        case("callback with a state but no sign-in", get.clone(), "/auth/callback?state=abc&code=1234567", Fresh, Outcome(ErrorCode::StateMissing)),
+        case("callback with nothing", get.clone(), "/auth/callback", Fresh, Refused(ErrorCode::StateMissing)),
+        case("callback with a state but no sign-in", get.clone(), "/auth/callback?state=abc&code=1234567", Fresh, Refused(ErrorCode::StateMissing)),
         case("callback with 100 KB of junk", get.clone(), format!("/auth/callback?junk={}", big(k100)), Fresh, Status(414)),
-        case("callback with 50 KB of junk and no sign-in", get.clone(), format!("/auth/callback?junk={}", big(k50)), Fresh, Outcome(ErrorCode::StateMissing)),
-        case("callback with a short state", get.clone(), "/auth/callback?state=abc&code={code}", Flow, Outcome(ErrorCode::StateMismatch)),
-        case("callback with a state of the wrong alphabet", get.clone(), "/auth/callback?state=%21%21%21%21%24%24%24%24%25%25%25&code={code}", Flow, Outcome(ErrorCode::StateMismatch)),
-        case("callback with a 50 KB state", get.clone(), format!("/auth/callback?state={}&code={{code}}", big(k50)), Flow, Outcome(ErrorCode::StateMismatch)),
-        case("callback with a non-UTF-8 state", get.clone(), "/auth/callback?state=%FF%FE&code={code}", Flow, Outcome(ErrorCode::StateMismatch)),
-        case("callback with an empty state", get.clone(), "/auth/callback?state=&code={code}", Flow, Outcome(ErrorCode::InvalidCallback)),
-        case("callback with the state twice", get.clone(), "/auth/callback?state={state}&state={state}&code={code}", Flow, Outcome(ErrorCode::InvalidCallback)),
+        case("callback with 50 KB of junk and no sign-in", get.clone(), format!("/auth/callback?junk={}", big(k50)), Fresh, Refused(ErrorCode::StateMissing)),
+        case("callback with a short state", get.clone(), "/auth/callback?state=abc&code={code}", Flow, Refused(ErrorCode::StateMismatch)),
+        case("callback with a state of the wrong alphabet", get.clone(), "/auth/callback?state=%21%21%21%21%24%24%24%24%25%25%25&code={code}", Flow, Refused(ErrorCode::StateMismatch)),
+        case("callback with a 50 KB state", get.clone(), format!("/auth/callback?state={}&code={{code}}", big(k50)), Flow, Refused(ErrorCode::StateMismatch)),
+        case("callback with a non-UTF-8 state", get.clone(), "/auth/callback?state=%FF%FE&code={code}", Flow, Refused(ErrorCode::StateMismatch)),
+        case("callback with an empty state", get.clone(), "/auth/callback?state=&code={code}", Flow, Refused(ErrorCode::InvalidCallback)),
+        case("callback with the state twice", get.clone(), "/auth/callback?state={state}&state={state}&code={code}", Flow, Refused(ErrorCode::InvalidCallback)),
         case("callback with the code twice", get.clone(), "/auth/callback?state={state}&code={code}&code={code}", Flow, Outcome(ErrorCode::InvalidCallback)),
         case("callback with no code", get.clone(), "/auth/callback?state={state}", Flow, Outcome(ErrorCode::InvalidCallback)),
         case("callback with a 100 KB code", get.clone(), format!("/auth/callback?state={{state}}&code={}", big(k100)), Flow, Status(414)),
@@ -154,8 +157,8 @@ fn cases() -> Vec<Case> {
         case("callback with a script as the error", get.clone(), format!("/auth/callback?state={{state}}&error={XSS_Q}&error_description={XSS_Q}"), Flow, Outcome(ErrorCode::AuthorizationFailed)),
         case("callback with a 50 KB error_description", get.clone(), format!("/auth/callback?state={{state}}&error=invalid_scope&error_description={}", big(k50)), Flow, Outcome(ErrorCode::AuthorizationFailed)),
         case("callback with the error twice", get.clone(), "/auth/callback?state={state}&error=a&error=b", Flow, Outcome(ErrorCode::InvalidCallback)),
-        case("callback with a tampered flow cookie", get.clone(), "/auth/callback?state={state}&code={code}", TamperedFlow, Outcome(ErrorCode::StateMissing)),
-        case("callback with a flow cookie sealed by another key", get.clone(), "/auth/callback?state={state}&code={code}", ForeignKeyFlow, Outcome(ErrorCode::StateMissing)),
+        case("callback with a tampered flow cookie", get.clone(), "/auth/callback?state={state}&code={code}", TamperedFlow, Refused(ErrorCode::StateMissing)),
+        case("callback with a flow cookie sealed by another key", get.clone(), "/auth/callback?state={state}&code={code}", ForeignKeyFlow, Refused(ErrorCode::StateMissing)),
         case("callback by POST", post.clone(), "/auth/callback?state={state}&code={code}", Flow, Api(405, ErrorCode::MethodNotAllowed)),
         // /auth/logout
         case("logout without the app header", post.clone(), "/auth/logout", Fresh, Api(403, ErrorCode::CsrfRejected)),
@@ -473,6 +476,18 @@ async fn hostile_input_gets_clear_errors_and_breaks_nothing() {
                         .is_some_and(|m| m.chars().count() > 500)
                 {
                     problems.push("the provider's words were not cut short".into());
+                }
+            }
+            Expect::Refused(code) => {
+                let named = format!("<code>{}</code>", code.as_str());
+                if status != 400 || !content_type.starts_with("text/html") || !body.contains(&named)
+                {
+                    problems.push(format!(
+                        "expected an HTML 400 naming {code}, got {status} {content_type}"
+                    ));
+                }
+                if !cookies.is_empty() {
+                    problems.push(format!("an unmatched callback set cookies: {cookies:?}"));
                 }
             }
             Expect::Redirect(want) => {
