@@ -45,7 +45,10 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
             .collect(),
     };
     settings.public_url = Some(format!("http://{addr}"));
-    settings.cookie_key = Some(STANDARD.encode(&key_bytes));
+    // With a data folder and no key, the app makes (or reads) its key file, as by default.
+    if settings.data_dir.is_none() || settings.cookie_key.is_some() {
+        settings.cookie_key = Some(STANDARD.encode(&key_bytes));
+    }
     settings
         .client_secret
         .get_or_insert_with(|| CLIENT_SECRET.to_owned());
@@ -69,7 +72,7 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     TestApp {
         base: Url::parse(&format!("http://{addr}")).unwrap(),
         browser: browser(),
-        cookie_key: Key::from(&key_bytes),
+        cookie_key: state.cookie_key.clone(),
         state,
     }
 }
@@ -293,6 +296,55 @@ impl TestApp {
         self.session().await
     }
 
+    /// Login (as `login`, where the provider takes a hint) → Allow → callback, and the session afterwards.
+    pub async fn connect_as(&self, login: &str) -> SessionView {
+        let authorize = self.login(&format!("?login_hint={login}")).await;
+        let callback = self.decide(&authorize, "allow").await;
+        self.callback(&callback).await;
+        let session = self.session().await;
+        assert_eq!(session.outcome, Some(FlowOutcome::Connected));
+        session
+    }
+
+    /// Clicks Sign out.
+    pub async fn logout(&self) -> reqwest::Response {
+        let response = self
+            .browser
+            .post(self.url("/auth/logout"))
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        response
+    }
+
+    /// `GET /api/session` from a bare client that sends exactly `cookie` (copied cookies).
+    pub async fn session_with_cookies(&self, cookie: &str) -> SessionView {
+        let response = reqwest::Client::new()
+            .get(self.url("/api/session"))
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    /// Clicks an operator's Refresh or Disconnect on any connection.
+    pub async fn operator_call(&self, method: reqwest::Method, id: &str) -> reqwest::Response {
+        let path = match method {
+            reqwest::Method::POST => format!("/api/operator/connections/{id}/refresh"),
+            _ => format!("/api/operator/connections/{id}"),
+        };
+        self.browser
+            .request(method, self.url(&path))
+            .header("x-tokenbridge", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Clicks Refresh on one of this browser's connections.
     pub async fn refresh(&self, id: &str) -> reqwest::Response {
         let url = self.url(&format!("/api/connections/{id}/refresh"));
@@ -339,6 +391,17 @@ impl TestApp {
         let transaction: serde_json::Value = serde_json::from_str(&transaction).unwrap();
         transaction["verifier"].as_str().unwrap().to_owned()
     }
+}
+
+/// A `Cookie` header carrying what these `Set-Cookie` values set (removals left out):
+/// a copy of the browser's cookies, as a thief or a backup would have it.
+pub fn cookie_header(set_cookie_values: &[String]) -> String {
+    set_cookie_values
+        .iter()
+        .filter(|v| !v.contains("Max-Age=0"))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {

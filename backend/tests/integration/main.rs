@@ -17,3 +17,4 @@ mod postgres;
 mod provider_failures;
 mod sandbox;
 mod security;
+mod sessions;

@@ -16,14 +16,14 @@ use crate::connections::API_KEY;
 use crate::helpers::*;
 
 /// A fresh, empty database on the test server, dropped when this is dropped.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
-    async fn create(test: &str) -> Option<Self> {
+    pub(crate) async fn create(test: &str) -> Option<Self> {
         let Ok(admin_url) = std::env::var("TOKENBRIDGE_TEST_DATABASE_URL") else {
             // Straight to stderr, past the test harness's capture, so a skip is always seen.
             use std::io::Write;
