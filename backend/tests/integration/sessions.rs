@@ -475,3 +475,42 @@ async fn one_providers_connections_are_invisible_to_another_on_the_same_store() 
         assert_eq!(token.status(), StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn a_visitor_costs_no_row_and_reading_the_page_renews_at_most_once_a_minute() {
+    for db in databases("renewal").await {
+        let app = spawn_app(db.settings(), |_| {}).await;
+        let visitor = app.other_browser();
+        visitor.session().await;
+        visitor.login("").await;
+        assert_eq!(db.count("sessions").await, 0, "{}", db.name);
+
+        app.connect_as("alice").await;
+        let seen_at = || async {
+            let pool = AnyPool::connect(&db.url).await.unwrap();
+            let row = sqlx::query("SELECT seen_at FROM sessions")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row.try_get::<i64, _>("seen_at").unwrap()
+        };
+        let first = seen_at().await;
+        for _ in 0..5 {
+            app.session().await;
+        }
+        assert_eq!(seen_at().await, first, "no write within the minute");
+
+        let pool = AnyPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE sessions SET seen_at = seen_at - 120")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        app.session().await;
+        assert!(
+            seen_at().await >= first,
+            "a minute on, using the page renews it"
+        );
+    }
+}
