@@ -4,7 +4,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{HeaderMap, header},
     routing::{delete, get, post},
 };
@@ -17,8 +17,9 @@ use tokenbridge_shared::{
 
 use crate::{
     AppState,
-    connections::{ConnectionError, connection_view, summary, token_view},
+    connections::{ConnectionError, token_view},
     error::AppError,
+    params::Params,
     sessions::Session,
     store::StoreError,
 };
@@ -100,20 +101,25 @@ async fn session(
         jar
     };
     let (jar, outcome) = state.cookies.take_outcome(jar);
-    let provider = state.config.provider;
+    let providers = state.connections.providers();
+    let first = providers.first();
     let view = SessionView {
-        provider,
-        default_scope: state.config.scope.clone(),
+        provider: first.map_or(tokenbridge_shared::ProviderKind::Sandbox, |p| p.kind),
+        default_scope: first.and_then(|p| p.scope().map(str::to_owned)),
+        providers: providers.views(),
         token: connections.first().map(token_view),
         connections: connections
             .iter()
-            .map(|c| connection_view(c, provider))
+            .map(|c| state.connections.view(c))
             .collect(),
         outcome,
         exchange_log: state.cookies.log(&jar),
         signed_in: session.is_some(),
         operator,
-        all_connections: everyone.iter().map(|c| summary(c, provider)).collect(),
+        all_connections: everyone
+            .iter()
+            .map(|c| state.connections.summary(c))
+            .collect(),
     };
     Ok((jar, Json(view)))
 }
@@ -168,8 +174,8 @@ async fn refresh(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
-    let connection = state.connections.refresh(&state.oauth, &id).await?;
-    Ok(Json(connection_view(&connection, state.config.provider)))
+    let connection = state.connections.refresh(&id).await?;
+    Ok(Json(state.connections.view(&connection)))
 }
 
 async fn disconnect(
@@ -179,7 +185,7 @@ async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
-    Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
+    Ok(Json(state.connections.disconnect(&id).await?))
 }
 
 /// An operator refreshes anyone's connection; the answer never carries the token.
@@ -190,8 +196,8 @@ async fn operator_refresh(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionSummary>, AppError> {
     operator(&state, &headers, &jar).await?;
-    let connection = state.connections.refresh(&state.oauth, &id).await?;
-    Ok(Json(summary(&connection, state.config.provider)))
+    let connection = state.connections.refresh(&id).await?;
+    Ok(Json(state.connections.summary(&connection)))
 }
 
 async fn operator_disconnect(
@@ -201,7 +207,7 @@ async fn operator_disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     operator(&state, &headers, &jar).await?;
-    Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
+    Ok(Json(state.connections.disconnect(&id).await?))
 }
 
 /// Scripts present `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
@@ -230,21 +236,28 @@ async fn list_for_script(
     Ok(Json(
         connections
             .iter()
-            .map(|c| summary(c, state.config.provider))
+            .map(|c| state.connections.summary(c))
             .collect(),
     ))
 }
 
+/// A fresh token for `login`; `?provider=ID` names the provider when the login is
+/// connected at more than one.
 async fn token_for_script(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(login): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<FreshToken>, AppError> {
     authorize_script(&state, &headers)?;
-    let connection = state
-        .connections
-        .fresh_by_login(&state.oauth, &login)
-        .await?;
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let provider = params.get("provider").map_err(|d| {
+        AppError::with_message(
+            ErrorCode::BadRequest,
+            format!("The parameter {} is given more than once.", d.0),
+        )
+    })?;
+    let connection = state.connections.fresh_by_login(&login, provider).await?;
     Ok(Json(FreshToken {
         login: connection.login.clone(),
         access_token: connection.access_token.secret().clone(),
