@@ -10,7 +10,7 @@ use std::sync::Arc;
 use oauth2::{ClientId, ClientSecret};
 use openidconnect::{
     IssuerUrl, Nonce,
-    core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet},
+    core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm},
 };
 use serde::Deserialize;
 use tokenbridge_shared::ErrorCode;
@@ -22,6 +22,21 @@ use super::{
     standard::{first_text, user_info},
     transport::{Transport, TransportError},
 };
+
+/// The signature algorithms an ID token may use: the asymmetric ones, checked against the
+/// provider's published keys (never `none`, never a MAC with the client secret).
+const SIGNATURES: [CoreJwsSigningAlgorithm; 10] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 
 /// What discovery says, as far as tokenbridge uses it.
 #[derive(Debug, Clone, Deserialize)]
@@ -244,7 +259,8 @@ impl Oidc {
                 client_secret.clone(),
                 issuer.clone(),
                 keys,
-            );
+            )
+            .set_allowed_algs(SIGNATURES);
             token
                 .claims(&verifier, &Nonce::new(nonce.to_owned()))
                 .map(|claims| Identity {

@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod leaks;
 mod load;
+mod oidc;
 mod postgres;
 mod provider_failures;
 mod sandbox;
