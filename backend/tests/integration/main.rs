@@ -16,6 +16,7 @@ mod load;
 mod oidc;
 mod postgres;
 mod provider_failures;
+mod providers;
 mod sandbox;
 mod security;
 mod sessions;
