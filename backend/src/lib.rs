@@ -10,6 +10,7 @@ pub mod error;
 pub mod exchange_log;
 pub mod flow;
 pub mod keyfile;
+pub mod limits;
 pub mod params;
 pub mod provider;
 pub mod routes;
@@ -47,6 +48,7 @@ pub struct Inner {
     pub cookie_key: Key,
     pub connections: Connections,
     pub sessions: Arc<Sessions>,
+    pub limits: limits::Limits,
     /// The built-in provider's server side, present when a sandbox provider is configured.
     pub sandbox: Option<Sandbox>,
 }
@@ -105,12 +107,14 @@ impl AppState {
                 )
             });
         let cookies = Cookies::new(config.secure_cookies(), config.flow_lifetime_secs);
+        let limits = limits::Limits::new(&config.limits);
         Ok(Self(Arc::new(Inner {
             config,
             cookies,
             cookie_key,
             connections,
             sessions,
+            limits,
             sandbox,
         })))
     }
@@ -176,10 +180,22 @@ pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()>
         .sessions
         .clone()
         .spawn_pruning(state.config.prune_every);
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = state.clone();
+    let forgetting = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.limits.forget_idle();
+        }
+    });
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     pruning.abort();
+    forgetting.abort();
     served
 }
 

@@ -342,6 +342,12 @@ pub enum ErrorCode {
     AmbiguousLogin,
     /// No provider with that id is configured.
     UnknownProvider,
+    /// Too many requests from this address; try again after the `Retry-After` seconds.
+    RateLimited,
+    /// The provider's answer was larger than tokenbridge reads (256 KB).
+    ProviderTooLarge,
+    /// The database cannot be reached right now; try again shortly.
+    StoreUnavailable,
     /// The connection's refresh token was refused; sign in again.
     NeedsReconnect,
     /// The connection has no refresh token, so it cannot be refreshed.
@@ -355,7 +361,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::AccessDenied,
         Self::AuthorizationFailed,
         Self::StateMissing,
@@ -384,6 +390,9 @@ impl ErrorCode {
         Self::IssuerMismatch,
         Self::AmbiguousLogin,
         Self::UnknownProvider,
+        Self::RateLimited,
+        Self::ProviderTooLarge,
+        Self::StoreUnavailable,
         Self::NeedsReconnect,
         Self::NoRefreshToken,
         Self::ApiDisabled,
@@ -422,6 +431,9 @@ impl ErrorCode {
             Self::IssuerMismatch => "issuer_mismatch",
             Self::AmbiguousLogin => "ambiguous_login",
             Self::UnknownProvider => "unknown_provider",
+            Self::RateLimited => "rate_limited",
+            Self::ProviderTooLarge => "provider_too_large",
+            Self::StoreUnavailable => "store_unavailable",
             Self::NeedsReconnect => "needs_reconnect",
             Self::NoRefreshToken => "no_refresh_token",
             Self::ApiDisabled => "api_disabled",
@@ -503,6 +515,15 @@ impl ErrorCode {
                 "That login is connected at more than one provider; say which one with ?provider=ID (or --provider ID)."
             }
             Self::UnknownProvider => "No provider with that id is configured here.",
+            Self::RateLimited => {
+                "Too many requests from your address in a short time. Wait a little (the Retry-After header says how long) and try again."
+            }
+            Self::ProviderTooLarge => {
+                "The provider's answer was far larger than any token response, so tokenbridge stopped reading it and saved nothing. Try again; if it persists, the provider is misbehaving."
+            }
+            Self::StoreUnavailable => {
+                "tokenbridge cannot reach its database right now. Nothing was lost; try again in a few seconds."
+            }
             Self::NeedsReconnect => {
                 "The provider no longer accepts this connection's refresh token. Connect the account again."
             }
@@ -531,6 +552,9 @@ impl ErrorCode {
             Self::PayloadTooLarge => 413,
             Self::ConnectionNotFound | Self::UnknownProvider => 404,
             Self::AmbiguousLogin => 409,
+            Self::RateLimited => 429,
+            Self::ProviderTooLarge => 502,
+            Self::StoreUnavailable => 503,
             Self::IdTokenInvalid | Self::IssuerMismatch => 400,
             Self::ApiDisabled => 403,
             Self::Unauthorized => 401,

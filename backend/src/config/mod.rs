@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokenbridge_shared::routes;
 use url::Url;
 
-use crate::{sessions::Operators, store::StoreKey};
+use crate::{
+    limits::{LimitSettings, Network},
+    sessions::Operators,
+    store::StoreKey,
+};
 
 mod providers;
 
@@ -26,6 +30,9 @@ pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
 const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 10_000;
+/// A person clicking Connect never meets these; a flood does.
+const DEFAULT_SIGNIN_RATE: u32 = 60;
+const DEFAULT_API_RATE: u32 = 6000;
 /// Read when it exists in the working folder and TOKENBRIDGE_CONFIG names no other.
 const DEFAULT_PROVIDERS_FILE: &str = "tokenbridge.toml";
 const DEFAULT_SESSION_IDLE_DAYS: u32 = 30;
@@ -153,6 +160,18 @@ pub struct Settings {
     /// A session ends this many days after its sign-in, however much it is used [default: 90]
     #[arg(long, env = "TOKENBRIDGE_SESSION_MAX_DAYS")]
     pub session_max_days: Option<u32>,
+
+    /// Sign-in steps (starting one, or a callback) a minute from one address; 0 turns the limit off [default: 60]
+    #[arg(long, env = "TOKENBRIDGE_SIGNIN_RATE")]
+    pub signin_rate: Option<u32>,
+
+    /// Scripts-API requests a minute from one address (a wrong key costs a tenth of it); 0 turns the limit off [default: 6000]
+    #[arg(long, env = "TOKENBRIDGE_API_RATE")]
+    pub api_rate: Option<u32>,
+
+    /// Proxies whose X-Forwarded-For names the client: addresses or networks, comma-separated [default: none]
+    #[arg(long, env = "TOKENBRIDGE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -289,6 +308,7 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// How often expired sessions and spent states are removed. Not a setting; tests shorten it.
     pub prune_every: Duration,
+    pub limits: LimitSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -367,6 +387,10 @@ pub enum ConfigError {
     BadRefreshMargin(i64),
     #[error("{what}: the OpenID provider's endpoints are found from its issuer URL.")]
     OidcWithoutIssuer { what: String },
+    #[error(
+        "TOKENBRIDGE_TRUSTED_PROXIES: {0:?} is not an address or a network (like 10.0.0.1 or 10.0.0.0/8)."
+    )]
+    BadTrustedProxy(String),
     #[error("the providers file {path} (TOKENBRIDGE_CONFIG): {message}")]
     ProvidersFile { path: PathBuf, message: String },
 }
@@ -479,6 +503,20 @@ impl Config {
             session_idle_secs: i64::from(idle_days) * DAY_SECS,
             session_absolute_secs: i64::from(max_days) * DAY_SECS,
             prune_every: Duration::from_secs(3600),
+            limits: LimitSettings {
+                sign_ins_per_minute: settings.signin_rate.unwrap_or(DEFAULT_SIGNIN_RATE),
+                api_per_minute: settings.api_rate.unwrap_or(DEFAULT_API_RATE),
+                trusted_proxies: settings
+                    .trusted_proxies
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split([',', ' '])
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| {
+                        Network::parse(p).ok_or_else(|| ConfigError::BadTrustedProxy(p.to_owned()))
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 

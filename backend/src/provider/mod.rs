@@ -154,7 +154,8 @@ impl ProviderError {
             TransportError::Redirect { .. } => ErrorCode::ProviderRedirect,
             TransportError::ServerError { .. } => ErrorCode::ProviderUnavailable,
             TransportError::Html { .. } => ErrorCode::ProviderHtml,
-            TransportError::Body(_) | TransportError::TooLarge => ErrorCode::ProviderMalformed,
+            TransportError::Body(_) => ErrorCode::ProviderMalformed,
+            TransportError::TooLarge => ErrorCode::ProviderTooLarge,
         };
         Self::new(code, error.to_string())
     }

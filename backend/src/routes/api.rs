@@ -19,6 +19,7 @@ use crate::{
     AppState,
     connections::{ConnectionError, token_view},
     error::AppError,
+    limits::{ClientIp, too_many},
     params::Params,
     sessions::Session,
     store::StoreError,
@@ -210,28 +211,46 @@ async fn operator_disconnect(
     Ok(Json(state.connections.disconnect(&id).await?))
 }
 
-/// Scripts present `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
-fn authorize_script(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    let Some(key) = &state.config.api_key else {
-        return Err(AppError::new(ErrorCode::ApiDisabled));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(presented.trim().as_bytes().ct_eq(key.secret().as_bytes())) {
-        Ok(())
-    } else {
-        Err(AppError::new(ErrorCode::Unauthorized))
+/// A scripts-API request that presented `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
+/// A wrong key is refused with 401 and costs its address a tenth of its minute's budget;
+/// past the budget the answer is 429 with `Retry-After`, whatever key comes next.
+struct ScriptKey;
+
+impl axum::extract::FromRequestParts<AppState> for ScriptKey {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let Some(key) = &state.config.api_key else {
+            return Err(AppError::new(ErrorCode::ApiDisabled).into_response());
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if bool::from(presented.trim().as_bytes().ct_eq(key.secret().as_bytes())) {
+            return Ok(Self);
+        }
+        let ip = parts
+            .extensions
+            .get::<ClientIp>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+        match state.limits.api_failure(ip) {
+            Ok(()) => Err(AppError::new(ErrorCode::Unauthorized).into_response()),
+            Err(limited) => Err(too_many(limited, parts.uri.path(), &parts.headers)),
+        }
     }
 }
 
 async fn list_for_script(
+    _: ScriptKey,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<ConnectionSummary>>, AppError> {
-    authorize_script(&state, &headers)?;
     let connections = state.connections.all().await?;
     Ok(Json(
         connections
@@ -244,12 +263,11 @@ async fn list_for_script(
 /// A fresh token for `login`; `?provider=ID` names the provider when the login is
 /// connected at more than one.
 async fn token_for_script(
+    _: ScriptKey,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(login): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<FreshToken>, AppError> {
-    authorize_script(&state, &headers)?;
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let provider = params.get("provider").map_err(|d| {
         AppError::with_message(

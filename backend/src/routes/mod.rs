@@ -29,6 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{*rest}", any(not_found))
         .merge(assets::router(&state.config.dist))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::middleware,
+        ))
         .layer(middleware::from_fn(security::json_errors))
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn(security::headers))

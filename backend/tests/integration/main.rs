@@ -12,6 +12,7 @@ mod flow;
 mod helpers;
 mod hostile;
 mod leaks;
+mod limits;
 mod load;
 mod oidc;
 mod postgres;
