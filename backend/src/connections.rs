@@ -1,7 +1,8 @@
-//! Saved connections as a service: connect after a sign-in (checking whose
-//! token it is and for which app), hand out fresh tokens (one refresh at a time
-//! per connection, however many callers ask), and disconnect (revoking first
-//! where the provider can).
+//! Saved connections as a service: it owns the providers and the store behind
+//! them. Connect after a sign-in (asking the provider whose token it is), hand
+//! out fresh tokens (one refresh at a time per connection, however many callers
+//! ask), and disconnect (revoking first where the provider can). Every store
+//! query is scoped to the configured providers.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -9,10 +10,10 @@ use tokenbridge_shared::{
     ConnectionStatus, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, ProviderKind,
     Revocation, TokenView,
 };
-use url::Url;
 
 use crate::{
-    oauth::{ExchangeError, IssuedToken, OAuthClient, unix_now},
+    clock::unix_now,
+    provider::{Account, IssuedToken, Provider, ProviderError, Providers, Revoked},
     sessions::Session,
     store::{Connection, NewConnection, NewSession, Status, Store, StoreError},
 };
@@ -35,8 +36,8 @@ impl From<StoreError> for ConnectionError {
     }
 }
 
-impl From<ExchangeError> for ConnectionError {
-    fn from(error: ExchangeError) -> Self {
+impl From<ProviderError> for ConnectionError {
+    fn from(error: ProviderError) -> Self {
         Self {
             code: error.code,
             provider_message: error.provider_message,
@@ -64,68 +65,78 @@ pub struct Device {
 
 pub struct Connections {
     store: Store,
-    provider: ProviderKind,
-    userinfo_url: Option<Url>,
-    revoke_url: Option<Url>,
+    providers: Providers,
     refresh_margin_secs: i64,
     /// One lock per connection being refreshed, so that concurrent callers share one refresh.
     refreshing: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Connections {
-    pub fn new(
-        store: Store,
-        provider: ProviderKind,
-        userinfo_url: Option<Url>,
-        revoke_url: Option<Url>,
-        refresh_margin_secs: i64,
-    ) -> Self {
+    pub fn new(store: Store, providers: Providers, refresh_margin_secs: i64) -> Self {
         Self {
             store,
-            provider,
-            userinfo_url,
-            revoke_url,
+            providers,
             refresh_margin_secs,
             refreshing: Default::default(),
         }
     }
 
-    fn provider(&self) -> &'static str {
-        self.provider.as_str()
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
-    /// Saves the token of a finished sign-in, after the provider says whose it is and that
-    /// it was issued to this application, and starts `session`, which sees it.
+    /// The provider `id`, or the first one when no id is given.
+    pub fn provider(&self, id: Option<&str>) -> Result<&Arc<Provider>, ConnectionError> {
+        match id {
+            Some(id) => self.providers.get(id).ok_or_else(|| {
+                ConnectionError::new(
+                    ErrorCode::UnknownProvider,
+                    format!(
+                        "no provider {:?} is configured",
+                        id.escape_debug().to_string()
+                    ),
+                )
+            }),
+            None => self.providers.first().ok_or_else(|| {
+                ConnectionError::new(ErrorCode::UnknownProvider, "no provider is configured")
+            }),
+        }
+    }
+
+    /// The provider a stored connection belongs to.
+    fn provider_of(&self, connection: &Connection) -> Result<&Arc<Provider>, ConnectionError> {
+        self.providers.get(&connection.provider).ok_or_else(|| {
+            ConnectionError::new(
+                ErrorCode::ConnectionNotFound,
+                "the connection's provider is no longer configured",
+            )
+        })
+    }
+
+    fn scope(&self) -> Vec<&str> {
+        self.providers.ids()
+    }
+
+    /// Saves the token of a finished sign-in at `provider`, after the provider says whose it
+    /// is, and starts `session`, which sees it.
     pub async fn connect(
         &self,
-        oauth: &OAuthClient,
+        provider: &Provider,
         token: IssuedToken,
         session: &NewSession,
         device: Device,
     ) -> Result<Connection, ConnectionError> {
-        let account = match &self.userinfo_url {
-            Some(url) => {
-                let account = oauth.user_info(url, &token.access_token).await?;
-                if let Some(issued_to) = &account.client_id
-                    && issued_to != oauth.client_id().as_str()
-                {
-                    return Err(ConnectionError::new(
-                        ErrorCode::ForeignToken,
-                        format!("user info names client id {issued_to}, not ours"),
-                    ));
-                }
-                account
-            }
+        let account = match provider.account(&token).await? {
+            Some(account) => account,
             // Without user info nobody can say whose token it is, so no two sign-ins may
             // share an account: each gets a connection of its own, seen by its session alone.
             None => {
                 let bytes: [u8; 6] = rand::Rng::random(&mut rand::rng());
                 let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 let id = format!("signin-{id}");
-                crate::oauth::Account {
+                Account {
                     login: id.clone(),
                     id,
-                    client_id: None,
                 }
             }
         };
@@ -133,7 +144,7 @@ impl Connections {
             .store
             .save_sign_in(
                 NewConnection {
-                    provider: self.provider.as_str().to_owned(),
+                    provider: provider.id.clone(),
                     account_id: account.id,
                     login: account.login,
                     access_token: token.access_token,
@@ -150,13 +161,32 @@ impl Connections {
         Ok(connection)
     }
 
+    /// The connections `session` sees (those of the accounts it signed in with), most recent first.
+    pub async fn of_session(&self, session: &Session) -> Result<Vec<Connection>, ConnectionError> {
+        Ok(self.store.of_session(&self.scope(), &session.hash).await?)
+    }
+
+    /// Whether `session` sees the connection `id`.
+    pub async fn sees(&self, session: &Session, id: &str) -> Result<bool, ConnectionError> {
+        Ok(self
+            .store
+            .session_sees(&self.scope(), &session.hash, id)
+            .await?)
+    }
+
+    /// Every connection, newest first: for operators and scripts.
+    pub async fn all(&self) -> Result<Vec<Connection>, ConnectionError> {
+        Ok(self.store.all(&self.scope()).await?)
+    }
+
+    /// The connection `id` as stored (tokens opened), whatever its status.
+    pub async fn find(&self, id: &str) -> Result<Option<Connection>, ConnectionError> {
+        Ok(self.store.get(&self.scope(), id).await?)
+    }
+
     /// The connection with a token that is good for at least the refresh margin,
     /// refreshing it first if need be.
-    pub async fn fresh(
-        &self,
-        oauth: &OAuthClient,
-        id: &str,
-    ) -> Result<Connection, ConnectionError> {
+    pub async fn fresh(&self, id: &str) -> Result<Connection, ConnectionError> {
         let connection = self.get(id).await?;
         if !self.expiring(&connection) {
             return Ok(connection);
@@ -164,71 +194,51 @@ impl Connections {
         // Done if another caller refreshed while this one waited, even if the
         // new token is itself within the margin.
         let seen = connection.touched_ns;
-        self.refresh_once(oauth, connection, move |c| {
+        self.refresh_once(connection, move |c| {
             c.touched_ns != seen || !self.expiring(c)
         })
         .await
     }
 
-    /// The connection whose account login is `login`, fresh as [`Self::fresh`] makes it.
+    /// The connection whose account login is `login` (at `provider`, if given), fresh as
+    /// [`Self::fresh`] makes it. A login connected at two providers needs the provider named.
     pub async fn fresh_by_login(
         &self,
-        oauth: &OAuthClient,
         login: &str,
+        provider: Option<&str>,
     ) -> Result<Connection, ConnectionError> {
-        let found = self
-            .store
-            .by_login(self.provider(), login)
-            .await?
-            .ok_or_else(|| {
-                ConnectionError::new(
-                    ErrorCode::ConnectionNotFound,
-                    format!("no saved connection for {login:?}"),
-                )
-            })?;
-        self.fresh(oauth, &found.id).await
+        let scope = match provider {
+            Some(id) => vec![self.provider(Some(id))?.id.as_str()],
+            None => self.scope(),
+        };
+        let found = self.store.by_login(&scope, login).await?;
+        let mut providers: Vec<&str> = found.iter().map(|c| c.provider.as_str()).collect();
+        providers.dedup();
+        if providers.len() > 1 {
+            return Err(ConnectionError::new(
+                ErrorCode::AmbiguousLogin,
+                format!("{login:?} is connected at {providers:?}"),
+            ));
+        }
+        let found = found.into_iter().next().ok_or_else(|| {
+            ConnectionError::new(
+                ErrorCode::ConnectionNotFound,
+                format!("no saved connection for {login:?}"),
+            )
+        })?;
+        self.fresh(&found.id).await
     }
 
     /// Refreshes now, unless another caller refreshed while this one waited.
-    pub async fn refresh(
-        &self,
-        oauth: &OAuthClient,
-        id: &str,
-    ) -> Result<Connection, ConnectionError> {
+    pub async fn refresh(&self, id: &str) -> Result<Connection, ConnectionError> {
         let connection = self.get(id).await?;
         let seen = connection.touched_ns;
-        self.refresh_once(oauth, connection, move |c| c.touched_ns != seen)
+        self.refresh_once(connection, move |c| c.touched_ns != seen)
             .await
     }
 
-    /// The connections `session` sees (those of the accounts it signed in with), most recent first.
-    pub async fn of_session(&self, session: &Session) -> Result<Vec<Connection>, ConnectionError> {
-        Ok(self
-            .store
-            .of_session(self.provider(), &session.hash)
-            .await?)
-    }
-
-    /// Whether `session` sees the connection `id`.
-    pub async fn sees(&self, session: &Session, id: &str) -> Result<bool, ConnectionError> {
-        Ok(self
-            .store
-            .session_sees(self.provider(), &session.hash, id)
-            .await?)
-    }
-
-    /// Every connection, newest first: for operators and scripts.
-    pub async fn all(&self) -> Result<Vec<Connection>, ConnectionError> {
-        Ok(self.store.all(self.provider()).await?)
-    }
-
-    /// The connection `id` as stored (tokens opened), whatever its status.
-    pub async fn find(&self, id: &str) -> Result<Option<Connection>, ConnectionError> {
-        Ok(self.store.get(self.provider(), id).await?)
-    }
-
     async fn get(&self, id: &str) -> Result<Connection, ConnectionError> {
-        let connection = self.store.get(self.provider(), id).await?.ok_or_else(|| {
+        let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
         if connection.status == Status::NeedsReconnect {
@@ -250,7 +260,6 @@ impl Connections {
     /// waited for the lock finds the work already done.
     async fn refresh_once(
         &self,
-        oauth: &OAuthClient,
         connection: Connection,
         done: impl Fn(&Connection) -> bool,
     ) -> Result<Connection, ConnectionError> {
@@ -267,11 +276,12 @@ impl Connections {
             if done(&current) {
                 return Ok(current);
             }
+            let provider = self.provider_of(&current)?;
             let refresh_token = current
                 .refresh_token
                 .as_ref()
                 .ok_or_else(|| ConnectionError::new(ErrorCode::NoRefreshToken, "no refresh token is held"))?;
-            match oauth.refresh(refresh_token, current.scope.clone()).await {
+            match provider.refresh(refresh_token, current.scope.clone()).await {
                 Ok(issued) => {
                     // Providers that do not rotate send no refresh token: keep the one held.
                     self.store
@@ -281,7 +291,7 @@ impl Connections {
                     self.get(&current.id).await
                 }
                 Err(error) if error.code == ErrorCode::CodeRejected => {
-                    self.store.set_status(self.provider(), &current.id, Status::NeedsReconnect).await?;
+                    self.store.set_status(&current.provider, &current.id, Status::NeedsReconnect).await?;
                     tracing::warn!(connection = %current.id, "the refresh token was refused; the connection needs a new sign-in: {}", error.detail);
                     Err(ConnectionError { code: ErrorCode::NeedsReconnect, ..error.into() })
                 }
@@ -304,45 +314,80 @@ impl Connections {
     }
 
     /// Revokes the token where the provider can, then forgets the connection.
-    pub async fn disconnect(
-        &self,
-        oauth: &OAuthClient,
-        id: &str,
-    ) -> Result<Disconnected, ConnectionError> {
-        let connection = self.store.get(self.provider(), id).await?.ok_or_else(|| {
+    pub async fn disconnect(&self, id: &str) -> Result<Disconnected, ConnectionError> {
+        let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
-        let revocable = match self.provider {
-            // Yandex revokes only tokens issued with a device_id.
-            ProviderKind::Yandex => connection.device_id.is_some(),
-            ProviderKind::Sandbox | ProviderKind::Custom => true,
-        };
-        let outcome = match (&self.revoke_url, revocable) {
-            (Some(url), true) => match oauth.revoke(url, &connection.access_token).await {
-                Ok(()) => Disconnected { revoked: true, revocation: Revocation::Revoked, message: "The provider revoked the token, and tokenbridge forgot the connection.".into() },
-                Err(error) => {
-                    tracing::warn!(connection = %id, "revocation failed: {}", error.detail);
-                    Disconnected {
-                        revoked: false,
-                        revocation: Revocation::Failed,
-                        message: "The provider did not revoke the token (it stays valid until it expires); tokenbridge forgot the connection.".into(),
-                    }
-                }
+        let provider = self.provider_of(&connection)?;
+        let outcome = match provider
+            .revoke(&connection.access_token, connection.device_id.as_deref())
+            .await
+        {
+            Revoked::Yes => Disconnected {
+                revoked: true,
+                revocation: Revocation::Revoked,
+                message: "The provider revoked the token, and tokenbridge forgot the connection.".into(),
             },
-            (Some(_), false) => Disconnected {
+            Revoked::Failed(error) => {
+                tracing::warn!(connection = %id, "revocation failed: {}", error.detail);
+                Disconnected {
+                    revoked: false,
+                    revocation: Revocation::Failed,
+                    message: "The provider did not revoke the token (it stays valid until it expires); tokenbridge forgot the connection.".into(),
+                }
+            }
+            Revoked::No(Revocation::NotForThisToken) => Disconnected {
                 revoked: false,
                 revocation: Revocation::NotForThisToken,
                 message: "Yandex revokes only tokens issued with a device name; this one stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
-            (None, _) => Disconnected {
+            Revoked::No(other) => Disconnected {
                 revoked: false,
-                revocation: Revocation::NoEndpoint,
+                revocation: other,
                 message: "This provider has no revocation endpoint configured; the token stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
         };
-        self.store.delete(self.provider(), id).await?;
+        self.store.delete(&connection.provider, id).await?;
         tracing::info!(connection = %id, revoked = outcome.revoked, "disconnected");
         Ok(outcome)
+    }
+
+    /// The kind of the provider a connection belongs to (what the page shows).
+    pub fn kind_of(&self, connection: &Connection) -> ProviderKind {
+        self.providers
+            .get(&connection.provider)
+            .map_or(ProviderKind::Custom, |p| p.kind)
+    }
+
+    pub fn view(&self, connection: &Connection) -> ConnectionView {
+        ConnectionView {
+            id: connection.id.clone(),
+            provider: self.kind_of(connection),
+            provider_id: connection.provider.clone(),
+            account_id: connection.account_id.clone(),
+            login: connection.login.clone(),
+            status: status_view(connection.status),
+            token: token_view(connection),
+            device_name: connection.device_name.clone(),
+            created_at: connection.created_at,
+            refreshed_at: connection.refreshed_at,
+        }
+    }
+
+    pub fn summary(&self, connection: &Connection) -> ConnectionSummary {
+        ConnectionSummary {
+            id: connection.id.clone(),
+            provider: self.kind_of(connection),
+            provider_id: connection.provider.clone(),
+            account_id: connection.account_id.clone(),
+            login: connection.login.clone(),
+            status: status_view(connection.status),
+            expires_at: connection.expires_at,
+            scope: connection.scope.clone(),
+            has_refresh_token: connection.refresh_token.is_some(),
+            created_at: connection.created_at,
+            refreshed_at: connection.refreshed_at,
+        }
     }
 }
 
@@ -361,34 +406,5 @@ pub fn token_view(connection: &Connection) -> TokenView {
         obtained_at: connection.refreshed_at.unwrap_or(connection.created_at),
         scope: connection.scope.clone(),
         has_refresh_token: connection.refresh_token.is_some(),
-    }
-}
-
-pub fn connection_view(connection: &Connection, provider: ProviderKind) -> ConnectionView {
-    ConnectionView {
-        id: connection.id.clone(),
-        provider,
-        account_id: connection.account_id.clone(),
-        login: connection.login.clone(),
-        status: status_view(connection.status),
-        token: token_view(connection),
-        device_name: connection.device_name.clone(),
-        created_at: connection.created_at,
-        refreshed_at: connection.refreshed_at,
-    }
-}
-
-pub fn summary(connection: &Connection, provider: ProviderKind) -> ConnectionSummary {
-    ConnectionSummary {
-        id: connection.id.clone(),
-        provider,
-        account_id: connection.account_id.clone(),
-        login: connection.login.clone(),
-        status: status_view(connection.status),
-        expires_at: connection.expires_at,
-        scope: connection.scope.clone(),
-        has_refresh_token: connection.refresh_token.is_some(),
-        created_at: connection.created_at,
-        refreshed_at: connection.refreshed_at,
     }
 }

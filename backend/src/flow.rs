@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome};
 
-use crate::{oauth::unix_now, sessions::SessionId, store::hash_id};
+use crate::{clock::unix_now_ms, sessions::SessionId, store::hash_id};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
@@ -42,8 +42,11 @@ pub struct Transaction {
     pub verifier: PkceCodeVerifier,
     /// The provider the sign-in went to.
     pub provider: String,
-    /// Unix seconds.
-    pub expires_at: i64,
+    /// Unix milliseconds: fine enough to order the sign-ins of one browser.
+    pub expires_ms: i64,
+    /// The nonce an OpenID provider's ID token must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// The scope asked for, if short (see [`MAX_REMEMBERED_SCOPE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -59,6 +62,7 @@ pub struct NewFlow {
     pub state: String,
     pub verifier: PkceCodeVerifier,
     pub provider: String,
+    pub nonce: Option<String>,
     pub scope: Option<String>,
     pub device_id: Option<String>,
     pub device_name: Option<String>,
@@ -158,7 +162,7 @@ impl Cookies {
             .filter(|cookie| cookie.name().starts_with(&prefix))
             .map(|cookie| {
                 let expires =
-                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.expires_at);
+                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.expires_ms);
                 (cookie.name().to_owned(), expires)
             })
             .collect()
@@ -176,7 +180,8 @@ impl Cookies {
             state: flow.state,
             verifier: flow.verifier,
             provider: flow.provider,
-            expires_at: unix_now() + self.flow_lifetime,
+            expires_ms: unix_now_ms() + self.flow_lifetime * 1000,
+            nonce: flow.nonce,
             scope: flow.scope.filter(|s| s.len() <= MAX_REMEMBERED_SCOPE),
             device_id: flow.device_id,
             device_name: flow.device_name,
@@ -284,6 +289,17 @@ impl Cookies {
 }
 
 /// Whether the transaction's state is exactly `state` (its cookie was found by a hash prefix).
+impl Transaction {
+    /// When the sign-in expires, in Unix seconds (rounded up).
+    pub fn expires_at(&self) -> i64 {
+        (self.expires_ms + 999) / 1000
+    }
+
+    pub fn expired(&self) -> bool {
+        unix_now_ms() >= self.expires_ms
+    }
+}
+
 pub fn same_state(transaction: &Transaction, state: &str) -> bool {
     bool::from(transaction.state.as_bytes().ct_eq(state.as_bytes()))
 }

@@ -3,15 +3,17 @@
 //! the client secret, and serves the app itself. `main.rs` only reads the
 //! configuration and calls [`serve`]; tests build the same [`app`].
 
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod error;
 pub mod exchange_log;
 pub mod flow;
 pub mod keyfile;
-pub mod oauth;
+pub mod limits;
+pub mod params;
+pub mod provider;
 pub mod routes;
-pub mod sandbox;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
@@ -28,8 +30,9 @@ use crate::{
     config::{Config, ConfigError, StoreKeySource},
     connections::Connections,
     flow::Cookies,
-    oauth::OAuthClient,
-    sandbox::Sandbox,
+    provider::{
+        Endpoints, Provider, Providers, SetupError, sandbox::Sandbox, transport::Transport,
+    },
     sessions::{Lifetimes, Sessions},
     store::{Store, StoreError, StoreKey},
 };
@@ -40,13 +43,13 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
-    pub oauth: OAuthClient,
     pub cookies: Cookies,
     /// The key that seals cookies, from the configuration or its file.
     pub cookie_key: Key,
     pub connections: Connections,
     pub sessions: Arc<Sessions>,
-    /// The built-in provider, present when `provider = sandbox`.
+    pub limits: limits::Limits,
+    /// The built-in provider's server side, present when a sandbox provider is configured.
     pub sandbox: Option<Sandbox>,
 }
 
@@ -59,6 +62,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Config(#[from] ConfigError),
+    #[error("{0}")]
+    Provider(#[from] SetupError),
 }
 
 impl std::ops::Deref for AppState {
@@ -80,7 +85,8 @@ impl AppState {
     pub async fn new(config: Config, local_addr: SocketAddr) -> Result<Self, StartError> {
         let cookie_key = config.cookie_key.load()?;
         let store = open_store(&config).await?;
-        let (oauth, connections) = provider_parts(&config, local_addr, store.clone())?;
+        let providers = build_providers(&config, local_addr).await?;
+        let connections = Connections::new(store.clone(), providers, config.refresh_margin_secs);
         let sessions = Arc::new(Sessions::new(
             store,
             Lifetimes {
@@ -89,15 +95,26 @@ impl AppState {
             },
             config.operators.clone(),
         ));
-        let sandbox = (config.provider == ProviderKind::Sandbox).then(|| Sandbox::new(&config));
+        let sandbox = config
+            .providers
+            .iter()
+            .find(|spec| spec.kind == ProviderKind::Sandbox)
+            .map(|spec| {
+                Sandbox::new(
+                    spec.client_id.as_str(),
+                    spec.client_secret.clone(),
+                    &config.redirect_url(),
+                )
+            });
         let cookies = Cookies::new(config.secure_cookies(), config.flow_lifetime_secs);
+        let limits = limits::Limits::new(&config.limits);
         Ok(Self(Arc::new(Inner {
             config,
-            oauth,
             cookies,
             cookie_key,
             connections,
             sessions,
+            limits,
             sandbox,
         })))
     }
@@ -112,34 +129,25 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(Store::open(&config.database_url, &key).await?)
 }
 
-/// The OAuth client and the connections service of `config` over `store`; the sandbox's
+/// Every configured provider, set up (OpenID providers discovered); the sandbox's
 /// endpoints are those of the tokenbridge at `local_addr`.
-pub fn provider_parts(
+pub async fn build_providers(
     config: &Config,
     local_addr: SocketAddr,
-    store: Store,
-) -> Result<(OAuthClient, Connections), StartError> {
-    let sandbox = config.provider == ProviderKind::Sandbox;
-    let local = |path| sandbox.then(|| loopback_url(local_addr, path));
-    let token_url = config
-        .token_url
-        .clone()
-        .unwrap_or_else(|| loopback_url(local_addr, paths::SANDBOX_TOKEN));
-    let oauth = OAuthClient::new(config, token_url)?;
-    let connections = Connections::new(
-        store,
-        config.provider,
-        config
-            .userinfo_url
-            .clone()
-            .or_else(|| local(paths::SANDBOX_USER_INFO)),
-        config
-            .revoke_url
-            .clone()
-            .or_else(|| local(paths::SANDBOX_REVOKE)),
-        config.refresh_margin_secs,
-    );
-    Ok((oauth, connections))
+) -> Result<Providers, StartError> {
+    let transport = Transport::new(config.provider_timeout)?;
+    let local = Endpoints {
+        authorize: config::join(&config.public_url, paths::SANDBOX_AUTHORIZE),
+        token: loopback_url(local_addr, paths::SANDBOX_TOKEN),
+        userinfo: Some(loopback_url(local_addr, paths::SANDBOX_USER_INFO)),
+        revoke: Some(loopback_url(local_addr, paths::SANDBOX_REVOKE)),
+    };
+    let mut providers = Vec::new();
+    for spec in &config.providers {
+        let local = (spec.kind == ProviderKind::Sandbox).then(|| local.clone());
+        providers.push(Provider::new(spec, config.redirect_url(), transport.clone(), local).await?);
+    }
+    Ok(Providers::new(providers))
 }
 
 fn loopback_url(local_addr: SocketAddr, path: &str) -> Url {
@@ -172,33 +180,57 @@ pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()>
         .sessions
         .clone()
         .spawn_pruning(state.config.prune_every);
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = state.clone();
+    let forgetting = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.limits.forget_idle();
+        }
+    });
+    let served = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     pruning.abort();
+    forgetting.abort();
     served
 }
 
-/// The start-up lines a person needs: where to open, what to register. Never the secret.
+/// The start-up lines a person needs: where to open, what to register. Never a secret.
 fn announce(state: &AppState, local_addr: SocketAddr) {
     let config = &state.config;
     tracing::info!(
-        provider = config.provider.as_str(),
         listen = %local_addr,
         "tokenbridge is running: open {}",
         config.public_url
     );
-    match config.provider {
-        ProviderKind::Sandbox => tracing::info!(
-            "provider: the built-in SANDBOX (no real tokens). Set TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET to use Yandex."
-        ),
-        _ => tracing::info!(
-            client_id = config.client_id.as_str(),
-            authorize_url = %config.authorize_url,
-            "register this Callback URI with the provider: {}",
-            config.redirect_url()
-        ),
+    if let Some(file) = &config.providers_file {
+        tracing::info!(file = %file.display(), "providers listed in the file");
     }
+    for provider in state.connections.providers().iter() {
+        match provider.kind {
+            ProviderKind::Sandbox => tracing::info!(
+                provider = %provider.id,
+                "provider {:?}: the built-in SANDBOX (no real tokens). Set TOKENBRIDGE_CLIENT_ID and TOKENBRIDGE_CLIENT_SECRET to use Yandex.",
+                provider.name
+            ),
+            kind => tracing::info!(
+                provider = %provider.id,
+                kind = kind.as_str(),
+                client_id = provider.client_id().as_str(),
+                issuer = provider.issuer().unwrap_or("-"),
+                "provider {:?}",
+                provider.name
+            ),
+        }
+    }
+    tracing::info!(
+        "the Callback URI to register with every provider: {}",
+        config.redirect_url()
+    );
     if !config.operators.is_empty() {
         tracing::info!("operators' sessions see every connection (TOKENBRIDGE_OPERATORS)");
     }

@@ -12,6 +12,7 @@ mod exit {
     pub const NOT_FOUND: u8 = 3;
     pub const NEEDS_RECONNECT: u8 = 4;
     pub const PROVIDER: u8 = 5;
+    pub const AMBIGUOUS: u8 = 6;
 }
 
 #[tokio::main]
@@ -41,7 +42,9 @@ async fn main() -> ExitCode {
         }
     };
     match command {
-        Some(Command::Token { login }) => print_token(config, &login).await,
+        Some(Command::Token { login, provider }) => {
+            print_token(config, &login, provider.as_deref()).await
+        }
         None => serve(config).await,
     }
 }
@@ -63,22 +66,19 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// `tokenbridge token <login>`: the token on stdout, or a message on stderr and an exit code.
-async fn print_token(config: Config, login: &str) -> ExitCode {
+/// `tokenbridge token <login> [--provider ID]`: the token on stdout, or a message on
+/// stderr and an exit code.
+async fn print_token(config: Config, login: &str, provider: Option<&str>) -> ExitCode {
     use tokenbridge_shared::ErrorCode;
     // The sandbox provider lives in the running server, at the configured address.
-    let parts = match tokenbridge::open_store(&config).await {
-        Ok(store) => tokenbridge::provider_parts(&config, config.listen, store),
-        Err(error) => Err(error),
-    };
-    let (oauth, connections) = match parts {
-        Ok(parts) => parts,
+    let connections = match connections(&config).await {
+        Ok(connections) => connections,
         Err(error) => {
             eprintln!("tokenbridge: {error}");
             return ExitCode::from(exit::CONFIG);
         }
     };
-    match connections.fresh_by_login(&oauth, login).await {
+    match connections.fresh_by_login(login, provider).await {
         Ok(connection) => {
             println!("{}", connection.access_token.secret());
             ExitCode::SUCCESS
@@ -93,9 +93,23 @@ async fn print_token(config: Config, login: &str) -> ExitCode {
             eprintln!("tokenbridge: {}", error.code.message());
             ExitCode::from(match error.code {
                 ErrorCode::NeedsReconnect | ErrorCode::NoRefreshToken => exit::NEEDS_RECONNECT,
+                ErrorCode::AmbiguousLogin => exit::AMBIGUOUS,
+                ErrorCode::UnknownProvider => exit::CONFIG,
                 ErrorCode::Internal => 1,
                 _ => exit::PROVIDER,
             })
         }
     }
+}
+
+async fn connections(
+    config: &Config,
+) -> Result<tokenbridge::connections::Connections, tokenbridge::StartError> {
+    let store = tokenbridge::open_store(config).await?;
+    let providers = tokenbridge::build_providers(config, config.listen).await?;
+    Ok(tokenbridge::connections::Connections::new(
+        store,
+        providers,
+        config.refresh_margin_secs,
+    ))
 }

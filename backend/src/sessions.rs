@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use rand::Rng;
 
 use crate::{
-    oauth::unix_now,
+    clock::unix_now,
     store::{Connection, NewSession, Pruned, Store, StoreError, hash_id},
 };
 

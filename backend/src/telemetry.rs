@@ -15,7 +15,29 @@ pub fn init(default: &str) {
         .init();
 }
 
-/// The span of one request: method and path, never the query.
+/// Paths are logged cut to this many characters: a 64 KB path is one line, not 64 KB.
+const MAX_LOGGED_PATH: usize = 200;
+
+/// The span of one request: method and path (cut short), never the query.
 pub fn request_span<B>(request: &Request<B>) -> Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+    tracing::info_span!("request", method = %request.method(), path = %short_path(request.uri().path()))
+}
+
+fn short_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.char_indices().nth(MAX_LOGGED_PATH) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &path[..cut], path.len()).into(),
+        None => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_path_is_logged_cut_short() {
+        let long = "/".to_owned() + &"é".repeat(5000);
+        let logged = super::short_path(&long);
+        assert!(logged.chars().count() < 230, "{logged}");
+        assert!(logged.ends_with("(10001 bytes)"));
+        assert_eq!(super::short_path("/api/session"), "/api/session");
+    }
 }

@@ -3,8 +3,8 @@
 
 use gloo_net::http::{Request, Response};
 use tokenbridge_shared::{
-    ApiError, CSRF_HEADER, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, SessionView,
-    routes,
+    ApiError, CSRF_HEADER, ConnectionSummary, ConnectionView, Disconnected, ErrorCode,
+    ProviderKind, SessionView, routes,
 };
 
 pub async fn get_session() -> Result<SessionView, ApiError> {
@@ -76,8 +76,13 @@ fn encode(text: &str) -> String {
     String::from(js_sys::encode_uri_component(text))
 }
 
-/// The Connect link, with the person's options.
-pub fn login_href(options: &crate::components::Options) -> String {
+/// The Connect link for one configured provider (`provider_id` empty: the server's
+/// first), with the person's options as that provider's kind takes them.
+pub fn login_href(
+    provider_id: &str,
+    kind: ProviderKind,
+    options: &crate::components::Options,
+) -> String {
     let mut params = Vec::new();
     let mut add = |name: &str, value: &str| {
         let value = value.trim();
@@ -85,12 +90,22 @@ pub fn login_href(options: &crate::components::Options) -> String {
             params.push(format!("{name}={}", encode(value)));
         }
     };
+    add("provider", provider_id);
     add("scope", &options.scope.join(" "));
-    add("optional_scope", &options.optional_scope.join(" "));
+    if kind.speaks_yandex() {
+        add("optional_scope", &options.optional_scope.join(" "));
+    }
     add("login_hint", &options.login_hint);
-    add("device_name", &options.device_name);
-    if options.force_confirm {
-        params.push("force_confirm=yes".to_owned());
+    if kind.speaks_yandex() {
+        add("device_name", &options.device_name);
+    }
+    if options.ask_again {
+        let (name, value) = if kind.speaks_yandex() {
+            ("force_confirm", "yes")
+        } else {
+            ("prompt", "consent")
+        };
+        add(name, value);
     }
     if params.is_empty() {
         routes::LOGIN.to_owned()

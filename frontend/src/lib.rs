@@ -1,4 +1,4 @@
-//! The tokenbridge browser app: shows the provider, the Connect link, the
+//! The tokenbridge browser app: shows the providers, a Connect link for each, the
 //! token card and "Use it" panel after a sign-in, this browser's saved
 //! connections, Sign out, every connection for an operator, and a clear
 //! message for every failure. It never
@@ -12,7 +12,9 @@ pub mod messages;
 pub mod time;
 
 use leptos::prelude::*;
-use tokenbridge_shared::{ApiError, FlowOutcome, ProviderKind, Revocation, SessionView};
+use tokenbridge_shared::{
+    ApiError, FlowOutcome, ProviderKind, ProviderView, Revocation, SessionView,
+};
 
 use crate::{
     components::{
@@ -52,11 +54,11 @@ pub fn App() -> impl IntoView {
         <main class="page">
             {move || match session.get() {
                 None => view! {
-                    <Header provider=None />
+                    <Header providers=Vec::new() />
                     <p class="loading" role="status"><span class="spinner"></span>{move || lang.get().tr("Loading…", "Загрузка…")}</p>
                 }.into_any(),
                 Some(Err(error)) => view! {
-                    <Header provider=None />
+                    <Header providers=Vec::new() />
                     <UnreachableServer error=error retry=Callback::new(move |()| session.refetch()) />
                 }.into_any(),
                 Some(Ok(view)) => view! {
@@ -156,12 +158,15 @@ pub fn Session(
 ) -> impl IntoView {
     let lang = use_lang();
     let provider = view.provider;
+    let providers = configured_providers(&view);
     let connected_now = matches!(view.outcome, Some(FlowOutcome::Connected));
     let failure = match view.outcome {
         Some(FlowOutcome::Failed(error)) => Some(error),
         _ => None,
     };
     let newest = view.connections.first().map(|c| c.id.clone());
+    // The token is the newest connection's, so its provider may be any of them.
+    let token_provider = view.connections.first().map_or(provider, |c| c.provider);
     let has_connections = !view.connections.is_empty();
     let log = view.exchange_log.clone();
     let current_token = view.token.as_ref().map(|t| t.access_token.clone());
@@ -172,7 +177,7 @@ pub fn Session(
         .then(|| Callback::new(move |()| on_act.run(Act::SignOut)));
     let all_connections = view.operator.then_some(view.all_connections);
     view! {
-        <Header provider=Some(provider) sign_out=sign_out />
+        <Header providers=providers.clone() sign_out=sign_out />
         {move || sign_out_error.get().map(|error| view! { <ErrorView error=error provider=provider /> })}
         {failure.map(|error| view! { <ErrorView error=error provider=provider /> })}
         {view.token.map(|token| {
@@ -181,31 +186,55 @@ pub fn Session(
             view! {
                 {connected_now.then(|| view! { <p class="notice" role="status">{move || lang.get().tr("Connected. Here is your access token.", "Готово. Вот ваш токен доступа.")}</p> })}
                 <TokenCard token=token on_disconnect=Callback::new(move |()| on_disconnect.run(newest.clone())) />
-                <UsePanel token=access_token provider=provider />
+                <UsePanel token=access_token provider=token_provider />
             }
         })}
         {has_connections.then(|| view! {
-            <ConnectionList connections=view.connections.clone() on_refresh=on_refresh on_disconnect=on_disconnect />
+            <ConnectionList connections=view.connections.clone() providers=providers.clone() on_refresh=on_refresh on_disconnect=on_disconnect />
         })}
         {all_connections.map(|connections| view! {
             <OperatorPanel
                 connections=connections
+                providers=providers.clone()
                 on_refresh=Callback::new(move |id| on_act.run(Act::OperatorRefresh(id)))
                 on_disconnect=Callback::new(move |id| on_act.run(Act::OperatorDisconnect(id)))
             />
         })}
-        <ConnectPanel provider=provider default_scope=view.default_scope another=has_connections />
+        <ConnectPanel providers=providers another=has_connections />
         {log.map(|log| view! { <ExchangeLogPanel log=log access_token=current_token.clone() /> })}
     }
 }
 
-/// The title, the language switch, Sign out when `sign_out` is given, and the provider.
+/// The configured providers; an old server lists none, and then its only provider
+/// stands alone, without an id or a name of its own.
+fn configured_providers(view: &SessionView) -> Vec<ProviderView> {
+    if !view.providers.is_empty() {
+        return view.providers.clone();
+    }
+    vec![ProviderView {
+        id: String::new(),
+        kind: view.provider,
+        name: String::new(),
+        default_scope: view.default_scope.clone(),
+    }]
+}
+
+/// The title, the language switch, Sign out when `sign_out` is given, and the providers.
 #[component]
 fn Header(
-    provider: Option<ProviderKind>,
+    providers: Vec<ProviderView>,
     #[prop(optional_no_strip)] sign_out: Option<Callback<()>>,
 ) -> impl IntoView {
     let lang = use_lang();
+    let several = providers.len() > 1;
+    let sandbox = providers.iter().any(|p| p.kind == ProviderKind::Sandbox);
+    let listed = (!providers.is_empty()).then_some(move || {
+        providers
+            .iter()
+            .map(|p| messages::provider_label(p.kind, &p.name, lang.get()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     view! {
         <header class="top">
             <div class="title-row">
@@ -221,10 +250,14 @@ fn Header(
                 "Get an OAuth access token in your browser. The client secret stays on the server.",
                 "Получите OAuth-токен доступа прямо в браузере. Секрет приложения остаётся на сервере.",
             )}</p>
-            {provider.map(|p| view! {
+            {listed.map(|names| view! {
                 <p class="provider">
-                    {move || lang.get().tr("Provider: ", "Провайдер: ")} <strong>{move || messages::provider_display_name(p, lang.get())}</strong>
-                    {(p == ProviderKind::Sandbox).then(|| view! {
+                    {move || if several {
+                        lang.get().tr("Providers: ", "Провайдеры: ")
+                    } else {
+                        lang.get().tr("Provider: ", "Провайдер: ")
+                    }} <strong>{names}</strong>
+                    {sandbox.then(|| view! {
                         <span class="badge" data-testid="sandbox-badge" title=move || lang.get().tr("Tokens from the sandbox work only with the sandbox", "Токены песочницы работают только с песочницей")>
                             {move || lang.get().tr("Sandbox", "Песочница")}
                         </span>

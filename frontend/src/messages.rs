@@ -1,6 +1,7 @@
-//! What each error code means to a person, and what they can do next, in both languages.
+//! What each error code means to a person, and what they can do next, and what
+//! the page calls each provider, in both languages.
 
-use tokenbridge_shared::{ErrorCode, ProviderKind};
+use tokenbridge_shared::{ErrorCode, ProviderKind, ProviderView};
 
 use crate::i18n::Lang;
 
@@ -9,9 +10,11 @@ pub fn provider_name(provider: ProviderKind, lang: Lang) -> &'static str {
     match (provider, lang) {
         (ProviderKind::Yandex, Lang::En) => "Yandex",
         (ProviderKind::Custom, Lang::En) => "the provider",
+        (ProviderKind::Oidc, Lang::En) => "the OpenID provider",
         (ProviderKind::Sandbox, Lang::En) => "the sandbox",
         (ProviderKind::Yandex, Lang::Ru) => "Яндекс",
         (ProviderKind::Custom, Lang::Ru) => "провайдер",
+        (ProviderKind::Oidc, Lang::Ru) => "OpenID-провайдер",
         (ProviderKind::Sandbox, Lang::Ru) => "песочница",
     }
 }
@@ -21,9 +24,11 @@ fn at_provider(provider: ProviderKind, lang: Lang) -> &'static str {
     match (provider, lang) {
         (ProviderKind::Yandex, Lang::En) => "at Yandex",
         (ProviderKind::Custom, Lang::En) => "at the provider",
+        (ProviderKind::Oidc, Lang::En) => "at the OpenID provider",
         (ProviderKind::Sandbox, Lang::En) => "at the sandbox",
         (ProviderKind::Yandex, Lang::Ru) => "на стороне Яндекса",
         (ProviderKind::Custom, Lang::Ru) => "на стороне провайдера",
+        (ProviderKind::Oidc, Lang::Ru) => "на стороне OpenID-провайдера",
         (ProviderKind::Sandbox, Lang::Ru) => "в песочнице",
     }
 }
@@ -33,8 +38,34 @@ pub fn provider_display_name(provider: ProviderKind, lang: Lang) -> &'static str
         (_, Lang::En) => provider.display_name(),
         (ProviderKind::Yandex, Lang::Ru) => "Яндекс OAuth",
         (ProviderKind::Custom, Lang::Ru) => "Сервер OAuth 2.0",
+        (ProviderKind::Oidc, Lang::Ru) => "Провайдер OpenID Connect",
         (ProviderKind::Sandbox, Lang::Ru) => "Песочница (имитация Яндекс OAuth)",
     }
+}
+
+/// What the page calls a configured provider: its configured name, or, when the
+/// configuration gave none (the server then sends the kind's English name, or
+/// nothing at all), the kind's name in the page's language.
+pub fn provider_label(kind: ProviderKind, name: &str, lang: Lang) -> String {
+    if name.is_empty() || name == kind.display_name() {
+        provider_display_name(kind, lang).to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The name of the configured provider `provider_id` (a connection's), or of its kind
+/// when no configured provider has that id (an old server, or one since removed).
+pub fn provider_label_by_id(
+    providers: &[ProviderView],
+    provider_id: &str,
+    kind: ProviderKind,
+    lang: Lang,
+) -> String {
+    providers.iter().find(|p| p.id == provider_id).map_or_else(
+        || provider_display_name(kind, lang).to_owned(),
+        |p| provider_label(p.kind, &p.name, lang),
+    )
 }
 
 fn capitalized(text: &str) -> String {
@@ -75,6 +106,14 @@ pub fn title(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
             UserInfoFailed => format!("{the} would not say whose token this is"),
             ForeignToken => "This token belongs to another application".into(),
             ConnectionNotFound => "No such connection".into(),
+            // Which provider sent it is not known here, so these name none.
+            IdTokenInvalid => "The ID token did not pass verification".into(),
+            IssuerMismatch => "The answer came from another provider".into(),
+            AmbiguousLogin => "This login is connected at more than one provider".into(),
+            UnknownProvider => "No such provider".into(),
+            RateLimited => "Too many attempts".into(),
+            ProviderTooLarge => "The provider's answer was too large".into(),
+            StoreUnavailable => "The database is not reachable".into(),
             NeedsReconnect => "This connection needs a new sign-in".into(),
             NoRefreshToken => "This connection cannot be refreshed".into(),
             ApiDisabled => "The scripts API is off".into(),
@@ -105,6 +144,13 @@ pub fn title(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
             UserInfoFailed => format!("{the}: не удалось узнать, чей это токен"),
             ForeignToken => "Этот токен выдан другому приложению".into(),
             ConnectionNotFound => "Подключение не найдено".into(),
+            IdTokenInvalid => "ID-токен не прошёл проверку".into(),
+            IssuerMismatch => "Ответ пришёл от другого провайдера".into(),
+            AmbiguousLogin => "Этот логин подключён у нескольких провайдеров".into(),
+            UnknownProvider => "Такого провайдера нет".into(),
+            RateLimited => "Слишком много попыток".into(),
+            ProviderTooLarge => "Слишком большой ответ провайдера".into(),
+            StoreUnavailable => "База данных недоступна".into(),
             NeedsReconnect => "Нужно войти заново".into(),
             NoRefreshToken => "Это подключение нельзя обновить".into(),
             ApiDisabled => "API для скриптов выключен".into(),
@@ -136,6 +182,13 @@ pub fn advice(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
             ProviderHtml => "The token URL configured on the server may be wrong (a web page came back). Check TOKENBRIDGE_TOKEN_URL, then start again.".into(),
             ProviderRedirect => "The token URL configured on the server may be wrong (a redirect came back). Check TOKENBRIDGE_TOKEN_URL, then start again.".into(),
             ProviderUnreachable => "Check the server's network and TOKENBRIDGE_TOKEN_URL, then start again.".into(),
+            IdTokenInvalid => "Its signature, issuer, audience, expiry or nonce was wrong, so tokenbridge did not trust it and saved nothing. Start again; if it repeats, check the provider's issuer and client id in the server's configuration.".into(),
+            IssuerMismatch => "The answer named another issuer than the provider this sign-in went to (a possible mix-up), so tokenbridge refused it. Start again from this page.".into(),
+            AmbiguousLogin => "Say which provider you mean with ?provider=ID (or --provider ID).".into(),
+            UnknownProvider => "No provider with that id is configured here. Use one of the Connect buttons on this page.".into(),
+            RateLimited => "Too many sign-ins were started from your address in a short time. Wait a minute and start again.".into(),
+            ProviderTooLarge => "The provider answered with far more than any token response holds, so tokenbridge stopped reading and saved nothing. Try again; if it persists, tell whoever runs the provider.".into(),
+            StoreUnavailable => "tokenbridge cannot reach its database right now. Nothing was lost; try again in a few seconds.".into(),
             other => other.message().to_owned(),
         },
         Lang::Ru => match code {
@@ -163,6 +216,13 @@ pub fn advice(code: ErrorCode, provider: ProviderKind, lang: Lang) -> String {
             UserInfoFailed => "Провайдер не сообщил, чей это токен, поэтому он не сохранён. Попробуйте через минуту.".into(),
             ForeignToken => "Токен выдан другому приложению, поэтому tokenbridge его отклонил. Войдите через этот tokenbridge.".into(),
             ConnectionNotFound => "Такого подключения здесь нет.".into(),
+            IdTokenInvalid => "Неверна подпись, издатель, получатель, срок или nonce, поэтому tokenbridge ему не поверил и ничего не сохранил. Начните заново; если повторится, проверьте издателя (issuer) и ClientID провайдера в настройках сервера.".into(),
+            IssuerMismatch => "В ответе указан не тот издатель, к которому ушёл этот вход (возможна подмена), поэтому tokenbridge его отклонил. Начните заново с этой страницы.".into(),
+            AmbiguousLogin => "Укажите, какой провайдер имеется в виду: ?provider=ID (или --provider ID).".into(),
+            UnknownProvider => "Провайдер с таким id здесь не настроен. Воспользуйтесь одной из кнопок «Подключить» на этой странице.".into(),
+            RateLimited => "С вашего адреса за короткое время начато слишком много входов. Подождите минуту и начните снова.".into(),
+            ProviderTooLarge => "Провайдер прислал ответ намного больше любого ответа с токеном, поэтому tokenbridge перестал его читать и ничего не сохранил. Попробуйте ещё раз; если повторится — сообщите тем, кто обслуживает провайдера.".into(),
+            StoreUnavailable => "tokenbridge сейчас не может связаться со своей базой данных. Ничего не потеряно; попробуйте через несколько секунд.".into(),
             NeedsReconnect => "Провайдер больше не принимает refresh-токен этого подключения. Подключите аккаунт заново.".into(),
             NoRefreshToken => "Провайдер не выдал refresh-токен, поэтому обновить нельзя. Подключитесь заново, когда токен истечёт.".into(),
             ApiDisabled => "API для скриптов выключен: задайте TOKENBRIDGE_API_KEY на сервере.".into(),

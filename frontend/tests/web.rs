@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use tokenbridge_frontend::components::{ConnectPanel, ErrorView, TokenCard};
 use tokenbridge_frontend::i18n::{Lang, LanguageSwitch};
 use tokenbridge_frontend::time::remaining;
-use tokenbridge_shared::{ApiError, ErrorCode, ProviderKind, TokenView};
+use tokenbridge_shared::{ApiError, ErrorCode, ProviderKind, ProviderView, TokenView};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlElement, HtmlInputElement};
@@ -254,9 +254,45 @@ async fn the_providers_words_are_shown_as_text() {
     );
 }
 
+/// Forgets every provider's remembered options, and whether they were open.
 fn forget_options() {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    storage.remove_item("tokenbridge.options").unwrap();
+    let keys: Vec<String> = (0..storage.length().unwrap())
+        .filter_map(|i| storage.key(i).unwrap())
+        .filter(|key| key.starts_with("tokenbridge.options"))
+        .collect();
+    for key in keys {
+        storage.remove_item(&key).unwrap();
+    }
+}
+
+fn provider(id: &str, kind: ProviderKind, name: &str, default_scope: Option<&str>) -> ProviderView {
+    ProviderView {
+        id: id.into(),
+        kind,
+        name: name.into(),
+        default_scope: default_scope.map(str::to_owned),
+    }
+}
+
+/// What an old server, which lists no providers, stands for: its only provider, unnamed.
+fn only_provider(kind: ProviderKind, default_scope: Option<&str>) -> Vec<ProviderView> {
+    vec![provider("", kind, "", default_scope)]
+}
+
+/// The name a screen reader gives the element: its label, else its text.
+fn accessible_name(element: &HtmlElement) -> String {
+    element
+        .get_attribute("aria-label")
+        .unwrap_or_else(|| element.text_content().unwrap_or_default())
+}
+
+fn all(root: &HtmlElement, selector: &str) -> Vec<HtmlElement> {
+    let nodes = root.query_selector_all(selector).unwrap();
+    (0..nodes.length())
+        .filter_map(|i| nodes.item(i))
+        .map(|node| node.unchecked_into())
+        .collect()
 }
 
 fn type_into(input: &HtmlInputElement, text: &str) {
@@ -284,27 +320,34 @@ async fn the_connect_link_carries_the_login_hint_and_ask_again() {
     forget_options();
     let stage = Stage::new();
     let _app = leptos::mount::mount_to(stage.0.clone(), || {
-        view! { <ConnectPanel provider=ProviderKind::Sandbox default_scope=None /> }
+        view! { <ConnectPanel providers=only_provider(ProviderKind::Sandbox, None) /> }
     });
     settle().await;
     let link = || stage.find("[data-testid=connect]");
     assert_eq!(link().text_content().as_deref(), Some("Connect"));
+    assert_eq!(
+        link().get_attribute("aria-label"),
+        None,
+        "an old server's single button is just Connect"
+    );
     assert_eq!(link().get_attribute("href").as_deref(), Some("/auth/login"));
 
-    let input: HtmlInputElement = stage.find("#login-hint").unchecked_into();
+    stage.find("[data-testid=options] summary").click();
+    let input: HtmlInputElement = stage.find("#login-hint-0").unchecked_into();
     input.set_value("alice smith@x");
     let init = web_sys::EventInit::new();
     init.set_bubbles(true);
     input
         .dispatch_event(&web_sys::Event::new_with_event_init_dict("input", &init).unwrap())
         .unwrap();
-    stage.find("#force-confirm").click();
+    stage.find("#ask-again-0").click();
     settle().await;
 
     assert_eq!(
         link().get_attribute("href").as_deref(),
         Some("/auth/login?login_hint=alice%20smith%40x&force_confirm=yes")
     );
+    forget_options();
 }
 
 #[wasm_bindgen_test]
@@ -324,6 +367,7 @@ fn sample_connection(
     tokenbridge_shared::ConnectionView {
         id: format!("id-{login}"),
         provider: ProviderKind::Sandbox,
+        provider_id: "sandbox".into(),
         account_id: "1".into(),
         login: login.into(),
         status,
@@ -349,6 +393,7 @@ async fn the_connection_list_shows_each_account_its_state_and_acts_on_it() {
         view! {
             <ConnectionList
                 connections=connections.clone()
+                providers=vec![provider("sandbox", ProviderKind::Sandbox, "Sandbox", None)]
                 on_refresh=Callback::new(move |id| set_refreshed.set(Some(id)))
                 on_disconnect=Callback::new(move |id| set_disconnected.set(Some(id)))
             />
@@ -366,7 +411,8 @@ async fn the_connection_list_shows_each_account_its_state_and_acts_on_it() {
             .find("[data-login=bob] a")
             .get_attribute("href")
             .as_deref(),
-        Some("/auth/login")
+        Some("/auth/login?provider=sandbox"),
+        "again at the same provider"
     );
 
     let alice_buttons = alice.query_selector_all("button").unwrap();
@@ -440,7 +486,7 @@ async fn scope_chips_are_typed_removed_preset_and_remembered() {
     forget_options();
     let stage = Stage::new();
     let app = leptos::mount::mount_to(stage.0.clone(), || {
-        view! { <ConnectPanel provider=ProviderKind::Yandex default_scope=Some("direct:api".to_owned()) /> }
+        view! { <ConnectPanel providers=only_provider(ProviderKind::Yandex, Some("direct:api")) /> }
     });
     settle().await;
     let link = || {
@@ -455,7 +501,7 @@ async fn scope_chips_are_typed_removed_preset_and_remembered() {
         "preset from the configuration"
     );
 
-    let optional: HtmlInputElement = stage.find("#optional-scope").unchecked_into();
+    let optional: HtmlInputElement = stage.find("#optional-scope-0").unchecked_into();
     type_into(&optional, "metrika:read");
     press(&optional, "Enter");
     settle().await;
@@ -477,7 +523,7 @@ async fn scope_chips_are_typed_removed_preset_and_remembered() {
     // A new visit finds the same options.
     let again = Stage::new();
     let _app = leptos::mount::mount_to(again.0.clone(), || {
-        view! { <ConnectPanel provider=ProviderKind::Yandex default_scope=Some("direct:api".to_owned()) /> }
+        view! { <ConnectPanel providers=only_provider(ProviderKind::Yandex, Some("direct:api")) /> }
     });
     settle().await;
     assert_eq!(
@@ -653,6 +699,7 @@ fn signed_out_view() -> tokenbridge_shared::SessionView {
     tokenbridge_shared::SessionView {
         provider: ProviderKind::Sandbox,
         default_scope: None,
+        providers: Vec::new(),
         token: None,
         connections: Vec::new(),
         outcome: None,
@@ -694,6 +741,7 @@ fn sample_summary(
     tokenbridge_shared::ConnectionSummary {
         id: format!("id-{login}"),
         provider: ProviderKind::Yandex,
+        provider_id: String::new(),
         account_id: format!("account-{login}"),
         login: login.into(),
         status,
@@ -927,4 +975,301 @@ async fn sign_out_and_the_operator_table_read_in_russian() {
     );
     assert!(stage.text("thead").contains("Последнее обновление"));
     assert!(stage.text("tr[data-login=alice]").contains("Яндекс OAuth"));
+}
+
+/// An OpenID provider named by the configuration, then Yandex with its configured scope.
+fn two_providers() -> Vec<ProviderView> {
+    vec![
+        provider("company", ProviderKind::Oidc, "Company login", None),
+        provider("yandex", ProviderKind::Yandex, "Yandex", Some("direct:api")),
+    ]
+}
+
+#[wasm_bindgen_test]
+async fn each_provider_gets_its_own_connect_button_named_for_it_options_after_it() {
+    forget_options();
+    let (no_error, _) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let lang = RwSignal::new(Lang::En);
+    let view = tokenbridge_shared::SessionView {
+        provider: ProviderKind::Oidc,
+        providers: two_providers(),
+        ..signed_out_view()
+    };
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        provide_context(lang);
+        view! {
+            <tokenbridge_frontend::Session view=view.clone() on_act=Callback::new(|_| {}) sign_out_error=no_error />
+        }
+    });
+    settle().await;
+
+    let buttons = all(&stage.0, "[data-testid=connect]");
+    assert_eq!(
+        buttons.iter().map(accessible_name).collect::<Vec<_>>(),
+        ["Connect Company login", "Connect Yandex"],
+        "in the configuration's order"
+    );
+    assert_eq!(
+        buttons
+            .iter()
+            .map(|b| b.get_attribute("href").unwrap_or_default())
+            .collect::<Vec<_>>(),
+        [
+            "/auth/login?provider=company",
+            "/auth/login?provider=yandex&scope=direct%3Aapi"
+        ],
+        "each to its provider, with its own configured scope"
+    );
+    for id in ["company", "yandex"] {
+        assert!(
+            stage.has(&format!(
+                "[data-provider={id}] > a[data-testid=connect] + details[data-testid=options]"
+            )),
+            "{id}: Connect first, then its Options: {}",
+            stage.0.inner_html()
+        );
+    }
+    assert_eq!(stage.text(".provider strong"), "Company login, Yandex");
+
+    lang.set(Lang::Ru);
+    settle().await;
+    assert_eq!(
+        all(&stage.0, "[data-testid=connect]")
+            .iter()
+            .map(accessible_name)
+            .collect::<Vec<_>>(),
+        ["Подключить Company login", "Подключить Yandex"]
+    );
+    assert_eq!(stage.text("[data-provider=company] summary"), "Параметры");
+}
+
+#[wasm_bindgen_test]
+async fn the_options_are_folded_away_at_first_and_stay_open_once_opened() {
+    forget_options();
+    let providers = vec![provider(
+        "folding",
+        ProviderKind::Yandex,
+        "Yandex",
+        Some("direct:api"),
+    )];
+    let shown = providers.clone();
+    let stage = Stage::new();
+    let app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! { <ConnectPanel providers=shown.clone() /> }
+    });
+    settle().await;
+
+    let options = stage.find("[data-testid=options]");
+    assert!(!options.has_attribute("open"), "closed by default");
+    assert_eq!(stage.text("[data-testid=options] > summary"), "Options");
+    for field in [
+        "scope",
+        "optional-scope",
+        "login-hint",
+        "device-name",
+        "ask-again",
+    ] {
+        assert!(
+            stage.has(&format!(
+                "[data-testid=options] [data-testid={field}] input"
+            )),
+            "{field} is under Options"
+        );
+    }
+    assert!(
+        !stage.has("[data-testid=options] [data-testid=connect]"),
+        "Connect is not folded away"
+    );
+
+    stage.find("[data-testid=options] > summary").click();
+    settle().await;
+    assert!(stage.find("[data-testid=options]").has_attribute("open"));
+    drop(app);
+    drop(stage);
+
+    // The next visit finds them open.
+    let again = Stage::new();
+    let app = leptos::mount::mount_to(again.0.clone(), move || {
+        view! { <ConnectPanel providers=providers.clone() /> }
+    });
+    settle().await;
+    assert!(
+        again.find("[data-testid=options]").has_attribute("open"),
+        "remembered open"
+    );
+    again.find("[data-testid=options] > summary").click();
+    settle().await;
+    drop(app);
+    drop(again);
+
+    // And closed again once closed.
+    let third = Stage::new();
+    let _app = leptos::mount::mount_to(third.0.clone(), move || {
+        view! { <ConnectPanel providers=vec![provider("folding", ProviderKind::Yandex, "Yandex", None)] /> }
+    });
+    settle().await;
+    assert!(!third.find("[data-testid=options]").has_attribute("open"));
+    forget_options();
+}
+
+#[wasm_bindgen_test]
+async fn an_openid_provider_offers_only_its_options_and_asks_again_with_prompt_consent() {
+    forget_options();
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), || {
+        view! {
+            <ConnectPanel providers=vec![
+                provider("company", ProviderKind::Oidc, "Company login", Some("openid email")),
+                provider("sandbox", ProviderKind::Sandbox, "Sandbox", None),
+            ] />
+        }
+    });
+    settle().await;
+    let company = "[data-provider=company]";
+    let href = |block: &str| {
+        stage
+            .find(&format!("{block} [data-testid=connect]"))
+            .get_attribute("href")
+            .unwrap_or_default()
+    };
+
+    assert!(stage.has(&format!("{company} [data-testid=scope]")));
+    assert!(stage.has(&format!("{company} [data-testid=login-hint]")));
+    assert!(stage.has(&format!("{company} [data-testid=ask-again]")));
+    assert!(
+        !stage.has(&format!("{company} [data-testid=optional-scope]")),
+        "no optional scope outside Yandex's dialect"
+    );
+    assert!(
+        !stage.has(&format!("{company} [data-testid=device-name]")),
+        "no device name outside Yandex's dialect"
+    );
+    assert!(stage.has("[data-provider=sandbox] [data-testid=optional-scope]"));
+    assert!(stage.has("[data-provider=sandbox] [data-testid=device-name]"));
+    assert!(
+        stage
+            .text(&format!("{company} [data-testid=ask-again] label"))
+            .contains("prompt=consent")
+    );
+
+    stage.find(&format!("{company} summary")).click();
+    let hint: HtmlInputElement = stage
+        .find(&format!("{company} [data-testid=login-hint] input"))
+        .unchecked_into();
+    type_into(&hint, "bob@company.example");
+    stage
+        .find(&format!("{company} [data-testid=ask-again] input"))
+        .click();
+    stage
+        .find("[data-provider=sandbox] [data-testid=ask-again] input")
+        .click();
+    settle().await;
+
+    assert_eq!(
+        href(company),
+        "/auth/login?provider=company&scope=openid%20email&login_hint=bob%40company.example&prompt=consent"
+    );
+    assert_eq!(
+        href("[data-provider=sandbox]"),
+        "/auth/login?provider=sandbox&force_confirm=yes",
+        "each provider keeps its own options, in its own dialect"
+    );
+    forget_options();
+}
+
+#[wasm_bindgen_test]
+async fn saved_connections_are_grouped_under_their_providers_name() {
+    use tokenbridge_frontend::components::ConnectionList;
+    use tokenbridge_shared::{ConnectionStatus, ConnectionView};
+    let at = |login: &str, kind: ProviderKind, provider_id: &str| ConnectionView {
+        provider: kind,
+        provider_id: provider_id.into(),
+        ..sample_connection(login, ConnectionStatus::Active)
+    };
+    let connections = vec![
+        at("alice", ProviderKind::Yandex, "yandex"),
+        at("bob", ProviderKind::Oidc, "company"),
+        at("carol", ProviderKind::Yandex, "yandex"),
+        // Its provider is no longer configured.
+        at("dave", ProviderKind::Custom, "retired"),
+    ];
+    let stage = Stage::new();
+    let _app = leptos::mount::mount_to(stage.0.clone(), move || {
+        view! {
+            <ConnectionList
+                connections=connections.clone()
+                providers=two_providers()
+                on_refresh=Callback::new(|_| {})
+                on_disconnect=Callback::new(|_| {})
+            />
+        }
+    });
+    settle().await;
+
+    let groups: Vec<(String, Vec<String>)> = all(&stage.0, "[data-testid=provider-group]")
+        .iter()
+        .map(|group| {
+            let heading = group
+                .query_selector("h3")
+                .unwrap()
+                .unwrap()
+                .text_content()
+                .unwrap_or_default();
+            let logins = all(group, "[data-testid=connection]")
+                .iter()
+                .filter_map(|item| item.get_attribute("data-login"))
+                .collect();
+            (heading, logins)
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("Company login".to_owned(), vec!["bob".to_owned()]),
+            (
+                "Yandex".to_owned(),
+                vec!["alice".to_owned(), "carol".to_owned()]
+            ),
+            ("OAuth 2.0 server".to_owned(), vec!["dave".to_owned()]),
+        ],
+        "in the providers' order, a retired provider's last under its kind's name"
+    );
+    let group = stage.find("[data-provider=company]");
+    assert_eq!(
+        group.get_attribute("aria-labelledby"),
+        group
+            .query_selector("h3")
+            .unwrap()
+            .unwrap()
+            .get_attribute("id"),
+        "each group is named by its heading"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_operator_table_names_each_rows_configured_provider() {
+    let (no_error, _) = signal(None::<ApiError>);
+    let stage = Stage::new();
+    let mut view = operator_view();
+    view.providers = two_providers();
+    view.all_connections[0].provider_id = "company".into();
+    view.all_connections[0].provider = ProviderKind::Oidc;
+    view.all_connections[1].provider_id = "yandex".into();
+    let (_app, _acts) = mount_session(&stage, view, no_error);
+    settle().await;
+
+    assert_eq!(
+        stage.text("tr[data-login=alice] [data-testid=provider]"),
+        "Company login"
+    );
+    assert_eq!(
+        stage.text("tr[data-login=bob] [data-testid=provider]"),
+        "Yandex"
+    );
+    assert_eq!(
+        stage.text("tr[data-login=carol] [data-testid=provider]"),
+        ProviderKind::Yandex.display_name(),
+        "no configured provider has its id: its kind's name"
+    );
 }

@@ -29,12 +29,18 @@ pub mod routes {
 /// The header a state-changing API call must carry; a cross-site form cannot set it.
 pub const CSRF_HEADER: &str = "x-tokenbridge";
 
-/// Which authorization server tokenbridge talks to.
+/// Which dialect an authorization server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
+    /// Yandex OAuth: its user info, `client_id` check, device revocation and options.
     Yandex,
+    /// Plain RFC 6749 by URLs (`oauth2`; `custom` is accepted as a synonym).
+    #[serde(rename = "oauth2", alias = "custom")]
     Custom,
+    /// OpenID Connect by discovery.
+    Oidc,
+    /// The built-in stand-in for Yandex OAuth.
     Sandbox,
 }
 
@@ -42,27 +48,51 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Yandex => "yandex",
-            Self::Custom => "custom",
+            Self::Custom => "oauth2",
+            Self::Oidc => "oidc",
             Self::Sandbox => "sandbox",
         }
     }
 
-    /// The name a person sees.
+    /// The name a person sees when the configuration gives none.
     pub fn display_name(self) -> &'static str {
         match self {
             Self::Yandex => "Yandex OAuth",
             Self::Custom => "OAuth 2.0 server",
+            Self::Oidc => "OpenID Connect provider",
             Self::Sandbox => "Sandbox (a stand-in for Yandex OAuth)",
         }
     }
+
+    /// Whether sign-ins at this kind take Yandex's options (`optional_scope`, a device name,
+    /// `force_confirm`); the others take `prompt=consent` for "ask again" instead.
+    pub fn speaks_yandex(self) -> bool {
+        matches!(self, Self::Yandex | Self::Sandbox)
+    }
+}
+
+/// One configured provider, as the page lists it: one Connect button each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderView {
+    /// Used in URLs and the API: `/auth/login?provider={id}`.
+    pub id: String,
+    pub kind: ProviderKind,
+    /// The name the page shows.
+    pub name: String,
+    /// The scope requested by configuration, if any.
+    pub default_scope: Option<String>,
 }
 
 /// What `GET /api/session` answers: everything the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionView {
+    /// The first configured provider's kind (see `providers` for all of them).
     pub provider: ProviderKind,
-    /// The scope requested by configuration, if any.
+    /// The scope requested by the first provider's configuration, if any.
     pub default_scope: Option<String>,
+    /// Every configured provider, in the configuration's order.
+    #[serde(default)]
+    pub providers: Vec<ProviderView>,
     /// The token of this browser's most recent connection, if it has one.
     pub token: Option<TokenView>,
     /// Every connection this browser made, most recent first.
@@ -150,6 +180,9 @@ pub enum ConnectionStatus {
 pub struct ConnectionView {
     pub id: String,
     pub provider: ProviderKind,
+    /// The configured provider's id (see [`ProviderView`]).
+    #[serde(default)]
+    pub provider_id: String,
     pub account_id: String,
     pub login: String,
     pub status: ConnectionStatus,
@@ -164,6 +197,9 @@ pub struct ConnectionView {
 pub struct ConnectionSummary {
     pub id: String,
     pub provider: ProviderKind,
+    /// The configured provider's id (see [`ProviderView`]).
+    #[serde(default)]
+    pub provider_id: String,
     pub account_id: String,
     pub login: String,
     pub status: ConnectionStatus,
@@ -296,6 +332,22 @@ pub enum ErrorCode {
     ForeignToken,
     /// No such connection, or not one this browser (or key) may use.
     ConnectionNotFound,
+    /// The OpenID provider's id_token failed verification (signature, issuer, audience,
+    /// expiry or nonce).
+    IdTokenInvalid,
+    /// The callback's `iss` names another issuer than the sign-in's provider (a mix-up),
+    /// or is missing where the provider promises it.
+    IssuerMismatch,
+    /// The same login is connected at two providers; name one (`?provider=ID`).
+    AmbiguousLogin,
+    /// No provider with that id is configured.
+    UnknownProvider,
+    /// Too many requests from this address; try again after the `Retry-After` seconds.
+    RateLimited,
+    /// The provider's answer was larger than tokenbridge reads (256 KB).
+    ProviderTooLarge,
+    /// The database cannot be reached right now; try again shortly.
+    StoreUnavailable,
     /// The connection's refresh token was refused; sign in again.
     NeedsReconnect,
     /// The connection has no refresh token, so it cannot be refreshed.
@@ -309,7 +361,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::AccessDenied,
         Self::AuthorizationFailed,
         Self::StateMissing,
@@ -334,6 +386,13 @@ impl ErrorCode {
         Self::UserInfoFailed,
         Self::ForeignToken,
         Self::ConnectionNotFound,
+        Self::IdTokenInvalid,
+        Self::IssuerMismatch,
+        Self::AmbiguousLogin,
+        Self::UnknownProvider,
+        Self::RateLimited,
+        Self::ProviderTooLarge,
+        Self::StoreUnavailable,
         Self::NeedsReconnect,
         Self::NoRefreshToken,
         Self::ApiDisabled,
@@ -368,6 +427,13 @@ impl ErrorCode {
             Self::UserInfoFailed => "user_info_failed",
             Self::ForeignToken => "foreign_token",
             Self::ConnectionNotFound => "connection_not_found",
+            Self::IdTokenInvalid => "id_token_invalid",
+            Self::IssuerMismatch => "issuer_mismatch",
+            Self::AmbiguousLogin => "ambiguous_login",
+            Self::UnknownProvider => "unknown_provider",
+            Self::RateLimited => "rate_limited",
+            Self::ProviderTooLarge => "provider_too_large",
+            Self::StoreUnavailable => "store_unavailable",
             Self::NeedsReconnect => "needs_reconnect",
             Self::NoRefreshToken => "no_refresh_token",
             Self::ApiDisabled => "api_disabled",
@@ -439,6 +505,25 @@ impl ErrorCode {
                 "This token was issued to another application, so tokenbridge refused it. Sign in through this tokenbridge."
             }
             Self::ConnectionNotFound => "There is no such connection here.",
+            Self::IdTokenInvalid => {
+                "The provider's ID token did not pass verification (signature, issuer, audience, expiry or nonce), so tokenbridge did not trust it. Try again; if it persists, check the provider's configuration."
+            }
+            Self::IssuerMismatch => {
+                "The answer came back naming another provider than the one the sign-in went to, so tokenbridge refused it. Start again from tokenbridge."
+            }
+            Self::AmbiguousLogin => {
+                "That login is connected at more than one provider; say which one with ?provider=ID (or --provider ID)."
+            }
+            Self::UnknownProvider => "No provider with that id is configured here.",
+            Self::RateLimited => {
+                "Too many requests from your address in a short time. Wait a little (the Retry-After header says how long) and try again."
+            }
+            Self::ProviderTooLarge => {
+                "The provider's answer was far larger than any token response, so tokenbridge stopped reading it and saved nothing. Try again; if it persists, the provider is misbehaving."
+            }
+            Self::StoreUnavailable => {
+                "tokenbridge cannot reach its database right now. Nothing was lost; try again in a few seconds."
+            }
             Self::NeedsReconnect => {
                 "The provider no longer accepts this connection's refresh token. Connect the account again."
             }
@@ -465,7 +550,12 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge => 413,
-            Self::ConnectionNotFound => 404,
+            Self::ConnectionNotFound | Self::UnknownProvider => 404,
+            Self::AmbiguousLogin => 409,
+            Self::RateLimited => 429,
+            Self::ProviderTooLarge => 502,
+            Self::StoreUnavailable => 503,
+            Self::IdTokenInvalid | Self::IssuerMismatch => 400,
             Self::ApiDisabled => 403,
             Self::Unauthorized => 401,
             Self::NeedsReconnect | Self::NoRefreshToken => 409,

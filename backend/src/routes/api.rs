@@ -4,7 +4,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{HeaderMap, header},
     routing::{delete, get, post},
 };
@@ -17,8 +17,10 @@ use tokenbridge_shared::{
 
 use crate::{
     AppState,
-    connections::{ConnectionError, connection_view, summary, token_view},
+    connections::{ConnectionError, token_view},
     error::AppError,
+    limits::{ClientIp, too_many},
+    params::Params,
     sessions::Session,
     store::StoreError,
 };
@@ -100,20 +102,25 @@ async fn session(
         jar
     };
     let (jar, outcome) = state.cookies.take_outcome(jar);
-    let provider = state.config.provider;
+    let providers = state.connections.providers();
+    let first = providers.first();
     let view = SessionView {
-        provider,
-        default_scope: state.config.scope.clone(),
+        provider: first.map_or(tokenbridge_shared::ProviderKind::Sandbox, |p| p.kind),
+        default_scope: first.and_then(|p| p.scope().map(str::to_owned)),
+        providers: providers.views(),
         token: connections.first().map(token_view),
         connections: connections
             .iter()
-            .map(|c| connection_view(c, provider))
+            .map(|c| state.connections.view(c))
             .collect(),
         outcome,
         exchange_log: state.cookies.log(&jar),
         signed_in: session.is_some(),
         operator,
-        all_connections: everyone.iter().map(|c| summary(c, provider)).collect(),
+        all_connections: everyone
+            .iter()
+            .map(|c| state.connections.summary(c))
+            .collect(),
     };
     Ok((jar, Json(view)))
 }
@@ -168,8 +175,8 @@ async fn refresh(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
-    let connection = state.connections.refresh(&state.oauth, &id).await?;
-    Ok(Json(connection_view(&connection, state.config.provider)))
+    let connection = state.connections.refresh(&id).await?;
+    Ok(Json(state.connections.view(&connection)))
 }
 
 async fn disconnect(
@@ -179,7 +186,7 @@ async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
-    Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
+    Ok(Json(state.connections.disconnect(&id).await?))
 }
 
 /// An operator refreshes anyone's connection; the answer never carries the token.
@@ -190,8 +197,8 @@ async fn operator_refresh(
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionSummary>, AppError> {
     operator(&state, &headers, &jar).await?;
-    let connection = state.connections.refresh(&state.oauth, &id).await?;
-    Ok(Json(summary(&connection, state.config.provider)))
+    let connection = state.connections.refresh(&id).await?;
+    Ok(Json(state.connections.summary(&connection)))
 }
 
 async fn operator_disconnect(
@@ -201,50 +208,74 @@ async fn operator_disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     operator(&state, &headers, &jar).await?;
-    Ok(Json(state.connections.disconnect(&state.oauth, &id).await?))
+    Ok(Json(state.connections.disconnect(&id).await?))
 }
 
-/// Scripts present `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
-fn authorize_script(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    let Some(key) = &state.config.api_key else {
-        return Err(AppError::new(ErrorCode::ApiDisabled));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(presented.trim().as_bytes().ct_eq(key.secret().as_bytes())) {
-        Ok(())
-    } else {
-        Err(AppError::new(ErrorCode::Unauthorized))
+/// A scripts-API request that presented `Authorization: Bearer <TOKENBRIDGE_API_KEY>`.
+/// A wrong key is refused with 401 and costs its address a tenth of its minute's budget;
+/// past the budget the answer is 429 with `Retry-After`, whatever key comes next.
+struct ScriptKey;
+
+impl axum::extract::FromRequestParts<AppState> for ScriptKey {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let Some(key) = &state.config.api_key else {
+            return Err(AppError::new(ErrorCode::ApiDisabled).into_response());
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if bool::from(presented.trim().as_bytes().ct_eq(key.secret().as_bytes())) {
+            return Ok(Self);
+        }
+        let ip = parts
+            .extensions
+            .get::<ClientIp>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0);
+        match state.limits.api_failure(ip) {
+            Ok(()) => Err(AppError::new(ErrorCode::Unauthorized).into_response()),
+            Err(limited) => Err(too_many(limited, parts.uri.path(), &parts.headers)),
+        }
     }
 }
 
 async fn list_for_script(
+    _: ScriptKey,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<ConnectionSummary>>, AppError> {
-    authorize_script(&state, &headers)?;
     let connections = state.connections.all().await?;
     Ok(Json(
         connections
             .iter()
-            .map(|c| summary(c, state.config.provider))
+            .map(|c| state.connections.summary(c))
             .collect(),
     ))
 }
 
+/// A fresh token for `login`; `?provider=ID` names the provider when the login is
+/// connected at more than one.
 async fn token_for_script(
+    _: ScriptKey,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(login): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<FreshToken>, AppError> {
-    authorize_script(&state, &headers)?;
-    let connection = state
-        .connections
-        .fresh_by_login(&state.oauth, &login)
-        .await?;
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let provider = params.get("provider").map_err(|d| {
+        AppError::with_message(
+            ErrorCode::BadRequest,
+            format!("The parameter {} is given more than once.", d.0),
+        )
+    })?;
+    let connection = state.connections.fresh_by_login(&login, provider).await?;
     Ok(Json(FreshToken {
         login: connection.login.clone(),
         access_token: connection.access_token.secret().clone(),

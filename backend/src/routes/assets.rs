@@ -46,6 +46,12 @@ pub fn router(dist: &Path) -> Router<AppState> {
 async fn cache_control(request: Request, next: Next) -> Response {
     let immutable = is_content_hashed(request.uri().path());
     let mut response = next.run(request).await;
+    // The file service fails with a 500 on paths the file system refuses (a name too long,
+    // say): no such file is here, so it is a 404.
+    if response.status().is_server_error() && response.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return crate::error::AppError::new(tokenbridge_shared::ErrorCode::NotFound)
+            .into_response();
+    }
     if response.status().is_success() && !response.headers().contains_key(header::CACHE_CONTROL) {
         let policy = if immutable {
             "public, max-age=31536000, immutable"

@@ -16,14 +16,14 @@ use tokenbridge_shared::{
     ApiError, CSRF_HEADER, ErrorCode, ExchangeLog, FlowOutcome, LogStep, routes as paths,
 };
 
-use super::Params;
+use crate::params::{Duplicate, Params};
 use crate::{
     AppState,
     connections::Device,
     error::AppError,
     exchange_log::{Recorder, browser_request},
     flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
-    oauth::{AuthorizeOptions, unix_now},
+    provider::{AuthorizeOptions, Provider},
     sessions::SessionId,
 };
 
@@ -39,20 +39,32 @@ pub fn router() -> Router<AppState> {
         .route(paths::LOGOUT, post(logout))
 }
 
-/// Starts a sign-in: seals a fresh state and PKCE verifier in the flow cookie
-/// and sends the browser to the provider.
+/// Starts a sign-in at `?provider=ID` (the first provider without one): seals a fresh
+/// state and PKCE verifier in the flow cookie and sends the browser to the provider.
 async fn login(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
     RawQuery(query): RawQuery,
 ) -> Result<(PrivateCookieJar, Redirect), AppError> {
-    let options = login_options(&state, &Params::parse(query.unwrap_or_default().as_bytes()))?;
-    let authorization = state.oauth.authorize(&options);
-    tracing::info!(provider = state.config.provider.as_str(), "sign-in started");
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let chosen = params.get("provider").map_err(duplicate)?;
+    let provider = state.connections.provider(chosen)?.clone();
+    let options = login_options(&provider, &params)?;
+    let authorization = match provider.authorize(&options).await {
+        Ok(authorization) => authorization,
+        // The provider cannot be asked (an OpenID provider not yet discovered): the page says so.
+        Err(error) => {
+            tracing::warn!(provider = %provider.id, code = error.code.as_str(), "cannot start a sign-in: {}", error.detail);
+            let outcome = FlowOutcome::Failed(ApiError::new(error.code));
+            return Ok((state.cookies.set_outcome(jar, &outcome), Redirect::to("/")));
+        }
+    };
+    tracing::info!(provider = %provider.id, "sign-in started");
     let flow = NewFlow {
         state: authorization.state.into_secret(),
         verifier: authorization.verifier,
-        provider: state.config.provider.as_str().to_owned(),
+        provider: provider.id.clone(),
+        nonce: authorization.nonce,
         scope: options.scope,
         device_id: authorization.device_id,
         device_name: options.device_name,
@@ -61,13 +73,14 @@ async fn login(
     Ok((jar, Redirect::to(authorization.url.as_str())))
 }
 
-fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, AppError> {
-    let duplicate = |d: super::Duplicate| {
-        AppError::with_message(
-            ErrorCode::BadRequest,
-            format!("The parameter {} is given more than once.", d.0),
-        )
-    };
+fn duplicate(d: Duplicate) -> AppError {
+    AppError::with_message(
+        ErrorCode::BadRequest,
+        format!("The parameter {} is given more than once.", d.0),
+    )
+}
+
+fn login_options(provider: &Provider, params: &Params) -> Result<AuthorizeOptions, AppError> {
     let scope = params.get("scope").map_err(duplicate)?.map(str::to_owned);
     let optional_scope = params
         .get("optional_scope")
@@ -85,6 +98,11 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
         .map(str::trim)
         .map(str::to_owned);
     let force_confirm = params.get("force_confirm").map_err(duplicate)?;
+    // OpenID and plain OAuth 2.0 say "ask again" as prompt=consent.
+    let force_confirm = match params.get("prompt").map_err(duplicate)? {
+        Some("consent") if force_confirm.is_none() => Some("yes"),
+        _ => force_confirm,
+    };
     let device_name = params
         .get("device_name")
         .map_err(duplicate)?
@@ -116,7 +134,7 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
         ));
     }
     let force_confirm = match force_confirm {
-        None => state.config.force_confirm,
+        None => provider.force_confirm(),
         Some("1" | "yes" | "true" | "on") => true,
         Some("0" | "no" | "false" | "off") => false,
         Some(_) => {
@@ -130,7 +148,7 @@ fn login_options(state: &AppState, params: &Params) -> Result<AuthorizeOptions, 
         scope: scope
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|s| !s.is_empty())
-            .or_else(|| state.config.scope.clone()),
+            .or_else(|| provider.scope().map(str::to_owned)),
         optional_scope: optional_scope
             .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
             .filter(|s| !s.is_empty()),
@@ -181,15 +199,43 @@ async fn callback(
         .device_id
         .as_deref()
         .zip(transaction.device_name.as_deref());
-    let authorize = state.oauth.authorize_url_of(
-        &transaction.state,
-        &transaction.verifier,
-        transaction.scope.as_deref(),
-        device,
-    );
-    let mut entries = vec![browser_request(LogStep::AuthorizeRequest, &authorize)];
+    let provider = state
+        .connections
+        .provider(Some(&transaction.provider))
+        .ok()
+        .cloned();
+    let mut entries = Vec::new();
+    if let Some(provider) = &provider
+        && let Some(authorize) = provider
+            .authorize_url_of(
+                &transaction.state,
+                &transaction.verifier,
+                transaction.scope.as_deref(),
+                device,
+            )
+            .await
+    {
+        entries.push(browser_request(LogStep::AuthorizeRequest, &authorize));
+    }
     let recorder = Recorder::default();
-    let result = complete(&state, &jar, &params, state_param, transaction, &recorder).await;
+    let result = match &provider {
+        Some(provider) => {
+            complete(
+                &state,
+                provider,
+                &jar,
+                &params,
+                state_param,
+                transaction,
+                &recorder,
+            )
+            .await
+        }
+        None => {
+            tracing::warn!("sign-in failed: its provider is no longer configured");
+            Err(ApiError::new(ErrorCode::UnknownProvider))
+        }
+    };
     let mut callback_url = state.config.redirect_url();
     callback_url.set_query(query.as_deref());
     entries.push(browser_request(LogStep::Callback, &callback_url));
@@ -259,6 +305,7 @@ fn unmatched(code: ErrorCode, headers: &HeaderMap) -> Response {
 /// exchange goes into `recorder`. The new session's id on success.
 async fn complete(
     state: &AppState,
+    provider: &Provider,
     jar: &PrivateCookieJar,
     params: &Params,
     state_param: &str,
@@ -276,20 +323,14 @@ async fn complete(
             "the state differs from the sign-in's",
         ));
     }
-    if transaction.provider != state.config.provider.as_str() {
-        return Err(fail(
-            ErrorCode::InvalidCallback,
-            "the sign-in was started for another provider",
-        ));
-    }
-    if unix_now() >= transaction.expires_at {
+    if transaction.expired() {
         return Err(fail(ErrorCode::StateExpired, "the sign-in expired"));
     }
     // Spent once, everywhere: a copy of this browser's cookies replayed on another
     // instance, or after a restart, finds the state spent.
     match state
         .sessions
-        .spend_state(state_param, transaction.expires_at)
+        .spend_state(state_param, transaction.expires_at())
         .await
     {
         Ok(true) => {}
@@ -300,16 +341,37 @@ async fn complete(
         }
     }
 
-    let (Ok(error), Ok(description), Ok(code)) = (
+    let (Ok(error), Ok(description), Ok(code), Ok(iss)) = (
         params.get("error"),
         params.get("error_description"),
         params.get("code"),
+        params.get("iss"),
     ) else {
         return Err(fail(
             ErrorCode::InvalidCallback,
             "a callback parameter is duplicated",
         ));
     };
+    // Mix-up defence (RFC 9207): the answer must come from the sign-in's own provider.
+    if let Some(iss) = iss
+        && state
+            .connections
+            .providers()
+            .names_another(&provider.id, iss)
+    {
+        return Err(fail(
+            ErrorCode::IssuerMismatch,
+            "the callback names the issuer of another configured provider",
+        ));
+    }
+    provider.check_callback_issuer(iss).await.map_err(|error| {
+        tracing::warn!(
+            code = error.code.as_str(),
+            "sign-in failed: {}",
+            error.detail
+        );
+        ApiError::new(error.code)
+    })?;
     if let Some(error) = error {
         let code = if error == "access_denied" {
             ErrorCode::AccessDenied
@@ -335,12 +397,12 @@ async fn complete(
         ));
     }
 
-    let token = state
-        .oauth
+    let token = provider
         .exchange(
             AuthorizationCode::new(code.to_owned()),
             transaction.verifier,
             transaction.scope,
+            transaction.nonce.as_deref(),
             recorder,
         )
         .await
@@ -370,12 +432,12 @@ async fn complete(
     };
     match state
         .connections
-        .connect(&state.oauth, token, &session, device)
+        .connect(provider, token, &session, device)
         .await
     {
         Ok(connection) => {
             tracing::info!(
-                provider = state.config.provider.as_str(),
+                provider = %provider.id,
                 connection = %connection.id,
                 expires_at = connection.expires_at,
                 refresh_token = connection.refresh_token.is_some(),

@@ -12,7 +12,7 @@ use axum::{Router, extract::DefaultBodyLimit, middleware, routing::any};
 use tokenbridge_shared::ErrorCode;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
-use crate::{AppState, error::AppError, sandbox, telemetry};
+use crate::{AppState, error::AppError, provider::sandbox, telemetry};
 
 /// No route of ours takes a body larger than this (the sandbox's forms are a few hundred bytes).
 const MAX_BODY: usize = 64 * 1024;
@@ -29,6 +29,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sandbox/{*rest}", any(not_found))
         .merge(assets::router(&state.config.dist))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::middleware,
+        ))
         .layer(middleware::from_fn(security::json_errors))
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn(security::headers))
@@ -38,37 +42,4 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> AppError {
     AppError::new(ErrorCode::NotFound)
-}
-
-/// A query string or form body, decoded once, with duplicates detected.
-/// Invalid UTF-8 is replaced rather than refused, so that a garbled parameter
-/// fails on its value with a clear error instead of on the whole request.
-pub(crate) struct Params(Vec<(String, String)>);
-
-/// A parameter given more than once.
-#[derive(Debug)]
-pub(crate) struct Duplicate(pub &'static str);
-
-impl Params {
-    pub fn parse(raw: &[u8]) -> Self {
-        Self(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    /// The one value of `name`, if given; empty values count as absent.
-    pub fn get(&self, name: &'static str) -> Result<Option<&str>, Duplicate> {
-        let mut values = self
-            .0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        match (values.next(), values.next()) {
-            (Some(_), Some(_)) => Err(Duplicate(name)),
-            (Some(""), None) | (None, _) => Ok(None),
-            (Some(value), None) => Ok(Some(value)),
-        }
-    }
 }

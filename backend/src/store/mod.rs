@@ -17,7 +17,7 @@ use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
-use crate::oauth::{unix_now, unix_now_ns};
+use crate::clock::{unix_now, unix_now_ns};
 
 pub use sessions::{NewSession, Pruned, SessionRow, hash_id};
 
@@ -325,40 +325,48 @@ impl Store {
         }
     }
 
-    /// The connection `id` of `provider`.
-    pub async fn get(&self, provider: &str, id: &str) -> Result<Option<Connection>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE provider = $1 AND id = $2"
-        ))
-        .bind(provider)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| self.open_row(&row)).transpose()
-    }
-
-    /// The connection of `provider` whose account login is `login`.
-    pub async fn by_login(
+    /// The connection `id`, if it belongs to one of `providers`.
+    pub async fn get(
         &self,
-        provider: &str,
-        login: &str,
+        providers: &[&str],
+        id: &str,
     ) -> Result<Option<Connection>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM connections WHERE provider = $1 AND login = $2 ORDER BY created_at LIMIT 1"))
-            .bind(provider)
-            .bind(login)
+        let query = format!(
+            "SELECT {COLUMNS} FROM connections WHERE id = $1 AND provider IN ({})",
+            placeholders(2, providers.len())
+        );
+        let row = bind_all(sqlx::query(&query).bind(id), providers)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| self.open_row(&row)).transpose()
     }
 
-    /// Every connection of `provider`, newest first.
-    pub async fn all(&self, provider: &str) -> Result<Vec<Connection>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM connections WHERE provider = $1 ORDER BY created_at DESC, id"
-        ))
-        .bind(provider)
-        .fetch_all(&self.pool)
-        .await?;
+    /// The connections of `providers` whose account login is `login`, oldest first: one
+    /// per provider at most, unless a provider has two accounts of one login.
+    pub async fn by_login(
+        &self,
+        providers: &[&str],
+        login: &str,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let query = format!(
+            "SELECT {COLUMNS} FROM connections WHERE login = $1 AND provider IN ({}) ORDER BY created_at, id",
+            placeholders(2, providers.len())
+        );
+        let rows = bind_all(sqlx::query(&query).bind(login), providers)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| self.open_row(row)).collect()
+    }
+
+    /// Every connection of `providers`, newest first.
+    pub async fn all(&self, providers: &[&str]) -> Result<Vec<Connection>, StoreError> {
+        let query = format!(
+            "SELECT {COLUMNS} FROM connections WHERE provider IN ({}) ORDER BY created_at DESC, id",
+            placeholders(1, providers.len())
+        );
+        let rows = bind_all(sqlx::query(&query), providers)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|row| self.open_row(row)).collect()
     }
 
@@ -366,7 +374,7 @@ impl Store {
     /// refreshed or created first.
     pub async fn of_session(
         &self,
-        provider: &str,
+        providers: &[&str],
         session_hash: &str,
     ) -> Result<Vec<Connection>, StoreError> {
         let columns = COLUMNS
@@ -374,34 +382,35 @@ impl Store {
             .map(|c| format!("c.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = sqlx::query(&format!(
+        let query = format!(
             "SELECT {columns} FROM connections c JOIN session_connections s ON s.connection_id = c.id \
-             WHERE s.session_hash = $1 AND c.provider = $2 ORDER BY c.touched_ns DESC, c.id"
-        ))
-        .bind(session_hash)
-        .bind(provider)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE s.session_hash = $1 AND c.provider IN ({}) ORDER BY c.touched_ns DESC, c.id",
+            placeholders(2, providers.len())
+        );
+        let rows = bind_all(sqlx::query(&query).bind(session_hash), providers)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|row| self.open_row(row)).collect()
     }
 
     /// Whether the session `session_hash` sees the connection `id` of `provider`.
     pub async fn session_sees(
         &self,
-        provider: &str,
+        providers: &[&str],
         session_hash: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
+        let query = format!(
             "SELECT 1 FROM session_connections s JOIN connections c ON c.id = s.connection_id \
-             WHERE s.session_hash = $1 AND s.connection_id = $2 AND c.provider = $3",
+             WHERE s.session_hash = $1 AND s.connection_id = $2 AND c.provider IN ({})",
+            placeholders(3, providers.len())
+        );
+        Ok(
+            bind_all(sqlx::query(&query).bind(session_hash).bind(id), providers)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
         )
-        .bind(session_hash)
-        .bind(id)
-        .bind(provider)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
     }
 
     /// Stores refreshed tokens; a refresh token of `None` keeps the one held.
@@ -512,6 +521,27 @@ impl Store {
             account_id,
         })
     }
+}
+
+/// `$first, $first+1, …`: `count` numbered placeholders (one that matches nothing when none).
+fn placeholders(first: usize, count: usize) -> String {
+    if count == 0 {
+        return "NULL".to_owned();
+    }
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: &[&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for value in values {
+        query = query.bind(*value);
+    }
+    query
 }
 
 fn new_id() -> String {

@@ -64,11 +64,21 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     settings
         .store_key
         .get_or_insert_with(|| STANDARD.encode([7u8; 32]));
+    // Tests sign in far faster than a person; the limits' own tests turn them on.
+    settings.signin_rate.get_or_insert(0);
+    settings.api_rate.get_or_insert(0);
     let mut config = Config::resolve(settings).expect("test configuration is valid");
     adjust(&mut config);
     let state = AppState::new(config, addr).await.unwrap();
     let serving = state.clone();
-    tokio::spawn(async move { axum::serve(listener, app(serving)).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(serving).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
     TestApp {
         base: Url::parse(&format!("http://{addr}")).unwrap(),
         browser: browser(),

@@ -594,3 +594,37 @@ async fn path_traversal_never_leaves_the_app_folder() {
         );
     }
 }
+
+#[tokio::test]
+async fn any_path_gets_the_app_or_a_404_never_a_5xx_and_its_log_line_is_short() {
+    let dist = dist_with(&[("index.html", "<!doctype html><title>app</title>")]);
+    let app = spawn_app(
+        Settings {
+            dist: Some(dist),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let name = "n".repeat(300);
+    let huge = "h".repeat(5000);
+    for path in [
+        format!("/{name}"),
+        format!("/{name}.js"),
+        format!("/assets/{huge}.wasm"),
+        format!("/{name}/{name}"),
+        format!("/api/{name}"),
+    ] {
+        let response = app.browser.get(app.url(&path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            status == 200 || status == 404,
+            "{} characters: {status}",
+            path.len()
+        );
+    }
+    assert!(
+        !logs().contains(&huge),
+        "the 5,000-character name is not logged whole"
+    );
+}

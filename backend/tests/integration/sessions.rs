@@ -409,7 +409,7 @@ async fn expired_sessions_and_spent_states_are_pruned_by_the_periodic_task() {
         app.connect_as("alice").await;
         app.state
             .sessions
-            .spend_state("an-old-state", tokenbridge::oauth::unix_now() - 10)
+            .spend_state("an-old-state", tokenbridge::clock::unix_now() - 10)
             .await
             .unwrap();
         assert_eq!(db.count("sessions").await, 1);

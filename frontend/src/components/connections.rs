@@ -1,20 +1,49 @@
-//! This browser's saved connections: each account with its expiry countdown and
-//! state, Refresh and Disconnect; and the "Use it" panel for the newest one.
+//! This browser's saved connections, under a heading for each provider: each
+//! account with its expiry countdown and state, Refresh and Disconnect; and the
+//! "Use it" panel for the newest one.
 
 use std::time::Duration;
 
 use leptos::prelude::*;
-use tokenbridge_shared::{ConnectionStatus, ConnectionView, ProviderKind, routes};
+use tokenbridge_shared::{ConnectionStatus, ConnectionView, ProviderKind, ProviderView, routes};
 
-use super::CopyButton;
+use super::{CopyButton, Options};
 use crate::{
+    api::login_href,
     i18n::use_lang,
+    messages::provider_label_by_id,
     time::{expires_soon, now, remaining},
 };
+
+/// `items` by provider id: the configured providers' groups in their order, then any
+/// other id's in the order first seen. Each group keeps its items' order.
+fn group_by_provider<T>(
+    items: Vec<T>,
+    providers: &[ProviderView],
+    provider_id: impl Fn(&T) -> &str,
+) -> Vec<(String, Vec<T>)> {
+    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    for item in items {
+        match groups.iter_mut().find(|(id, _)| id == provider_id(&item)) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((provider_id(&item).to_owned(), vec![item])),
+        }
+    }
+    // A stable sort: ids no provider has keep the order they were first seen in.
+    groups.sort_by_key(|(id, _)| {
+        providers
+            .iter()
+            .position(|p| &p.id == id)
+            .unwrap_or(providers.len())
+    });
+    groups
+}
 
 #[component]
 pub fn ConnectionList(
     connections: Vec<ConnectionView>,
+    /// The configured providers, which name the groups.
+    providers: Vec<ProviderView>,
     on_refresh: Callback<String>,
     on_disconnect: Callback<String>,
 ) -> impl IntoView {
@@ -25,6 +54,8 @@ pub fn ConnectionList(
     {
         on_cleanup(move || handle.clear());
     }
+    let groups = group_by_provider(connections, &providers, |c| &c.provider_id);
+    let providers = StoredValue::new(providers);
     view! {
         <section class="card connections" aria-labelledby="connections-title">
             <h2 id="connections-title">{move || lang.get().tr("Saved connections", "Сохранённые подключения")}</h2>
@@ -35,42 +66,73 @@ pub fn ConnectionList(
                 )}
                 <code>"tokenbridge token <login>"</code> "."
             </p>
-            <ul class="connection-list">
-                {connections.into_iter().map(|connection| {
-                    let id = connection.id.clone();
-                    let id_for_disconnect = connection.id.clone();
-                    let expires_at = connection.token.expires_at;
-                    let needs_reconnect = connection.status == ConnectionStatus::NeedsReconnect;
-                    let soon = move || expires_soon(expires_at, clock.get());
-                    view! {
-                        <li class="connection" data-testid="connection" data-login=connection.login.clone()>
-                            <strong class="login">{connection.login.clone()}</strong>
-                            {connection.device_name.clone().map(|name| view! { <span class="muted">" · " {name}</span> })}
-                            <span class="state" data-testid="connection-state">
-                                {move || if needs_reconnect {
-                                    view! {
-                                        <span class="warning">{lang.get().tr("needs a new sign-in", "нужно войти заново")}</span> " "
-                                        <a href=routes::LOGIN>{lang.get().tr("Connect again", "Подключить заново")}</a>
-                                    }.into_any()
-                                } else {
-                                    view! { {lang.get().tr("active", "активно")} }.into_any()
-                                }}
-                            </span>
-                            <span class="countdown" class:warning=soon>
-                                {move || match expires_at {
-                                    Some(at) => format!("{} {}", lang.get().tr("expires", "истекает"), remaining(at - clock.get(), lang.get())),
-                                    None => lang.get().tr("no stated expiry", "срок не указан").to_owned(),
-                                }}
-                            </span>
-                            <span class="actions">
-                                <button class="secondary" disabled=needs_reconnect on:click=move |_| on_refresh.run(id.clone())>{move || lang.get().tr("Refresh", "Обновить")}</button>
-                                <button class="secondary" on:click=move |_| on_disconnect.run(id_for_disconnect.clone())>{move || lang.get().tr("Disconnect", "Отключить")}</button>
-                            </span>
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
+            {groups.into_iter().enumerate().map(|(index, (provider_id, connections))| {
+                let kind = connections.first().map_or(ProviderKind::Custom, |c| c.provider);
+                let heading = format!("provider-group-{index}");
+                let labelled_by = heading.clone();
+                let name = {
+                    let provider_id = provider_id.clone();
+                    move || providers.with_value(|all| provider_label_by_id(all, &provider_id, kind, lang.get()))
+                };
+                view! {
+                    <section class="provider-group" data-testid="provider-group" data-provider=provider_id aria-labelledby=labelled_by>
+                        <h3 id=heading>{name}</h3>
+                        <ul class="connection-list">
+                            {connections.into_iter().map(|connection| view! {
+                                <ConnectionItem connection=connection clock=clock on_refresh=on_refresh on_disconnect=on_disconnect />
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                }
+            }).collect_view()}
         </section>
+    }
+}
+
+#[component]
+fn ConnectionItem(
+    connection: ConnectionView,
+    clock: ReadSignal<i64>,
+    on_refresh: Callback<String>,
+    on_disconnect: Callback<String>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let id = connection.id.clone();
+    let id_for_disconnect = connection.id.clone();
+    let expires_at = connection.token.expires_at;
+    let needs_reconnect = connection.status == ConnectionStatus::NeedsReconnect;
+    let soon = move || expires_soon(expires_at, clock.get());
+    // Again at the same provider, not the server's first.
+    let again = login_href(
+        &connection.provider_id,
+        connection.provider,
+        &Options::default(),
+    );
+    view! {
+        <li class="connection" data-testid="connection" data-login=connection.login.clone()>
+            <strong class="login">{connection.login.clone()}</strong>
+            {connection.device_name.clone().map(|name| view! { <span class="muted">" · " {name}</span> })}
+            <span class="state" data-testid="connection-state">
+                {move || if needs_reconnect {
+                    view! {
+                        <span class="warning">{lang.get().tr("needs a new sign-in", "нужно войти заново")}</span> " "
+                        <a href=again.clone()>{lang.get().tr("Connect again", "Подключить заново")}</a>
+                    }.into_any()
+                } else {
+                    view! { {lang.get().tr("active", "активно")} }.into_any()
+                }}
+            </span>
+            <span class="countdown" class:warning=soon>
+                {move || match expires_at {
+                    Some(at) => format!("{} {}", lang.get().tr("expires", "истекает"), remaining(at - clock.get(), lang.get())),
+                    None => lang.get().tr("no stated expiry", "срок не указан").to_owned(),
+                }}
+            </span>
+            <span class="actions">
+                <button class="secondary" disabled=needs_reconnect on:click=move |_| on_refresh.run(id.clone())>{move || lang.get().tr("Refresh", "Обновить")}</button>
+                <button class="secondary" on:click=move |_| on_disconnect.run(id_for_disconnect.clone())>{move || lang.get().tr("Disconnect", "Отключить")}</button>
+            </span>
+        </li>
     }
 }
 

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use tokenbridge_shared::{ConnectionStatus, ConnectionSummary};
+use tokenbridge_shared::{ConnectionStatus, ConnectionSummary, ProviderView};
 
 use crate::{
     i18n::{Lang, use_lang},
-    messages::provider_display_name,
+    messages::provider_label_by_id,
     time::{expires_soon, local_date, now},
 };
 
@@ -44,6 +44,8 @@ impl Standing {
 #[component]
 pub fn OperatorPanel(
     connections: Vec<ConnectionSummary>,
+    /// The configured providers, which name each row's provider.
+    providers: Vec<ProviderView>,
     on_refresh: Callback<String>,
     on_disconnect: Callback<String>,
 ) -> impl IntoView {
@@ -56,8 +58,9 @@ pub fn OperatorPanel(
         on_cleanup(move || handle.clear());
     }
     let empty = connections.is_empty();
+    let providers = StoredValue::new(providers);
     let rows = connections.into_iter().map(|connection| {
-        let ConnectionSummary { id, provider, login, status, expires_at, created_at, refreshed_at, .. } = connection;
+        let ConnectionSummary { id, provider, provider_id, login, status, expires_at, created_at, refreshed_at, .. } = connection;
         let standing = move || Standing::of(status, expires_at, clock.get());
         let warning = move || standing() != Standing::Fine;
         let renewed = refreshed_at.unwrap_or(created_at);
@@ -72,9 +75,12 @@ pub fn OperatorPanel(
         };
         let id_for_disconnect = id.clone();
         let shown = login.clone();
+        let provider_name = move || {
+            providers.with_value(|all| provider_label_by_id(all, &provider_id, provider, lang.get()))
+        };
         view! {
             <tr data-testid="operator-connection" data-login=login>
-                <td>{move || provider_display_name(provider, lang.get())}</td>
+                <td data-testid="provider">{provider_name}</td>
                 <td class="login">{shown}</td>
                 <td data-testid="status" class:warning=warning>{move || standing().text(lang.get())}</td>
                 <td data-testid="renewed">{move || local_date(renewed, lang.get())}</td>

@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use tokenbridge_shared::routes as paths;
 use url::Url;
 
-use crate::{AppState, config::Config, routes::Params};
+use crate::{AppState, params::Params};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 const TOKEN_LIFETIME_SECS: u64 = 365 * 24 * 3600;
@@ -71,11 +71,13 @@ struct Account {
 }
 
 impl Sandbox {
-    pub fn new(config: &Config) -> Self {
+    /// The sandbox with one registered application: `client_id` and `client_secret`,
+    /// whose Callback URI is `redirect_uri`.
+    pub fn new(client_id: &str, client_secret: ClientSecret, redirect_uri: &Url) -> Self {
         Self {
-            client_id: config.client_id.as_str().to_owned(),
-            client_secret: config.client_secret.clone(),
-            redirect_uri: config.redirect_url().to_string(),
+            client_id: client_id.to_owned(),
+            client_secret,
+            redirect_uri: redirect_uri.to_string(),
             grants: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),

@@ -7,11 +7,18 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use axum_extra::extract::cookie::Key;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::{Parser, Subcommand, ValueEnum};
-use oauth2::{ClientId, ClientSecret};
-use tokenbridge_shared::{ProviderKind, routes};
+use tokenbridge_shared::routes;
 use url::Url;
 
-use crate::{sessions::Operators, store::StoreKey};
+use crate::{
+    limits::{LimitSettings, Network},
+    sessions::Operators,
+    store::StoreKey,
+};
+
+mod providers;
+
+pub use providers::{AccountFields, ProviderSpec, SpecEndpoints};
 
 pub const YANDEX_AUTHORIZE_URL: &str = "https://oauth.yandex.com/authorize";
 pub const YANDEX_TOKEN_URL: &str = "https://oauth.yandex.com/token";
@@ -23,6 +30,11 @@ pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
 const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 10_000;
+/// A person clicking Connect never meets these; a flood does.
+const DEFAULT_SIGNIN_RATE: u32 = 60;
+const DEFAULT_API_RATE: u32 = 6000;
+/// Read when it exists in the working folder and TOKENBRIDGE_CONFIG names no other.
+const DEFAULT_PROVIDERS_FILE: &str = "tokenbridge.toml";
 const DEFAULT_SESSION_IDLE_DAYS: u32 = 30;
 const DEFAULT_SESSION_MAX_DAYS: u32 = 90;
 const DAY_SECS: i64 = 24 * 3600;
@@ -37,7 +49,7 @@ const DAY_SECS: i64 = 24 * 3600;
     after_help = "With no client id set, tokenbridge runs its built-in sandbox provider. Variables may also come from a .env file."
 )]
 pub struct Settings {
-    /// Authorization server: yandex, custom or sandbox [default: yandex when a client id is set, else sandbox]
+    /// Authorization server: yandex, oidc, oauth2 (or custom), or sandbox [default: yandex when a client id is set, else sandbox]
     #[arg(long, env = "TOKENBRIDGE_PROVIDER", value_enum)]
     pub provider: Option<ProviderArg>,
 
@@ -52,6 +64,22 @@ pub struct Settings {
     /// A file holding the client secret (instead of TOKENBRIDGE_CLIENT_SECRET)
     #[arg(long, env = "TOKENBRIDGE_CLIENT_SECRET_FILE")]
     pub client_secret_file: Option<PathBuf>,
+
+    /// A TOML file listing several providers, one [[provider]] table each [default: tokenbridge.toml, when it exists]
+    #[arg(long, env = "TOKENBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// An OpenID provider's issuer: its endpoints are discovered from it (for oidc)
+    #[arg(long, env = "TOKENBRIDGE_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The user-info field that names the account, for oauth2 [default: sub, else id]
+    #[arg(long, env = "TOKENBRIDGE_USERINFO_ID_FIELD")]
+    pub userinfo_id_field: Option<String>,
+
+    /// The user-info field shown as the login, for oauth2 [default: preferred_username, login, email or name]
+    #[arg(long, env = "TOKENBRIDGE_USERINFO_LOGIN_FIELD")]
+    pub userinfo_login_field: Option<String>,
 
     /// Override the provider's authorize endpoint (required for custom)
     #[arg(long, env = "TOKENBRIDGE_AUTHORIZE_URL")]
@@ -133,6 +161,18 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_SESSION_MAX_DAYS")]
     pub session_max_days: Option<u32>,
 
+    /// Sign-in steps (starting one, or a callback) a minute from one address; 0 turns the limit off [default: 60]
+    #[arg(long, env = "TOKENBRIDGE_SIGNIN_RATE")]
+    pub signin_rate: Option<u32>,
+
+    /// Scripts-API requests a minute from one address (a wrong key costs a tenth of it); 0 turns the limit off [default: 6000]
+    #[arg(long, env = "TOKENBRIDGE_API_RATE")]
+    pub api_rate: Option<u32>,
+
+    /// Proxies whose X-Forwarded-For names the client: addresses or networks, comma-separated [default: none]
+    #[arg(long, env = "TOKENBRIDGE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -144,6 +184,9 @@ pub enum Command {
     Token {
         /// The account's login, as the connections list shows it
         login: String,
+        /// The provider's id, when the login is connected at more than one
+        #[arg(long)]
+        provider: Option<String>,
     },
 }
 
@@ -210,8 +253,23 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProviderArg {
     Yandex,
+    /// Plain OAuth 2.0; a synonym of oauth2.
     Custom,
+    Oauth2,
+    Oidc,
     Sandbox,
+}
+
+impl ProviderArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yandex => "yandex",
+            Self::Custom => "custom",
+            Self::Oauth2 => "oauth2",
+            Self::Oidc => "oidc",
+            Self::Sandbox => "sandbox",
+        }
+    }
 }
 
 /// Where the client id and secret go in the token request.
@@ -226,16 +284,10 @@ pub enum ClientAuth {
 
 /// The validated configuration the server runs with.
 pub struct Config {
-    pub provider: ProviderKind,
-    pub client_id: ClientId,
-    pub client_secret: ClientSecret,
-    /// Where the browser is sent to sign in.
-    pub authorize_url: Url,
-    /// Where the code is exchanged; `None` for the sandbox, whose address is known only once bound.
-    pub token_url: Option<Url>,
-    pub client_auth: ClientAuth,
-    pub scope: Option<String>,
-    pub force_confirm: bool,
+    /// Every provider, in order: the first is the one a sign-in without `provider=` goes to.
+    pub providers: Vec<ProviderSpec>,
+    /// Where the providers came from, when a file listed them.
+    pub providers_file: Option<PathBuf>,
     /// The external origin, without a trailing slash.
     pub public_url: Url,
     pub listen: SocketAddr,
@@ -246,9 +298,6 @@ pub struct Config {
     pub store_key: StoreKeySource,
     pub api_key: Option<ApiKey>,
     pub refresh_margin_secs: i64,
-    /// `None` for the sandbox (this server, once bound) and for a custom provider without one.
-    pub userinfo_url: Option<Url>,
-    pub revoke_url: Option<Url>,
     /// How long a sign-in may take, in seconds: ten minutes, as long as Yandex's codes live.
     /// Not a setting; tests shorten it.
     pub flow_lifetime_secs: i64,
@@ -259,17 +308,13 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// How often expired sessions and spent states are removed. Not a setting; tests shorten it.
     pub prune_every: Duration,
+    pub limits: LimitSettings,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("provider", &self.provider)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("authorize_url", &self.authorize_url.as_str())
-            .field("token_url", &self.token_url.as_ref().map(Url::as_str))
-            .field("client_auth", &self.client_auth)
+            .field("providers", &self.providers)
             .field("public_url", &self.public_url.as_str())
             .field("listen", &self.listen)
             .field("cookie_key", &self.cookie_key)
@@ -340,30 +385,28 @@ pub enum ConfigError {
     ShortApiKey,
     #[error("TOKENBRIDGE_REFRESH_MARGIN_SECS must be between 0 and 40000000, not {0}.")]
     BadRefreshMargin(i64),
+    #[error("{what}: the OpenID provider's endpoints are found from its issuer URL.")]
+    OidcWithoutIssuer { what: String },
+    #[error(
+        "TOKENBRIDGE_TRUSTED_PROXIES: {0:?} is not an address or a network (like 10.0.0.1 or 10.0.0.0/8)."
+    )]
+    BadTrustedProxy(String),
+    #[error("the providers file {path} (TOKENBRIDGE_CONFIG): {message}")]
+    ProvidersFile { path: PathBuf, message: String },
 }
 
 impl Config {
     /// Applies defaults and checks everything, reading the secret file if one is named.
     pub fn resolve(settings: Settings) -> Result<Self, ConfigError> {
-        let provider = match settings.provider {
-            Some(ProviderArg::Yandex) => ProviderKind::Yandex,
-            Some(ProviderArg::Custom) => ProviderKind::Custom,
-            Some(ProviderArg::Sandbox) => ProviderKind::Sandbox,
-            None if settings.client_id.is_some() => ProviderKind::Yandex,
-            None => ProviderKind::Sandbox,
-        };
-
         let public_url = parse_public_url(settings.public_url.as_deref())?;
-        // Chosen by default (no client id), the sandbox only serves this machine: a failed
-        // secret injection must not put a fake consent page on a real address.
-        if settings.provider.is_none()
-            && provider == ProviderKind::Sandbox
-            && !is_loopback(&public_url)
-        {
-            return Err(ConfigError::SandboxOnPublicUrl {
-                public_url: public_url.as_str().trim_end_matches('/').to_owned(),
-            });
-        }
+        let providers_file = settings.config.clone().or_else(|| {
+            let default = PathBuf::from(DEFAULT_PROVIDERS_FILE);
+            default.is_file().then_some(default)
+        });
+        let providers = match &providers_file {
+            Some(path) => providers::from_file(path, &public_url)?,
+            None => vec![providers::from_settings(&settings, &public_url)?],
+        };
         let listen_text = settings.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
         let listen = listen_text
             .parse::<SocketAddr>()
@@ -371,58 +414,6 @@ impl Config {
                 value: listen_text.to_owned(),
                 reason: e.to_string(),
             })?;
-
-        let secret = read_secret(&settings)?;
-        let (client_id, client_secret) = match provider {
-            ProviderKind::Sandbox => (
-                settings
-                    .client_id
-                    .clone()
-                    .unwrap_or_else(|| SANDBOX_CLIENT_ID.to_owned()),
-                secret.unwrap_or_else(random_secret),
-            ),
-            ProviderKind::Yandex | ProviderKind::Custom => (
-                settings
-                    .client_id
-                    .clone()
-                    .filter(|id| !id.trim().is_empty())
-                    .ok_or(ConfigError::MissingClientId)?,
-                secret.ok_or(ConfigError::MissingSecret)?,
-            ),
-        };
-
-        let authorize_override = parse_optional_url(
-            "TOKENBRIDGE_AUTHORIZE_URL",
-            settings.authorize_url.as_deref(),
-        )?;
-        let token_override =
-            parse_optional_url("TOKENBRIDGE_TOKEN_URL", settings.token_url.as_deref())?;
-        let (authorize_url, token_url) = match provider {
-            ProviderKind::Yandex => (
-                authorize_override.unwrap_or_else(|| fixed_url(YANDEX_AUTHORIZE_URL)),
-                Some(token_override.unwrap_or_else(|| fixed_url(YANDEX_TOKEN_URL))),
-            ),
-            ProviderKind::Custom => match (authorize_override, token_override) {
-                (Some(a), Some(t)) => (a, Some(t)),
-                (None, Some(_)) => {
-                    return Err(ConfigError::CustomWithoutUrls {
-                        missing: "TOKENBRIDGE_AUTHORIZE_URL",
-                    });
-                }
-                (Some(_), None) => {
-                    return Err(ConfigError::CustomWithoutUrls {
-                        missing: "TOKENBRIDGE_TOKEN_URL",
-                    });
-                }
-                (None, None) => {
-                    return Err(ConfigError::CustomWithoutUrls { missing: "both" });
-                }
-            },
-            ProviderKind::Sandbox => (
-                authorize_override.unwrap_or_else(|| join(&public_url, routes::SANDBOX_AUTHORIZE)),
-                token_override,
-            ),
-        };
 
         let timeout_ms = settings
             .provider_timeout_ms
@@ -495,30 +486,9 @@ impl Config {
         if !(0..=40_000_000).contains(&refresh_margin_secs) {
             return Err(ConfigError::BadRefreshMargin(refresh_margin_secs));
         }
-        let userinfo_override =
-            parse_optional_url("TOKENBRIDGE_USERINFO_URL", settings.userinfo_url.as_deref())?;
-        let revoke_override =
-            parse_optional_url("TOKENBRIDGE_REVOKE_URL", settings.revoke_url.as_deref())?;
-        let (userinfo_url, revoke_url) = match provider {
-            ProviderKind::Yandex => (
-                Some(userinfo_override.unwrap_or_else(|| fixed_url(YANDEX_USER_INFO_URL))),
-                Some(revoke_override.unwrap_or_else(|| fixed_url(YANDEX_REVOKE_URL))),
-            ),
-            ProviderKind::Custom | ProviderKind::Sandbox => (userinfo_override, revoke_override),
-        };
-
         Ok(Self {
-            provider,
-            client_id: ClientId::new(client_id),
-            client_secret: ClientSecret::new(client_secret),
-            authorize_url,
-            token_url,
-            client_auth: settings.client_auth.unwrap_or_default(),
-            scope: settings
-                .scope
-                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-                .filter(|s| !s.is_empty()),
-            force_confirm: settings.force_confirm.unwrap_or(false),
+            providers,
+            providers_file,
             public_url,
             listen,
             cookie_key,
@@ -529,12 +499,24 @@ impl Config {
             store_key,
             api_key,
             refresh_margin_secs,
-            userinfo_url,
-            revoke_url,
             operators: Operators::parse(settings.operators.as_deref().unwrap_or_default()),
             session_idle_secs: i64::from(idle_days) * DAY_SECS,
             session_absolute_secs: i64::from(max_days) * DAY_SECS,
             prune_every: Duration::from_secs(3600),
+            limits: LimitSettings {
+                sign_ins_per_minute: settings.signin_rate.unwrap_or(DEFAULT_SIGNIN_RATE),
+                api_per_minute: settings.api_rate.unwrap_or(DEFAULT_API_RATE),
+                trusted_proxies: settings
+                    .trusted_proxies
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split([',', ' '])
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| {
+                        Network::parse(p).ok_or_else(|| ConfigError::BadTrustedProxy(p.to_owned()))
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 
@@ -557,21 +539,25 @@ fn read_secret(settings: &Settings) -> Result<Option<String>, ConfigError> {
     match (inline, &settings.client_secret_file) {
         (Some(_), Some(_)) => Err(ConfigError::TwoSecrets),
         (Some(secret), None) => Ok(Some(secret.trim().to_owned())),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|source| {
-                ConfigError::UnreadableSecretFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-            let secret = text.trim();
-            if secret.is_empty() {
-                return Err(ConfigError::EmptySecretFile { path: path.clone() });
-            }
-            Ok(Some(secret.to_owned()))
-        }
+        (None, Some(path)) => read_secret_file(path).map(Some),
         (None, None) => Ok(None),
     }
+}
+
+/// A secret from a file, trimmed; an empty file is an error.
+fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::UnreadableSecretFile {
+            path: path.to_owned(),
+            source,
+        })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(ConfigError::EmptySecretFile {
+            path: path.to_owned(),
+        });
+    }
+    Ok(secret.to_owned())
 }
 
 fn random_secret() -> String {
@@ -663,6 +649,7 @@ fn fixed_url(text: &str) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokenbridge_shared::ProviderKind;
 
     fn resolve(settings: Settings) -> Result<Config, String> {
         Config::resolve(settings).map_err(|e| e.to_string())
@@ -671,10 +658,15 @@ mod tests {
     #[test]
     fn no_client_id_means_the_sandbox() {
         let config = resolve(Settings::default()).unwrap();
-        assert_eq!(config.provider, ProviderKind::Sandbox);
-        assert_eq!(config.client_id.as_str(), SANDBOX_CLIENT_ID);
+        assert_eq!(config.providers[0].kind, ProviderKind::Sandbox);
+        assert_eq!(config.providers[0].client_id.as_str(), SANDBOX_CLIENT_ID);
         assert_eq!(
-            config.authorize_url.as_str(),
+            config.providers[0]
+                .endpoints
+                .authorize
+                .as_ref()
+                .unwrap()
+                .as_str(),
             "http://localhost:8080/sandbox/authorize"
         );
         assert_eq!(
@@ -698,7 +690,7 @@ mod tests {
                 ..Settings::default()
             })
             .unwrap();
-            assert_eq!(config.provider, ProviderKind::Sandbox, "{local}");
+            assert_eq!(config.providers[0].kind, ProviderKind::Sandbox, "{local}");
         }
         let err = resolve(Settings {
             public_url: Some("https://tokens.example.com".into()),
@@ -715,7 +707,7 @@ mod tests {
             ..Settings::default()
         })
         .unwrap();
-        assert_eq!(chosen.provider, ProviderKind::Sandbox);
+        assert_eq!(chosen.providers[0].kind, ProviderKind::Sandbox);
     }
 
     #[test]
@@ -765,8 +757,16 @@ mod tests {
             ..Settings::default()
         })
         .unwrap();
-        assert_eq!(config.provider, ProviderKind::Yandex);
-        assert_eq!(config.token_url.unwrap().as_str(), YANDEX_TOKEN_URL);
+        assert_eq!(config.providers[0].kind, ProviderKind::Yandex);
+        assert_eq!(
+            config.providers[0]
+                .endpoints
+                .token
+                .clone()
+                .unwrap()
+                .as_str(),
+            YANDEX_TOKEN_URL
+        );
     }
 
     #[test]
@@ -833,7 +833,7 @@ mod tests {
         })
         .unwrap();
         std::fs::remove_file(path).unwrap();
-        assert_eq!(config.client_secret.secret(), "from-file");
+        assert_eq!(config.providers[0].client_secret.secret(), "from-file");
     }
 
     #[test]

@@ -1,0 +1,704 @@
+//! The provider wing: every authorization server tokenbridge talks to is a
+//! [`Provider`], which owns its endpoints and its dialect. The grant itself
+//! (authorize URL with state and PKCE, code exchange, refresh) is RFC 6749 for
+//! all of them, through the oauth2 crate over the one [`transport::Transport`];
+//! the dialects differ in who the token belongs to, how it is revoked, and which
+//! authorize options they take:
+//! - [`yandex`]: Yandex OAuth (and the sandbox, which speaks it),
+//! - [`standard`]: plain OAuth 2.0 (Bearer user info, RFC 7009 revocation),
+//! - [`oidc`]: OpenID Connect by discovery, with the ID token verified.
+
+pub mod oidc;
+pub mod sandbox;
+pub mod standard;
+pub mod transport;
+pub mod yandex;
+
+use std::sync::Arc;
+
+use oauth2::{
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse as _, TokenUrl,
+    basic::{
+        BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+        BasicTokenType,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tokenbridge_shared::{ErrorCode, ProviderKind, ProviderView, Revocation};
+use url::Url;
+
+use crate::{
+    clock::unix_now,
+    config::{ClientAuth, ProviderSpec},
+    exchange_log::Recorder,
+};
+use transport::{Transport, TransportError};
+
+/// The token response: RFC 6749's fields, and an OpenID provider's `id_token`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenResponse = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Where a provider's grant, user info and revocation live.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorize: Url,
+    pub token: Url,
+    pub userinfo: Option<Url>,
+    pub revoke: Option<Url>,
+}
+
+/// Options a person may give for one sign-in, on top of the configured ones. Each
+/// dialect sends only those it understands.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizeOptions {
+    pub scope: Option<String>,
+    /// Yandex's optional_scope: permissions the person may switch off.
+    pub optional_scope: Option<String>,
+    /// Ask the person again even if they allowed it before (Yandex `force_confirm`,
+    /// elsewhere `prompt=consent`).
+    pub force_confirm: bool,
+    pub login_hint: Option<String>,
+    /// Names the device the token is for; Yandex revokes only tokens issued with a device.
+    pub device_name: Option<String>,
+}
+
+/// A started sign-in: where to send the browser, and what to remember until it returns.
+pub struct Authorization {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+    /// A fresh device id, when a device name was given to a provider that takes one.
+    pub device_id: Option<String>,
+    /// The nonce an OpenID provider must put in its ID token.
+    pub nonce: Option<String>,
+}
+
+/// Who signed in, as a verified ID token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    /// `preferred_username`, `email` or `name`, the first the token carries.
+    pub login: Option<String>,
+}
+
+/// A token as the provider issued it. Debug is redacted by oauth2's secret types.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub access_token: AccessToken,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub obtained_at: i64,
+    pub scope: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
+    /// From a verified ID token, when an OpenID provider sent one.
+    pub identity: Option<Identity>,
+}
+
+/// Whose token it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub login: String,
+}
+
+/// A failed call to a provider: the code a person sees, the provider's words, and what
+/// the log gets (never a secret).
+#[derive(Debug)]
+pub struct ProviderError {
+    pub code: ErrorCode,
+    /// The provider's `error_description` (or its error code), with secrets scrubbed out.
+    pub provider_message: Option<String>,
+    /// For the log only; never sent.
+    pub detail: String,
+}
+
+impl ProviderError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            provider_message: None,
+            detail: detail.into(),
+        }
+    }
+
+    fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ProviderMalformed, detail)
+    }
+
+    /// A transport failure, as the code a person sees.
+    pub fn transport(error: &TransportError) -> Self {
+        let code = match error {
+            TransportError::Timeout => ErrorCode::ProviderTimeout,
+            TransportError::Unreachable(_) => ErrorCode::ProviderUnreachable,
+            TransportError::Redirect { .. } => ErrorCode::ProviderRedirect,
+            TransportError::ServerError { .. } => ErrorCode::ProviderUnavailable,
+            TransportError::Html { .. } => ErrorCode::ProviderHtml,
+            TransportError::Body(_) => ErrorCode::ProviderMalformed,
+            TransportError::TooLarge => ErrorCode::ProviderTooLarge,
+        };
+        Self::new(code, error.to_string())
+    }
+
+    fn from_oauth(
+        error: RequestTokenError<TransportError, BasicErrorResponse>,
+        secret: &str,
+    ) -> Self {
+        match error {
+            RequestTokenError::ServerResponse(response) => {
+                let kind = response.error().as_ref().to_owned();
+                let code = match kind.as_str() {
+                    "invalid_grant" | "bad_verification_code" => ErrorCode::CodeRejected,
+                    "invalid_client" | "unauthorized_client" => ErrorCode::ClientRejected,
+                    _ => ErrorCode::TokenRequestRejected,
+                };
+                let description = response
+                    .error_description()
+                    .cloned()
+                    .unwrap_or_else(|| kind.clone());
+                let description = scrub(&description, secret);
+                Self {
+                    code,
+                    detail: format!(
+                        "the provider refused the token request: {}: {}",
+                        kind.escape_debug(),
+                        description.escape_debug()
+                    ),
+                    provider_message: Some(description),
+                }
+            }
+            RequestTokenError::Request(transport) => Self::transport(&transport),
+            // The body may hold a token, so only the shape of the failure is kept.
+            RequestTokenError::Parse(error, body) => Self::malformed(format!(
+                "the token response is not the expected JSON ({} bytes): {:?} error at line {} column {}, path {}",
+                body.len(),
+                error.inner().classify(),
+                error.inner().line(),
+                error.inner().column(),
+                error.path(),
+            )),
+            RequestTokenError::Other(message) => Self::malformed(message),
+        }
+    }
+}
+
+/// Removes every occurrence of `secret` from provider text, and cuts it short.
+pub fn scrub(text: &str, secret: &str) -> String {
+    let text: String = text.chars().take(500).collect();
+    if secret.is_empty() {
+        text
+    } else {
+        text.replace(secret, "[redacted]")
+    }
+}
+
+/// How a provider speaks beyond RFC 6749's grant.
+enum Dialect {
+    Yandex(yandex::Yandex),
+    Standard(standard::Standard),
+    Oidc(oidc::Oidc),
+}
+
+/// One authorization server: its identity on this instance, its client registration,
+/// its endpoints and its dialect.
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    client_auth: ClientAuth,
+    redirect_url: Url,
+    scope: Option<String>,
+    force_confirm: bool,
+    transport: Transport,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a provider could not be set up at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("provider {id:?}: {message}")]
+pub struct SetupError {
+    pub id: String,
+    pub message: String,
+}
+
+impl Provider {
+    /// Sets up the provider of `spec`. `local` are the endpoints of the sandbox this very
+    /// server runs (used when the spec is the sandbox's). An OpenID provider is discovered
+    /// now: a document that is wrong stops the start; one that cannot be fetched is fetched
+    /// again at first use.
+    pub async fn new(
+        spec: &ProviderSpec,
+        redirect_url: Url,
+        transport: Transport,
+        local: Option<Endpoints>,
+    ) -> Result<Self, SetupError> {
+        let setup = |message: String| SetupError {
+            id: spec.id.clone(),
+            message,
+        };
+        let given = |endpoint: &Option<Url>, name: &str| {
+            endpoint
+                .clone()
+                .ok_or_else(|| setup(format!("the {name} endpoint is not set")))
+        };
+        let dialect = match spec.kind {
+            ProviderKind::Sandbox => {
+                let local = local.ok_or_else(|| setup("the sandbox runs in this server".into()))?;
+                Dialect::Yandex(yandex::Yandex::new(Endpoints {
+                    authorize: spec.endpoints.authorize.clone().unwrap_or(local.authorize),
+                    token: spec.endpoints.token.clone().unwrap_or(local.token),
+                    userinfo: spec.endpoints.userinfo.clone().or(local.userinfo),
+                    revoke: spec.endpoints.revoke.clone().or(local.revoke),
+                }))
+            }
+            ProviderKind::Yandex => Dialect::Yandex(yandex::Yandex::new(Endpoints {
+                authorize: given(&spec.endpoints.authorize, "authorize")?,
+                token: given(&spec.endpoints.token, "token")?,
+                userinfo: spec.endpoints.userinfo.clone(),
+                revoke: spec.endpoints.revoke.clone(),
+            })),
+            ProviderKind::Custom => Dialect::Standard(standard::Standard::new(
+                Endpoints {
+                    authorize: given(&spec.endpoints.authorize, "authorize")?,
+                    token: given(&spec.endpoints.token, "token")?,
+                    userinfo: spec.endpoints.userinfo.clone(),
+                    revoke: spec.endpoints.revoke.clone(),
+                },
+                spec.account_fields.clone(),
+            )),
+            ProviderKind::Oidc => {
+                let issuer = spec
+                    .issuer
+                    .clone()
+                    .ok_or_else(|| setup("an OpenID provider needs its issuer".into()))?;
+                Dialect::Oidc(
+                    oidc::Oidc::start(issuer, transport.clone())
+                        .await
+                        .map_err(setup)?,
+                )
+            }
+        };
+        Ok(Self {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            kind: spec.kind,
+            client_id: spec.client_id.clone(),
+            client_secret: spec.client_secret.clone(),
+            client_auth: spec.client_auth,
+            redirect_url,
+            scope: spec.scope.clone(),
+            force_confirm: spec.force_confirm,
+            transport,
+            dialect,
+        })
+    }
+
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// The configured scope, if any.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Whether "ask again" is on unless the sign-in says otherwise.
+    pub fn force_confirm(&self) -> bool {
+        self.force_confirm
+    }
+
+    pub fn view(&self) -> ProviderView {
+        ProviderView {
+            id: self.id.clone(),
+            kind: self.kind,
+            name: self.name.clone(),
+            default_scope: self.scope.clone(),
+        }
+    }
+
+    /// Where the grant, user info and revocation live now (an OpenID provider's are
+    /// discovered, and fetched again if they could not be).
+    pub async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
+        match &self.dialect {
+            Dialect::Yandex(yandex) => Ok(yandex.endpoints().clone()),
+            Dialect::Standard(standard) => Ok(standard.endpoints().clone()),
+            Dialect::Oidc(oidc) => oidc.endpoints().await,
+        }
+    }
+
+    /// The issuer an OpenID provider names itself by, if it is one.
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.dialect {
+            Dialect::Oidc(oidc) => Some(oidc.issuer()),
+            _ => None,
+        }
+    }
+
+    fn client(&self, endpoints: &Endpoints) -> Client {
+        oauth2::Client::new(self.client_id.clone())
+            .set_client_secret(self.client_secret.clone())
+            .set_auth_uri(AuthUrl::from_url(endpoints.authorize.clone()))
+            .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
+            .set_redirect_uri(RedirectUrl::from_url(self.redirect_url.clone()))
+            .set_auth_type(match self.client_auth {
+                ClientAuth::Post => AuthType::RequestBody,
+                ClientAuth::Basic => AuthType::BasicAuth,
+            })
+    }
+
+    /// A fresh state (256 random bits), PKCE S256 pair (and for OpenID a nonce), and the
+    /// URL to send the browser to, with the options this provider's dialect takes.
+    pub async fn authorize(
+        &self,
+        options: &AuthorizeOptions,
+    ) -> Result<Authorization, ProviderError> {
+        let endpoints = self.endpoints().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = self.client(&endpoints);
+        let mut request = client
+            .authorize_url(|| CsrfToken::new_random_len(32))
+            .set_pkce_challenge(challenge);
+        let scope = self.requested_scope(options.scope.as_deref());
+        if let Some(scope) = &scope {
+            request =
+                request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
+        if let Some(hint) = &options.login_hint {
+            request = request.add_extra_param("login_hint", hint.clone());
+        }
+        let mut device_id = None;
+        let mut nonce = None;
+        if self.kind.speaks_yandex() {
+            if let Some(optional) = &options.optional_scope {
+                request = request.add_extra_param("optional_scope", optional.clone());
+            }
+            if options.force_confirm {
+                request = request.add_extra_param("force_confirm", "yes");
+            }
+            if let Some(name) = &options.device_name {
+                let id = CsrfToken::new_random_len(12).into_secret();
+                request = request
+                    .add_extra_param("device_id", id.clone())
+                    .add_extra_param("device_name", name.clone());
+                device_id = Some(id);
+            }
+        } else if options.force_confirm {
+            request = request.add_extra_param("prompt", "consent");
+        }
+        if matches!(self.dialect, Dialect::Oidc(_)) {
+            let value = CsrfToken::new_random_len(16).into_secret();
+            request = request.add_extra_param("nonce", value.clone());
+            nonce = Some(value);
+        }
+        let (url, state) = request.url();
+        Ok(Authorization {
+            url,
+            state,
+            verifier,
+            device_id,
+            nonce,
+        })
+    }
+
+    /// The scope to ask for: the sign-in's, else the configured one; an OpenID provider
+    /// always gets `openid` among them.
+    fn requested_scope(&self, asked: Option<&str>) -> Option<String> {
+        let scope = asked.map(str::to_owned).or_else(|| self.scope.clone());
+        if matches!(self.dialect, Dialect::Oidc(_)) {
+            let scope = scope.unwrap_or_default();
+            if scope.split_whitespace().any(|s| s == "openid") {
+                Some(scope)
+            } else {
+                Some(format!("openid {scope}").trim().to_owned())
+            }
+        } else {
+            scope
+        }
+    }
+
+    /// The authorize request of a sign-in as far as its flow cookie remembers it: the
+    /// protocol parameters, a short scope and the device (the cookie keeps no other
+    /// options, so that it stays small whatever was asked; those are not shown).
+    pub async fn authorize_url_of(
+        &self,
+        state: &str,
+        verifier: &PkceCodeVerifier,
+        scope: Option<&str>,
+        device: Option<(&str, &str)>,
+    ) -> Option<Url> {
+        let endpoints = self.endpoints().await.ok()?;
+        let client = self.client(&endpoints);
+        let state = state.to_owned();
+        let mut request = client
+            .authorize_url(move || CsrfToken::new(state))
+            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(verifier));
+        if let Some(scope) = scope {
+            request =
+                request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+        }
+        if let Some((id, name)) = device {
+            request = request
+                .add_extra_param("device_id", id.to_owned())
+                .add_extra_param("device_name", name.to_owned());
+        }
+        Some(request.url().0)
+    }
+
+    /// Checks the callback's `iss` (RFC 9207): it must name this provider's issuer when
+    /// present, and be present when the provider promises it.
+    pub async fn check_callback_issuer(&self, iss: Option<&str>) -> Result<(), ProviderError> {
+        match &self.dialect {
+            Dialect::Oidc(oidc) => oidc.check_callback_issuer(iss).await,
+            // Other providers name no issuer tokenbridge knows (Yandex sends its own `iss`);
+            // the routes still refuse one that names another configured provider.
+            _ => Ok(()),
+        }
+    }
+
+    /// Exchanges the code for a token; an OpenID provider's ID token is verified against
+    /// `nonce`.
+    #[tracing::instrument(name = "token_exchange", skip_all, fields(provider = %self.id))]
+    pub async fn exchange(
+        &self,
+        code: AuthorizationCode,
+        verifier: PkceCodeVerifier,
+        requested_scope: Option<String>,
+        nonce: Option<&str>,
+        log: &Recorder,
+    ) -> Result<IssuedToken, ProviderError> {
+        let endpoints = self.endpoints().await?;
+        let code_text = code.secret().clone();
+        let send = self.transport.sender(Some(log.clone()));
+        let response = self
+            .client(&endpoints)
+            .exchange_code(code)
+            .set_pkce_verifier(verifier)
+            .request_async(&send)
+            .await
+            .map_err(|e| ProviderError::from_oauth(e, &code_text))?;
+        let mut issued = issued(&response, requested_scope)?;
+        if let Dialect::Oidc(oidc) = &self.dialect {
+            issued.identity = match &response.extra_fields().id_token {
+                Some(id_token) => Some(
+                    oidc.verify(id_token, nonce, &self.client_id, &self.client_secret)
+                        .await?,
+                ),
+                None => None,
+            };
+        }
+        Ok(issued)
+    }
+
+    /// Trades a refresh token for a new access token (and perhaps a new refresh token).
+    #[tracing::instrument(name = "token_refresh", skip_all, fields(provider = %self.id))]
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        scope: Option<String>,
+    ) -> Result<IssuedToken, ProviderError> {
+        let endpoints = self.endpoints().await?;
+        let send = self.transport.sender(None);
+        let response = self
+            .client(&endpoints)
+            .exchange_refresh_token(refresh_token)
+            .request_async(&send)
+            .await
+            .map_err(|e| ProviderError::from_oauth(e, refresh_token.secret()))?;
+        issued(&response, scope)
+    }
+
+    /// Whose token this is, when the provider can say; `None` when it cannot (no user
+    /// info, no ID token), and then each sign-in is a connection of its own.
+    #[tracing::instrument(name = "user_info", skip_all, fields(provider = %self.id))]
+    pub async fn account(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
+        match &self.dialect {
+            Dialect::Yandex(yandex) => {
+                yandex
+                    .account(&self.transport, &token.access_token, &self.client_id)
+                    .await
+            }
+            Dialect::Standard(standard) => {
+                standard.account(&self.transport, &token.access_token).await
+            }
+            Dialect::Oidc(oidc) => oidc.account(&self.transport, token).await,
+        }
+    }
+
+    /// Revokes `token` where the provider can, and says what happened.
+    #[tracing::instrument(name = "revoke", skip_all, fields(provider = %self.id))]
+    pub async fn revoke(&self, token: &AccessToken, device_id: Option<&str>) -> Revoked {
+        let endpoints = match self.endpoints().await {
+            Ok(endpoints) => endpoints,
+            Err(error) => return Revoked::Failed(error),
+        };
+        let Some(url) = endpoints.revoke else {
+            return Revoked::No(Revocation::NoEndpoint);
+        };
+        let result = match &self.dialect {
+            Dialect::Yandex(_) => {
+                // Yandex revokes only tokens issued for a device; the sandbox revokes any.
+                if self.kind == ProviderKind::Yandex && device_id.is_none() {
+                    return Revoked::No(Revocation::NotForThisToken);
+                }
+                yandex::revoke(
+                    &self.transport,
+                    &url,
+                    token,
+                    &self.client_id,
+                    &self.client_secret,
+                )
+                .await
+            }
+            Dialect::Standard(_) | Dialect::Oidc(_) => {
+                standard::revoke(
+                    &self.transport,
+                    &url,
+                    token,
+                    &self.client_id,
+                    &self.client_secret,
+                    self.client_auth,
+                )
+                .await
+            }
+        };
+        match result {
+            Ok(()) => Revoked::Yes,
+            Err(error) => Revoked::Failed(error),
+        }
+    }
+}
+
+/// What Disconnect's revocation did.
+#[derive(Debug)]
+pub enum Revoked {
+    Yes,
+    /// Not asked: this is why.
+    No(Revocation),
+    Failed(ProviderError),
+}
+
+fn issued(
+    response: &TokenResponse,
+    requested_scope: Option<String>,
+) -> Result<IssuedToken, ProviderError> {
+    let now = unix_now();
+    let scope = response
+        .scopes()
+        .map(|scopes| {
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .or(requested_scope);
+    if response.access_token().secret().is_empty() {
+        return Err(ProviderError::malformed(
+            "the token response has an empty access_token",
+        ));
+    }
+    Ok(IssuedToken {
+        access_token: response.access_token().clone(),
+        token_type: match response.token_type() {
+            BasicTokenType::Bearer => "bearer".to_owned(),
+            BasicTokenType::Mac => "mac".to_owned(),
+            BasicTokenType::Extension(other) => other.clone(),
+        },
+        expires_at: response
+            .expires_in()
+            .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+        obtained_at: now,
+        scope,
+        refresh_token: response.refresh_token().cloned(),
+        identity: None,
+    })
+}
+
+/// Every configured provider, in the configuration's order; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Providers(Arc<[Arc<Provider>]>);
+
+impl Providers {
+    pub fn new(providers: Vec<Provider>) -> Self {
+        Self(providers.into_iter().map(Arc::new).collect())
+    }
+
+    /// The first configured provider: the one a sign-in without `provider=` goes to.
+    pub fn first(&self) -> Option<&Arc<Provider>> {
+        self.0.first()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
+        self.0.iter().find(|p| p.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.0.iter()
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.0.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    pub fn sandbox(&self) -> Option<&Arc<Provider>> {
+        self.0.iter().find(|p| p.kind == ProviderKind::Sandbox)
+    }
+
+    /// Whether `iss` names the issuer of a configured provider other than `id`: an
+    /// answer meant for another provider (a mix-up).
+    pub fn names_another(&self, id: &str, iss: &str) -> bool {
+        let iss = iss.trim_end_matches('/');
+        self.0
+            .iter()
+            .filter(|p| p.id != id)
+            .any(|p| p.issuer().is_some_and(|issuer| issuer == iss))
+    }
+
+    pub fn views(&self) -> Vec<ProviderView> {
+        self.0.iter().map(|p| p.view()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_text_loses_the_secret() {
+        assert_eq!(
+            scrub("code 1234567 is bad", "1234567"),
+            "code [redacted] is bad"
+        );
+    }
+}
