@@ -14,6 +14,7 @@ pub mod limits;
 pub mod params;
 pub mod provider;
 pub mod routes;
+pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
@@ -171,6 +172,15 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()> {
+    serve_until(config, listener, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes; requests in flight then finish.
+pub async fn serve_until(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
     let state = AppState::new(config, local_addr)
         .await
@@ -188,12 +198,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> std::io::Result<()>
             limits.limits.forget_idle();
         }
     });
-    let served = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let header_read_timeout = state.config.header_read_timeout;
+    let served = server::serve(listener, app(state), header_read_timeout, shutdown).await;
     pruning.abort();
     forgetting.abort();
     served

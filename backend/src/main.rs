@@ -50,7 +50,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listener = match tokenbridge::server::bind(config.listen) {
         Ok(listener) => listener,
         Err(error) => {
             tracing::error!(listen = %config.listen, %error, "cannot listen (is another tokenbridge running? set TOKENBRIDGE_LISTEN)");

@@ -309,6 +309,9 @@ pub struct Config {
     /// How often expired sessions and spent states are removed. Not a setting; tests shorten it.
     pub prune_every: Duration,
     pub limits: LimitSettings,
+    /// How long a client may take to send a request's headers (and an idle keep-alive
+    /// connection stays open): ten seconds. Not a setting; tests shorten it.
+    pub header_read_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -503,6 +506,7 @@ impl Config {
             session_idle_secs: i64::from(idle_days) * DAY_SECS,
             session_absolute_secs: i64::from(max_days) * DAY_SECS,
             prune_every: Duration::from_secs(3600),
+            header_read_timeout: Duration::from_secs(10),
             limits: LimitSettings {
                 sign_ins_per_minute: settings.signin_rate.unwrap_or(DEFAULT_SIGNIN_RATE),
                 api_per_minute: settings.api_rate.unwrap_or(DEFAULT_API_RATE),

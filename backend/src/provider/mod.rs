@@ -202,6 +202,9 @@ impl ProviderError {
     }
 }
 
+/// The longest access token saved: JWTs run to a few kilobytes; beyond this it is not a token.
+const MAX_TOKEN: usize = 16 * 1024;
+
 /// Removes every occurrence of `secret` from provider text, and cuts it short.
 pub fn scrub(text: &str, secret: &str) -> String {
     let text: String = text.chars().take(500).collect();
@@ -623,10 +626,13 @@ fn issued(
                 .join(" ")
         })
         .or(requested_scope);
-    if response.access_token().secret().is_empty() {
-        return Err(ProviderError::malformed(
-            "the token response has an empty access_token",
-        ));
+    let token = response.access_token().secret();
+    if token.is_empty() || token.len() > MAX_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        // Its length only: the value may be a token after all.
+        return Err(ProviderError::malformed(format!(
+            "the access_token does not look like one ({} bytes; a token is 1 to {MAX_TOKEN} printable characters)",
+            token.len()
+        )));
     }
     Ok(IssuedToken {
         access_token: response.access_token().clone(),

@@ -10,7 +10,7 @@ mod security;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::any};
 use tokenbridge_shared::ErrorCode;
-use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{AppState, error::AppError, provider::sandbox, telemetry};
 
@@ -36,6 +36,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(security::json_errors))
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn(security::headers))
+        // A whole request ends within this (408 past it): longer than the worst case of
+        // its provider calls (discovery, the token request, user info).
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.provider_timeout * 3 + std::time::Duration::from_secs(10),
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .with_state(state)
 }

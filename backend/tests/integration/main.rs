@@ -20,4 +20,5 @@ mod provider_failures;
 mod providers;
 mod sandbox;
 mod security;
+mod serving;
 mod sessions;

@@ -320,3 +320,87 @@ async fn a_connection_reset_mid_body_is_provider_malformed() {
         "the partial token never reaches the log"
     );
 }
+
+/// A token endpoint on a raw socket that answers every request with `head` and then
+/// `chunks` of `chunk_size` bytes of a never-ending JSON string (chunked when `chunked`).
+async fn endless_token_endpoint(chunked: bool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 8192];
+                let _ = stream.read(&mut request).await;
+                let head: &[u8] = if chunked {
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 52428800\r\n\r\n"
+                };
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                let start = b"{\"access_token\":\"x\",\"token_type\":\"bearer\",\"pad\":\"";
+                let pad = vec![b'a'; 64 * 1024];
+                let mut first = true;
+                // 50 MB, unless tokenbridge hangs up first.
+                for _ in 0..800 {
+                    let body: Vec<u8> = if first {
+                        [&start[..], &pad[..]].concat()
+                    } else {
+                        pad.clone()
+                    };
+                    first = false;
+                    let sent = if chunked {
+                        let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+                        framed.extend_from_slice(&body);
+                        framed.extend_from_slice(b"\r\n");
+                        stream.write_all(&framed).await
+                    } else {
+                        stream.write_all(&body).await
+                    };
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_token_answer_too_large_to_be_one_ends_the_sign_in_and_saves_nothing() {
+    for chunked in [false, true] {
+        let port = endless_token_endpoint(chunked).await;
+        let settings = Settings {
+            provider: Some(ProviderArg::Custom),
+            client_id: Some("custom-client".into()),
+            authorize_url: Some(format!("http://127.0.0.1:{port}/authorize")),
+            token_url: Some(format!("http://127.0.0.1:{port}/token")),
+            ..Settings::default()
+        };
+        let app = spawn_app(settings, |_| {}).await;
+
+        assert_eq!(
+            sign_in_fails(&app).await,
+            ErrorCode::ProviderTooLarge,
+            "chunked: {chunked}"
+        );
+        assert!(app.session().await.connections.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_access_token_that_does_not_look_like_one_is_not_saved() {
+    for token in ["", "has space", "line\\nbreak", &"x".repeat(20_000)] {
+        let body = format!(r#"{{"access_token":"{token}","token_type":"bearer"}}"#);
+        let (_provider, app) = token_endpoint_answers(json_response(200, &body)).await;
+        assert_eq!(
+            sign_in_fails(&app).await,
+            ErrorCode::ProviderMalformed,
+            "{token:.20}"
+        );
+        assert!(app.session().await.connections.is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! The server as the internet meets it: slow clients are cut off, header bombs get
+//! 4xx, and a shutdown lets a sign-in in flight finish.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use tokenbridge::config::{Config, ProviderArg, Settings};
+use tokenbridge_shared::FlowOutcome;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::helpers::*;
+
+/// The real server (`tokenbridge::serve_until`) on a port of its own, until `stop` is sent.
+async fn serve(
+    settings: Settings,
+    header_read_timeout: Duration,
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokenbridge::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::resolve(Settings {
+        public_url: Some(format!("http://{addr}")),
+        client_secret: Some(CLIENT_SECRET.into()),
+        cookie_key: Some(STANDARD.encode([6u8; 64])),
+        store_key: Some(STANDARD.encode([6u8; 32])),
+        dist: Some(std::env::temp_dir().join("tokenbridge-no-dist")),
+        database_url: Some(format!(
+            "sqlite://{}",
+            scratch_dir().join("tokenbridge.db").display()
+        )),
+        ..settings
+    })
+    .unwrap();
+    config.header_read_timeout = header_read_timeout;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        tokenbridge::serve_until(config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let base = url::Url::parse(&format!("http://{addr}")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the server started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A TestApp over the served address; its state is only for reading the outcome.
+    let app = TestApp {
+        base,
+        browser: browser(),
+        cookie_key: axum_extra::extract::cookie::Key::from(&[6u8; 64]),
+        state: spawn_sandbox().await.state,
+    };
+    (app, stop, running)
+}
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
+    let (app, _stop, _running) = serve(Settings::default(), Duration::from_millis(500)).await;
+    let mut slow = tokio::net::TcpStream::connect(app.base.socket_addrs(|| None).unwrap()[0])
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/session HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+
+    // Never finishing its headers, it is closed (with a 408, or without a word).
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+
+    assert!(read.is_ok(), "the connection was closed by the server");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn header_bombs_get_a_4xx() {
+    let (app, _stop, _running) = serve(Settings::default(), Duration::from_secs(5)).await;
+    let client = reqwest::Client::new();
+
+    let huge = client
+        .get(app.url("/api/session"))
+        .header("x-bomb", "b".repeat(100 * 1024))
+        .send()
+        .await;
+    let many = {
+        let mut request = client.get(app.url("/api/session"));
+        for n in 0..500 {
+            request = request.header(format!("x-h{n}"), "v");
+        }
+        request.send().await
+    };
+
+    // Exactly as sent, without a client that might refuse to send it.
+    {
+        let mut raw = tokio::net::TcpStream::connect(app.base.socket_addrs(|| None).unwrap()[0])
+            .await
+            .unwrap();
+        let request = format!(
+            "GET /api/session HTTP/1.1\r\nHost: x\r\nx-bomb: {}\r\n\r\n",
+            "b".repeat(100 * 1024)
+        );
+        let _ = raw.write_all(request.as_bytes()).await;
+        let mut answer = vec![0u8; 200];
+        let n = raw.read(&mut answer).await.unwrap_or(0);
+        let answer = String::from_utf8_lossy(&answer[..n]);
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    }
+    for (what, response) in [("a 100 KB header", huge), ("500 headers", many)] {
+        match response {
+            Ok(response) => assert!(
+                response.status().is_client_error(),
+                "{what}: {}",
+                response.status()
+            ),
+            // hyper may close the connection before the client has sent it all.
+            Err(error) => assert!(error.is_request() || error.is_connect(), "{what}: {error}"),
+        }
+    }
+    assert_eq!(
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the server is fine"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            json_response(
+                200,
+                r#"{"access_token":"late-token","token_type":"bearer"}"#,
+            )
+            .set_delay(Duration::from_millis(800)),
+        )
+        .mount(&provider)
+        .await;
+    let _ = ResponseTemplate::new(200);
+    let (app, stop, running) = serve(
+        played_by(&provider, ProviderArg::Custom, "app", None, None),
+        Duration::from_secs(5),
+    )
+    .await;
+
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let callback = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+
+    let finished = callback.await.unwrap();
+    assert_eq!(finished.status(), 303, "the callback in flight finished");
+    let outcome = app
+        .open_cookie(&set_cookies(&finished), "tb_outcome")
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<FlowOutcome>(&outcome).unwrap(),
+        FlowOutcome::Connected
+    );
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the server stopped once the sign-in finished")
+        .unwrap();
+}
