@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
     } else {
         "info"
     });
+    warn_about_secret_flags();
     if let Err(error) = &dotenv
         && !error.not_found()
     {
@@ -112,4 +113,19 @@ async fn connections(
         providers,
         config.refresh_margin_secs,
     ))
+}
+
+/// A secret given as a flag is in the process list for every user of the machine to read.
+fn warn_about_secret_flags() {
+    for arg in std::env::args().skip(1) {
+        for (flag, instead) in tokenbridge::config::SECRET_FLAGS {
+            let given = arg == flag || arg.starts_with(&format!("{flag}="));
+            // A database URL is a secret only when it carries a password.
+            if given && (flag != "--database-url" || arg.contains('@')) {
+                tracing::warn!(
+                    "{flag} shows its value to every user of this machine (ps, /proc/*/cmdline); set {instead} instead"
+                );
+            }
+        }
+    }
 }

@@ -59,7 +59,7 @@ pub struct Settings {
 
     /// The registered application's client secret
     #[arg(long, env = "TOKENBRIDGE_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
 
     /// A file holding the client secret (instead of TOKENBRIDGE_CLIENT_SECRET)
     #[arg(long, env = "TOKENBRIDGE_CLIENT_SECRET_FILE")]
@@ -111,7 +111,11 @@ pub struct Settings {
 
     /// Key for sealed cookies: 64 bytes, base64 [default: <DATA_DIR>/cookie.key, created on first run]
     #[arg(long, env = "TOKENBRIDGE_COOKIE_KEY", hide_env_values = true)]
-    pub cookie_key: Option<String>,
+    pub cookie_key: Option<Secret>,
+
+    /// A file holding the cookie key (instead of TOKENBRIDGE_COOKIE_KEY)
+    #[arg(long, env = "TOKENBRIDGE_COOKIE_KEY_FILE")]
+    pub cookie_key_file: Option<PathBuf>,
 
     /// The trunk-built frontend folder [default: dist]
     #[arg(long, env = "TOKENBRIDGE_DIST")]
@@ -123,7 +127,7 @@ pub struct Settings {
 
     /// Where saved connections live: sqlite://… or postgres://… [default: sqlite://<DATA_DIR>/tokenbridge.db]
     #[arg(long, env = "TOKENBRIDGE_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Folder for the SQLite database and the store key file [default: data]
     #[arg(long, env = "TOKENBRIDGE_DATA_DIR")]
@@ -131,11 +135,19 @@ pub struct Settings {
 
     /// Key that encrypts tokens at rest: 32 bytes, base64 [default: <DATA_DIR>/store.key, created on first run]
     #[arg(long, env = "TOKENBRIDGE_STORE_KEY", hide_env_values = true)]
-    pub store_key: Option<String>,
+    pub store_key: Option<Secret>,
+
+    /// A file holding the store key (instead of TOKENBRIDGE_STORE_KEY)
+    #[arg(long, env = "TOKENBRIDGE_STORE_KEY_FILE")]
+    pub store_key_file: Option<PathBuf>,
 
     /// Bearer key for the scripts API under /api/v1 [default: the API is off]
     #[arg(long, env = "TOKENBRIDGE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
+
+    /// A file holding the API key (instead of TOKENBRIDGE_API_KEY)
+    #[arg(long, env = "TOKENBRIDGE_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
 
     /// Refresh a token when it expires within this many seconds [default: 300]
     #[arg(long, env = "TOKENBRIDGE_REFRESH_MARGIN_SECS")]
@@ -189,6 +201,45 @@ pub enum Command {
         provider: Option<String>,
     },
 }
+
+/// A secret as a flag, a variable or a file gives it: `Debug` never shows it, and it is
+/// read only through [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+/// The flags that carry a secret, and the variable to use instead: a flag's value is
+/// visible to every user of the machine in the process list.
+pub const SECRET_FLAGS: [(&str, &str); 5] = [
+    ("--client-secret", "TOKENBRIDGE_CLIENT_SECRET_FILE"),
+    ("--cookie-key", "TOKENBRIDGE_COOKIE_KEY_FILE"),
+    ("--store-key", "TOKENBRIDGE_STORE_KEY_FILE"),
+    ("--api-key", "TOKENBRIDGE_API_KEY_FILE"),
+    ("--database-url", "TOKENBRIDGE_DATABASE_URL"),
+];
 
 /// Where the key that seals stored tokens comes from.
 #[derive(Debug, Clone)]
@@ -340,12 +391,12 @@ pub enum ConfigError {
         "both TOKENBRIDGE_CLIENT_SECRET and TOKENBRIDGE_CLIENT_SECRET_FILE are set. Keep one of them."
     )]
     TwoSecrets,
-    #[error("cannot read TOKENBRIDGE_CLIENT_SECRET_FILE {path}: {source}")]
+    #[error("cannot read the secret file {path}: {source}")]
     UnreadableSecretFile {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("TOKENBRIDGE_CLIENT_SECRET_FILE {path} is empty. Put the app's Client secret in it.")]
+    #[error("the secret file {path} is empty. Put the secret in it.")]
     EmptySecretFile { path: PathBuf },
     #[error(
         "TOKENBRIDGE_PROVIDER=custom needs TOKENBRIDGE_AUTHORIZE_URL and TOKENBRIDGE_TOKEN_URL (missing: {missing})."
@@ -390,6 +441,8 @@ pub enum ConfigError {
     BadRefreshMargin(i64),
     #[error("{what}: the OpenID provider's endpoints are found from its issuer URL.")]
     OidcWithoutIssuer { what: String },
+    #[error("both {variable} and {variable}_FILE are set. Keep one of them.")]
+    BothGiven { variable: &'static str },
     #[error(
         "TOKENBRIDGE_TRUSTED_PROXIES: {0:?} is not an address or a network (like 10.0.0.1 or 10.0.0.0/8)."
     )]
@@ -431,20 +484,23 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = settings
             .database_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
+            .as_ref()
+            .map(|u| u.expose().trim().to_owned())
+            .filter(|u| !u.is_empty())
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tokenbridge.db").display()));
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|p| database_url.starts_with(p))
         {
-            return Err(ConfigError::BadDatabaseUrl(database_url));
+            return Err(ConfigError::BadDatabaseUrl(without_password(&database_url)));
         }
-        let cookie_key = match settings
-            .cookie_key
-            .as_deref()
-            .filter(|k| !k.trim().is_empty())
-        {
+        let cookie_key = settings.cookie_key.as_ref();
+        let cookie_key = secret_of(
+            cookie_key,
+            settings.cookie_key_file.as_deref(),
+            "TOKENBRIDGE_COOKIE_KEY",
+        )?;
+        let cookie_key = match cookie_key.as_deref().filter(|k| !k.trim().is_empty()) {
             Some(text) => CookieKeySource::Given(parse_cookie_key(text)?),
             None => CookieKeySource::File(data_dir.join("cookie.key")),
         };
@@ -463,22 +519,23 @@ impl Config {
                 max: max_days,
             });
         }
-        let store_key = match settings
-            .store_key
-            .as_deref()
-            .filter(|k| !k.trim().is_empty())
-        {
+        let store_key = secret_of(
+            settings.store_key.as_ref(),
+            settings.store_key_file.as_deref(),
+            "TOKENBRIDGE_STORE_KEY",
+        )?;
+        let store_key = match store_key.as_deref().filter(|k| !k.trim().is_empty()) {
             Some(text) => StoreKeySource::Given(
                 StoreKey::from_base64(text).map_err(|e| ConfigError::BadStoreKey(e.to_string()))?,
             ),
             None => StoreKeySource::File(data_dir.join("store.key")),
         };
-        let api_key = match settings
-            .api_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
+        let api_key = secret_of(
+            settings.api_key.as_ref(),
+            settings.api_key_file.as_deref(),
+            "TOKENBRIDGE_API_KEY",
+        )?;
+        let api_key = match api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
             Some(key) if key.len() < 16 => return Err(ConfigError::ShortApiKey),
             Some(key) => Some(ApiKey(key.to_owned())),
             None => None,
@@ -535,10 +592,38 @@ impl Config {
     }
 }
 
+/// A secret given inline or in a file (not both); `variable` names it in the error.
+fn secret_of(
+    inline: Option<&Secret>,
+    file: Option<&std::path::Path>,
+    variable: &'static str,
+) -> Result<Option<String>, ConfigError> {
+    let inline = inline.map(|s| s.expose().trim()).filter(|s| !s.is_empty());
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError::BothGiven { variable }),
+        (Some(secret), None) => Ok(Some(secret.to_owned())),
+        (None, Some(path)) => read_secret_file(path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A database URL as it may be shown: its password replaced.
+pub fn without_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 fn read_secret(settings: &Settings) -> Result<Option<String>, ConfigError> {
     let inline = settings
         .client_secret
-        .clone()
+        .as_ref()
+        .map(|s| s.expose().to_owned())
         .filter(|s| !s.trim().is_empty());
     match (inline, &settings.client_secret_file) {
         (Some(_), Some(_)) => Err(ConfigError::TwoSecrets),
@@ -843,11 +928,65 @@ mod tests {
     #[test]
     fn a_short_cookie_key_is_refused() {
         let err = resolve(Settings {
-            cookie_key: Some(STANDARD.encode([0u8; 32])),
+            cookie_key: Some(STANDARD.encode([0u8; 32]).into()),
             ..Settings::default()
         })
         .unwrap_err();
         assert!(err.contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn settings_and_their_debug_output_never_show_a_secret() {
+        let settings = Settings {
+            client_secret: Some("s3cret-value".into()),
+            api_key: Some("api-key-value-0123456789".into()),
+            database_url: Some("postgres://app:db-password@127.0.0.1/tb".into()),
+            cookie_key: Some("cookie-key-value".into()),
+            ..Settings::default()
+        };
+        let debug = format!("{settings:?}");
+        for secret in [
+            "s3cret-value",
+            "api-key-value",
+            "db-password",
+            "cookie-key-value",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        let err = resolve(Settings {
+            database_url: Some("mysql://app:db-password@127.0.0.1/tb".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(!err.contains("db-password") && err.contains("***"), "{err}");
+    }
+
+    #[test]
+    fn keys_may_come_from_files_but_not_from_a_file_and_a_variable() {
+        let dir = std::env::temp_dir().join(format!("tb-key-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let api = dir.join("api");
+        std::fs::write(&api, "from-a-file-0123456789\n").unwrap();
+        let config = resolve(Settings {
+            api_key_file: Some(api.clone()),
+            store_key_file: Some({
+                let path = dir.join("store");
+                std::fs::write(&path, STANDARD.encode([2u8; 32])).unwrap();
+                path
+            }),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(config.api_key.unwrap().secret(), "from-a-file-0123456789");
+        assert!(matches!(config.store_key, StoreKeySource::Given(_)));
+        let err = resolve(Settings {
+            api_key: Some("inline-key-0123456789".into()),
+            api_key_file: Some(api),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("TOKENBRIDGE_API_KEY_FILE"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

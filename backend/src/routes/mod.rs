@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(security::json_errors))
         .layer(CatchPanicLayer::custom(security::panic_response))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::host,
+        ))
         .layer(middleware::from_fn(security::headers))
         // A whole request ends within this (408 past it): longer than the worst case of
         // its provider calls (discovery, the token request, user info).

@@ -1,6 +1,7 @@
 //! What every response carries for the browser's protection, and the rule
 //! that API errors are always our JSON, even when axum or a layer produced them.
 
+use axum::extract::State;
 use axum::{
     Json,
     body::Body,
@@ -10,6 +11,8 @@ use axum::{
     response::IntoResponse,
 };
 use tokenbridge_shared::{ApiError, ErrorCode};
+
+use crate::AppState;
 
 /// The policy for everything but the app's index page, which adds the hashes
 /// of trunk's inline loader script (see `assets`).
@@ -94,4 +97,89 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         Json(ApiError::new(ErrorCode::Internal)),
     )
         .into_response()
+}
+
+/// Requests for another host than the public URL's (or this machine's) are refused: a
+/// DNS name rebound to a localhost instance must not reach it. Over https, every answer
+/// tells the browser to stay on https (HSTS).
+pub async fn host(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
+    let public = &state.config.public_url;
+    let given = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|host| host_name(host).to_ascii_lowercase());
+    let allowed = match &given {
+        Some(name) => {
+            public
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(name))
+                || is_loopback_name(name)
+        }
+        None => false,
+    };
+    if !allowed {
+        tracing::warn!(
+            host = %given.as_deref().unwrap_or("-").chars().take(100).collect::<String>(),
+            "refused a request for another host"
+        );
+        let message = format!(
+            "This tokenbridge answers for {} only.",
+            public.host_str().unwrap_or("its public URL")
+        );
+        let mut response = (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(ApiError::new(ErrorCode::BadRequest).with_message(message)),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if public.scheme() == "https" {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+/// The host part of a `Host` header: without its port, and without an IPv6 address's brackets.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    })
+}
+
+fn is_loopback_name(name: &str) -> bool {
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_their_ports() {
+        assert_eq!(host_name("tokens.example.com:8443"), "tokens.example.com");
+        assert_eq!(host_name("[::1]:8080"), "::1");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert!(is_loopback_name("127.0.0.5") && is_loopback_name("::1"));
+        assert!(!is_loopback_name("evil.example"));
+    }
 }

@@ -26,7 +26,7 @@ pub const API_KEY: &str = "test-api-key-0123456789abcdef";
 async fn app_with_api(dir: &std::path::Path, margin: Option<i64>) -> TestApp {
     let settings = Settings {
         api_key: Some(API_KEY.into()),
-        database_url: Some(format!("sqlite://{}", dir.join("tokenbridge.db").display())),
+        database_url: Some(format!("sqlite://{}", dir.join("tokenbridge.db").display()).into()),
         refresh_margin_secs: margin,
         ..Settings::default()
     };

@@ -39,7 +39,7 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let key_bytes: Vec<u8> = match &settings.cookie_key {
-        Some(given) => STANDARD.decode(given).unwrap(),
+        Some(given) => STANDARD.decode(given.expose()).unwrap(),
         None => (0..64u8)
             .map(|i| i.wrapping_mul(7).wrapping_add(addr.port() as u8))
             .collect(),
@@ -47,11 +47,11 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
     settings.public_url = Some(format!("http://{addr}"));
     // With a data folder and no key, the app makes (or reads) its key file, as by default.
     if settings.data_dir.is_none() || settings.cookie_key.is_some() {
-        settings.cookie_key = Some(STANDARD.encode(&key_bytes));
+        settings.cookie_key = Some(STANDARD.encode(&key_bytes).into());
     }
     settings
         .client_secret
-        .get_or_insert_with(|| CLIENT_SECRET.to_owned());
+        .get_or_insert_with(|| CLIENT_SECRET.into());
     settings
         .dist
         .get_or_insert_with(|| std::env::temp_dir().join("tokenbridge-no-dist"));
@@ -60,10 +60,11 @@ pub async fn spawn_app(mut settings: Settings, adjust: impl FnOnce(&mut Config))
             "sqlite://{}",
             scratch_dir().join("tokenbridge.db").display()
         )
+        .into()
     });
     settings
         .store_key
-        .get_or_insert_with(|| STANDARD.encode([7u8; 32]));
+        .get_or_insert_with(|| STANDARD.encode([7u8; 32]).into());
     // Tests sign in far faster than a person; the limits' own tests turn them on.
     settings.signin_rate.get_or_insert(0);
     settings.api_rate.get_or_insert(0);

@@ -425,12 +425,15 @@ async fn an_issuer_with_no_discovery_document_stops_the_start_with_a_clear_error
     let config = tokenbridge::config::Config::resolve(Settings {
         client_secret: Some(CLIENT_SECRET.into()),
         public_url: Some(format!("http://{addr}")),
-        cookie_key: Some(STANDARD.encode([1u8; 64])),
-        store_key: Some(STANDARD.encode([1u8; 32])),
-        database_url: Some(format!(
-            "sqlite://{}",
-            scratch_dir().join("tokenbridge.db").display()
-        )),
+        cookie_key: Some(STANDARD.encode([1u8; 64]).into()),
+        store_key: Some(STANDARD.encode([1u8; 32]).into()),
+        database_url: Some(
+            format!(
+                "sqlite://{}",
+                scratch_dir().join("tokenbridge.db").display()
+            )
+            .into(),
+        ),
         ..provider.settings()
     })
     .unwrap();

@@ -74,7 +74,7 @@ impl Drop for TestDatabase {
 
 async fn pg_sandbox(database: &TestDatabase) -> TestApp {
     let settings = Settings {
-        database_url: Some(database.url.clone()),
+        database_url: Some(database.url.clone().into()),
         api_key: Some(API_KEY.into()),
         ..Settings::default()
     };
@@ -146,8 +146,8 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
         .mount(&provider)
         .await;
     let instance = || Settings {
-        database_url: Some(database.url.clone()),
-        cookie_key: Some(STANDARD.encode([5u8; 64])),
+        database_url: Some(database.url.clone().into()),
+        cookie_key: Some(STANDARD.encode([5u8; 64]).into()),
         api_key: Some(API_KEY.into()),
         ..played_by(
             &provider,

@@ -1,7 +1,7 @@
 //! What every response tells the browser to protect the person: the headers,
 //! and the attributes of every cookie.
 
-use reqwest::header;
+use reqwest::{StatusCode, header};
 use tokenbridge::config::Settings;
 
 use crate::helpers::*;
@@ -233,4 +233,58 @@ async fn page_files_go_out_precompressed_and_hashed_ones_are_cached_for_a_year()
     assert_eq!(header_of(&unhashed, header::CACHE_CONTROL), "no-cache");
     let index = get("/", Some("br")).await.unwrap();
     assert_eq!(header_of(&index, header::CACHE_CONTROL), "no-cache");
+}
+
+#[tokio::test]
+async fn a_request_for_another_host_is_refused_and_loopback_is_not() {
+    let app = spawn_sandbox().await;
+    let send = |host: &'static str| {
+        let app = app.clone();
+        async move {
+            reqwest::Client::new()
+                .get(app.url("/api/session"))
+                .header(header::HOST, host)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let rebound = send("evil.example").await;
+    assert_eq!(rebound.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(
+        rebound
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    );
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:9"] {
+        assert_eq!(send(host).await.status(), StatusCode::OK, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn over_https_every_answer_asks_the_browser_to_stay_on_https() {
+    let app = spawn_app(Settings::default(), |config| {
+        config.public_url = url::Url::parse("https://localhost:8443").unwrap();
+    })
+    .await;
+
+    let response = app.browser.get(app.url("/healthz")).send().await.unwrap();
+
+    assert_eq!(
+        response.headers()[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+    let plain = spawn_sandbox().await;
+    let response = plain
+        .browser
+        .get(plain.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
 }

@@ -28,13 +28,16 @@ async fn serve(
     let mut config = Config::resolve(Settings {
         public_url: Some(format!("http://{addr}")),
         client_secret: Some(CLIENT_SECRET.into()),
-        cookie_key: Some(STANDARD.encode([6u8; 64])),
-        store_key: Some(STANDARD.encode([6u8; 32])),
+        cookie_key: Some(STANDARD.encode([6u8; 64]).into()),
+        store_key: Some(STANDARD.encode([6u8; 32]).into()),
         dist: Some(std::env::temp_dir().join("tokenbridge-no-dist")),
-        database_url: Some(format!(
-            "sqlite://{}",
-            scratch_dir().join("tokenbridge.db").display()
-        )),
+        database_url: Some(
+            format!(
+                "sqlite://{}",
+                scratch_dir().join("tokenbridge.db").display()
+            )
+            .into(),
+        ),
         ..settings
     })
     .unwrap();

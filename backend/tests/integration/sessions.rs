@@ -27,7 +27,7 @@ struct Db {
 impl Db {
     fn settings(&self) -> Settings {
         Settings {
-            database_url: Some(self.url.clone()),
+            database_url: Some(self.url.clone().into()),
             ..Settings::default()
         }
     }
@@ -87,7 +87,7 @@ async fn two_people_without_user_info_never_see_or_touch_each_others_token() {
     for db in databases("two_people_without_user_info").await {
         let provider = provider_without_user_info().await;
         let settings = Settings {
-            database_url: Some(db.url.clone()),
+            database_url: Some(db.url.clone().into()),
             ..played_by(&provider, ProviderArg::Custom, "app", None, None)
         };
         let alice = spawn_app(settings, |_| {}).await;
@@ -355,7 +355,7 @@ async fn operators_see_every_connection_and_everyone_else_only_their_own() {
 async fn a_spent_state_is_refused_on_another_instance_sharing_the_store() {
     for db in databases("spent_state_everywhere").await {
         let shared = || Settings {
-            cookie_key: Some(STANDARD.encode([9u8; 64])),
+            cookie_key: Some(STANDARD.encode([9u8; 64]).into()),
             ..db.settings()
         };
         let one = spawn_app(shared(), |_| {}).await;
@@ -448,7 +448,7 @@ async fn one_providers_connections_are_invisible_to_another_on_the_same_store() 
         let provider = MockServer::start().await;
         let custom = spawn_app(
             Settings {
-                database_url: Some(db.url.clone()),
+                database_url: Some(db.url.clone().into()),
                 api_key: Some(API_KEY.into()),
                 ..played_by(&provider, ProviderArg::Custom, "app", None, None)
             },
