@@ -29,7 +29,11 @@ pub struct ConnectionError {
 impl From<StoreError> for ConnectionError {
     fn from(error: StoreError) -> Self {
         Self {
-            code: ErrorCode::Internal,
+            code: if error.is_unavailable() {
+                ErrorCode::StoreUnavailable
+            } else {
+                ErrorCode::Internal
+            },
             provider_message: None,
             detail: error.to_string(),
         }
@@ -140,7 +144,10 @@ impl Connections {
                 }
             }
         };
-        let connection = self
+        // Kept to revoke it if it cannot be saved: a token nobody holds should not stay valid.
+        let issued = token.access_token.clone();
+        let device_id = device.id.clone();
+        let saved = self
             .store
             .save_sign_in(
                 NewConnection {
@@ -157,8 +164,24 @@ impl Connections {
                 },
                 session,
             )
-            .await?;
-        Ok(connection)
+            .await;
+        match saved {
+            Ok(connection) => Ok(connection),
+            Err(error) => {
+                let revoked = provider.revoke(&issued, device_id.as_deref()).await;
+                tracing::warn!(
+                    provider = %provider.id,
+                    revoked = matches!(revoked, Revoked::Yes),
+                    "the token could not be saved, so it was handed back to the provider: {error}"
+                );
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Whether the store answers.
+    pub async fn ping(&self) -> Result<(), ConnectionError> {
+        Ok(self.store.ping().await?)
     }
 
     /// The connections `session` sees (those of the accounts it signed in with), most recent first.
@@ -241,11 +264,20 @@ impl Connections {
         let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
-        if connection.status == Status::NeedsReconnect {
-            return Err(ConnectionError::new(
-                ErrorCode::NeedsReconnect,
-                "the refresh token was refused before",
-            ));
+        match connection.status {
+            Status::NeedsReconnect => {
+                return Err(ConnectionError::new(
+                    ErrorCode::NeedsReconnect,
+                    "the refresh token was refused before",
+                ));
+            }
+            Status::Unreadable => {
+                return Err(ConnectionError::new(
+                    ErrorCode::ConnectionUnreadable,
+                    "its tokens cannot be opened with this store key",
+                ));
+            }
+            Status::Active => {}
         }
         Ok(connection)
     }
@@ -395,6 +427,7 @@ pub fn status_view(status: Status) -> ConnectionStatus {
     match status {
         Status::Active => ConnectionStatus::Active,
         Status::NeedsReconnect => ConnectionStatus::NeedsReconnect,
+        Status::Unreadable => ConnectionStatus::Unreadable,
     }
 }
 

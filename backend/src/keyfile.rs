@@ -7,10 +7,14 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 
 /// The base64 text of the key file at `path`, creating it with `len` random bytes if it is missing.
-/// `what` names the key in the log line that announces a new file.
+/// `what` names the key in the log line that announces a new file. A key file that others
+/// than its owner may read is refused.
 pub fn read_or_create(path: &Path, len: usize, what: &str) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
+        Ok(text) => {
+            private_only(path)?;
+            Ok(text)
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
@@ -34,6 +38,25 @@ pub fn read_or_create(path: &Path, len: usize, what: &str) -> std::io::Result<St
     }
 }
 
+/// Refuses a file that its group or others may read or write.
+#[cfg(unix)]
+pub fn private_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "its mode is {mode:o}, so other users may read it; run chmod 600 {}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn private_only(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
@@ -49,4 +72,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        let dir = std::env::temp_dir().join(format!("tb-keyfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("cookie.key");
+        super::read_or_create(&path, 64, "test key").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let error = super::read_or_create(&path, 64, "test key")
+            .unwrap_err()
+            .to_string();
+
+        assert!(
+            error.contains("644") && error.contains("chmod 600"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

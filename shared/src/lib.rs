@@ -11,6 +11,8 @@ pub mod routes {
     pub const LOGOUT: &str = "/auth/logout";
     pub const SESSION: &str = "/api/session";
     pub const HEALTH: &str = "/healthz";
+    /// 200 when the store answers and every OpenID provider is discovered, else 503.
+    pub const READY: &str = "/readyz";
     pub const SANDBOX_AUTHORIZE: &str = "/sandbox/authorize";
     pub const SANDBOX_TOKEN: &str = "/sandbox/token";
     pub const SANDBOX_USER_INFO: &str = "/sandbox/info";
@@ -173,6 +175,8 @@ pub enum ConnectionStatus {
     Active,
     /// The provider refused the refresh token: sign in again.
     NeedsReconnect,
+    /// Its tokens cannot be opened with this server's store key (was the key changed?).
+    Unreadable,
 }
 
 /// A saved connection as the browser that made it sees it.
@@ -348,6 +352,8 @@ pub enum ErrorCode {
     ProviderTooLarge,
     /// The database cannot be reached right now; try again shortly.
     StoreUnavailable,
+    /// The connection's tokens cannot be opened with this server's store key.
+    ConnectionUnreadable,
     /// The connection's refresh token was refused; sign in again.
     NeedsReconnect,
     /// The connection has no refresh token, so it cannot be refreshed.
@@ -361,7 +367,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         Self::AccessDenied,
         Self::AuthorizationFailed,
         Self::StateMissing,
@@ -393,6 +399,7 @@ impl ErrorCode {
         Self::RateLimited,
         Self::ProviderTooLarge,
         Self::StoreUnavailable,
+        Self::ConnectionUnreadable,
         Self::NeedsReconnect,
         Self::NoRefreshToken,
         Self::ApiDisabled,
@@ -434,6 +441,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::ProviderTooLarge => "provider_too_large",
             Self::StoreUnavailable => "store_unavailable",
+            Self::ConnectionUnreadable => "connection_unreadable",
             Self::NeedsReconnect => "needs_reconnect",
             Self::NoRefreshToken => "no_refresh_token",
             Self::ApiDisabled => "api_disabled",
@@ -524,6 +532,9 @@ impl ErrorCode {
             Self::StoreUnavailable => {
                 "tokenbridge cannot reach its database right now. Nothing was lost; try again in a few seconds."
             }
+            Self::ConnectionUnreadable => {
+                "This connection's tokens cannot be opened with the server's store key (was TOKENBRIDGE_STORE_KEY changed?). Connect the account again, or restore the key."
+            }
             Self::NeedsReconnect => {
                 "The provider no longer accepts this connection's refresh token. Connect the account again."
             }
@@ -555,6 +566,7 @@ impl ErrorCode {
             Self::RateLimited => 429,
             Self::ProviderTooLarge => 502,
             Self::StoreUnavailable => 503,
+            Self::ConnectionUnreadable => 500,
             Self::IdTokenInvalid | Self::IssuerMismatch => 400,
             Self::ApiDisabled => 403,
             Self::Unauthorized => 401,

@@ -360,6 +360,14 @@ impl Provider {
         }
     }
 
+    /// Whether the provider can be used now: an OpenID provider once discovered.
+    pub async fn is_ready(&self) -> bool {
+        match &self.dialect {
+            Dialect::Oidc(oidc) => oidc.is_discovered().await || oidc.endpoints().await.is_ok(),
+            _ => true,
+        }
+    }
+
     /// The issuer an OpenID provider names itself by, if it is one.
     pub fn issuer(&self) -> Option<&str> {
         match &self.dialect {

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::SESSION, get(session))
         .route(paths::HEALTH, get(health))
+        .route(paths::READY, get(ready))
         .route(
             &format!("{}/{{id}}/refresh", paths::CONNECTIONS),
             post(refresh),
@@ -108,7 +109,10 @@ async fn session(
         provider: first.map_or(tokenbridge_shared::ProviderKind::Sandbox, |p| p.kind),
         default_scope: first.and_then(|p| p.scope().map(str::to_owned)),
         providers: providers.views(),
-        token: connections.first().map(token_view),
+        token: connections
+            .iter()
+            .find(|c| c.status != crate::store::Status::Unreadable)
+            .map(token_view),
         connections: connections
             .iter()
             .map(|c| state.connections.view(c))
@@ -282,6 +286,46 @@ async fn token_for_script(
         token_type: connection.token_type.clone(),
         expires_at: connection.expires_at,
     }))
+}
+
+/// Readiness, for a load balancer: the store answers and every OpenID provider has been
+/// discovered. 503 (with what is missing) otherwise; `/healthz` stays a liveness check.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let store = match state.connections.ping().await {
+        Ok(()) => None,
+        Err(error) => {
+            tracing::warn!(
+                code = error.code.as_str(),
+                "not ready: the store: {}",
+                error.detail
+            );
+            Some("the store does not answer")
+        }
+    };
+    let mut undiscovered = Vec::new();
+    for provider in state.connections.providers().iter() {
+        if !provider.is_ready().await {
+            undiscovered.push(provider.id.clone());
+        }
+    }
+    if store.is_none() && undiscovered.is_empty() {
+        return Json(serde_json::json!({ "status": "ready" })).into_response();
+    }
+    let mut response = (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({
+            "status": "not ready",
+            "store": store.unwrap_or("ok"),
+            "undiscovered_providers": undiscovered,
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    response
 }
 
 async fn health() -> Json<serde_json::Value> {

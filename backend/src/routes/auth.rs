@@ -337,7 +337,11 @@ async fn complete(
         Ok(false) => return Err(fail(ErrorCode::StateReplayed, "the state was spent before")),
         Err(error) => {
             tracing::warn!(%error, "cannot record the spent state");
-            return Err(ApiError::new(ErrorCode::Internal));
+            return Err(ApiError::new(if error.is_unavailable() {
+                ErrorCode::StoreUnavailable
+            } else {
+                ErrorCode::Internal
+            }));
         }
     }
 

@@ -27,12 +27,14 @@ pub enum Status {
     Active,
     /// The provider refused the refresh token; only a new sign-in helps.
     NeedsReconnect,
+    /// Its tokens cannot be opened with this store key (never written: found on reading).
+    Unreadable,
 }
 
 impl Status {
     fn as_str(self) -> &'static str {
         match self {
-            Self::Active => "active",
+            Self::Active | Self::Unreadable => "active",
             Self::NeedsReconnect => "needs_reconnect",
         }
     }
@@ -92,7 +94,7 @@ pub enum StoreError {
         "a stored token cannot be opened with this TOKENBRIDGE_STORE_KEY (was the key changed?)"
     )]
     Unseal,
-    #[error("the store key file {path}: {source}")]
+    #[error("{path}: {source}")]
     KeyFile {
         path: String,
         source: std::io::Error,
@@ -212,7 +214,41 @@ impl std::fmt::Debug for Store {
 
 const COLUMNS: &str = "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ns";
 
+impl StoreError {
+    /// Whether the database could not be reached (rather than refusing what was asked):
+    /// worth a 503 and a retry, not a 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        ) || matches!(self, Self::Database(sqlx::Error::Database(e)) if is_busy(e.as_ref()))
+    }
+}
+
+/// SQLite's "database is locked" / "unable to open" and PostgreSQL's connection-class
+/// errors (08…, 57P…): the store is there but cannot answer now.
+fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = error.code();
+    let code = code.as_deref().unwrap_or_default();
+    matches!(code, "5" | "6" | "14" | "517" | "261" | "10")
+        || code.starts_with("08")
+        || code.starts_with("57P")
+}
+
 impl Store {
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Opens (creating if need be) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str, key: &StoreKey) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
@@ -220,6 +256,8 @@ impl Store {
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 10 })
+            // A database that cannot be reached fails a request in seconds, not in half a minute.
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -497,20 +535,36 @@ impl Store {
             provider: &provider,
             account_id: &account_id,
         };
+        let opened = self
+            .sealer
+            .open(&access, &key, "access_token")
+            .and_then(|access| {
+                let refresh = refresh
+                    .map(|r| {
+                        self.sealer
+                            .open(&r, &key, "refresh_token")
+                            .map(RefreshToken::new)
+                    })
+                    .transpose()?;
+                Ok((AccessToken::new(access), refresh))
+            });
+        // One row that cannot be opened (a changed key, a damaged value) is reported as
+        // such, and hides none of the others.
+        let (access_token, refresh_token, status) = match opened {
+            Ok((access, refresh)) => (access, refresh, Status::parse(&status)),
+            Err(error) => {
+                tracing::warn!(connection = %id, "a stored token cannot be opened: {error}");
+                (AccessToken::new(String::new()), None, Status::Unreadable)
+            }
+        };
         Ok(Connection {
-            access_token: AccessToken::new(self.sealer.open(&access, &key, "access_token")?),
-            refresh_token: refresh
-                .map(|r| {
-                    self.sealer
-                        .open(&r, &key, "refresh_token")
-                        .map(RefreshToken::new)
-                })
-                .transpose()?,
+            access_token,
+            refresh_token,
             login: row.try_get("login")?,
             token_type: row.try_get("token_type")?,
             expires_at: row.try_get("expires_at")?,
             scope: row.try_get("scope")?,
-            status: Status::parse(&status),
+            status,
             device_id: row.try_get("device_id")?,
             device_name: row.try_get("device_name")?,
             created_at: row.try_get("created_at")?,
@@ -549,7 +603,35 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SQLite: create the file (and its folder) if missing.
+/// The database file (and so the journal files SQLite makes beside it, which take its
+/// mode) readable by its owner only: made so, or tightened if it exists.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    for file in [
+        path.to_owned(),
+        path.with_extension("db-wal"),
+        path.with_extension("db-shm"),
+    ] {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// SQLite: create the file (and its folder) if missing, readable by its owner only.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -558,13 +640,18 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
         return Ok(url.to_owned());
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && let Some(parent) = Path::new(path)
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path)
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).map_err(|source| StoreError::KeyFile {
-            path: parent.display().to_string(),
+        {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::KeyFile {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        owner_only(Path::new(path)).map_err(|source| StoreError::KeyFile {
+            path: path.to_owned(),
             source,
         })?;
     }

@@ -603,3 +603,59 @@ fn now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[tokio::test]
+async fn a_row_that_cannot_be_opened_is_reported_and_hides_none_of_the_others() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let alice = connect_as(&app, "alice").await;
+    connect_as(&app, "bob").await;
+    // Bob's token as another key (or a damaged disk) would leave it.
+    let pool = sqlx::AnyPool::connect(&format!(
+        "sqlite://{}",
+        dir.join("tokenbridge.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE connections SET access_token = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE login = 'bob'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let listed = api_list(&app).await;
+    let status_of = |login: &str| listed.iter().find(|c| c.login == login).unwrap().status;
+    assert_eq!(status_of("alice"), ConnectionStatus::Active);
+    assert_eq!(status_of("bob"), ConnectionStatus::Unreadable);
+    assert_eq!(
+        api_token(&app, "alice").await.unwrap().access_token,
+        alice.token.access_token
+    );
+    let (status, error) = api_token(&app, "bob").await.unwrap_err();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error.code, ErrorCode::ConnectionUnreadable);
+    let page = app.session().await;
+    assert_eq!(page.connections.len(), 2, "the page lists both");
+    assert_eq!(page.token.unwrap().access_token, alice.token.access_token);
+    assert!(logs().contains("a stored token cannot be opened"));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    connect_as(&app, "alice").await;
+
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("tokenbridge.db") {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "the database and its write-ahead log");
+}

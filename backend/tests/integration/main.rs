@@ -15,6 +15,7 @@ mod leaks;
 mod limits;
 mod load;
 mod oidc;
+mod outage;
 mod postgres;
 mod provider_failures;
 mod providers;

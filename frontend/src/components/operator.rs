@@ -21,12 +21,15 @@ enum Standing {
     ExpiresSoon,
     /// The provider refused the refresh token: only the person can sign in again.
     NeedsReconnecting,
+    /// Its tokens cannot be opened with the server's store key.
+    Unreadable,
 }
 
 impl Standing {
     fn of(status: ConnectionStatus, expires_at: Option<i64>, now: i64) -> Self {
         match status {
             ConnectionStatus::NeedsReconnect => Self::NeedsReconnecting,
+            ConnectionStatus::Unreadable => Self::Unreadable,
             ConnectionStatus::Active if expires_soon(expires_at, now) => Self::ExpiresSoon,
             ConnectionStatus::Active => Self::Fine,
         }
@@ -37,6 +40,10 @@ impl Standing {
             Self::Fine => lang.tr("Fine", "В порядке"),
             Self::ExpiresSoon => lang.tr("Expires soon", "Скоро истечёт"),
             Self::NeedsReconnecting => lang.tr("Needs reconnecting", "Нужно подключить заново"),
+            Self::Unreadable => lang.tr(
+                "Cannot be read (store key?)",
+                "Не читается (ключ хранилища?)",
+            ),
         }
     }
 }

@@ -1,0 +1,191 @@
+//! The store goes away and comes back: PostgreSQL behind a proxy that the test cuts
+//! and restores. Reads answer 503 `store_unavailable` with Retry-After while it is
+//! away, `/readyz` says so while `/healthz` stays up, a sign-in whose token could not
+//! be saved hands the token back to the provider, and everything committed before is
+//! there again afterwards. (Skipped, and said so, without TOKENBRIDGE_TEST_DATABASE_URL.)
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use tokenbridge::config::{ProviderArg, Settings};
+use tokenbridge_shared::{ApiError, ErrorCode};
+use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
+use wiremock::{
+    Mock, MockServer, ResponseTemplate,
+    matchers::{method, path},
+};
+
+use crate::connections::API_KEY;
+use crate::helpers::*;
+use crate::postgres::TestDatabase;
+
+/// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones
+/// closed at once) and restored.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (is_down, all) = (down.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if is_down.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let upstream = upstream.clone();
+                all.lock().await.push(tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }));
+            }
+        });
+        Self { port, down, links }
+    }
+
+    async fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_returns() {
+    let Some(database) = TestDatabase::create("store_outage").await else {
+        return;
+    };
+    let url = reqwest::Url::parse(&database.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let proxy = Proxy::start(upstream).await;
+    let mut proxied = url.clone();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.port)).unwrap();
+
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            json_response(200, r#"{"access_token":"at-outage","token_type":"bearer"}"#)
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let app = spawn_app(
+        Settings {
+            database_url: Some(proxied.to_string().into()),
+            api_key: Some(API_KEY.into()),
+            ..played_by(&provider, ProviderArg::Custom, "app", None, Some("/revoke"))
+        },
+        |_| {},
+    )
+    .await;
+    app.return_with_code("", "1").await;
+    let saved = app.session().await.connections[0].login.clone();
+    let read = |app: &TestApp| {
+        let app = app.clone();
+        let saved = saved.clone();
+        async move {
+            reqwest::Client::new()
+                .get(app.url(&format!("/api/v1/connections/{saved}/token")))
+                .bearer_auth(API_KEY)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(&app).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.browser
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // A sign-in whose token arrives while the store is away.
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let finishing = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.callback(&format!("{}auth/callback?code=2&state={state}", app.base))
+                .await;
+            app.session().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut().await;
+
+    let away = read(&app).await;
+    assert_eq!(away.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(away.headers().contains_key(reqwest::header::RETRY_AFTER));
+    let error: ApiError = away.json().await.unwrap();
+    assert_eq!(error.code, ErrorCode::StoreUnavailable);
+    assert_eq!(
+        app.browser
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.browser
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "the process itself is alive"
+    );
+    // The page's own read of the outcome may meet the outage too; the revocation is what matters.
+    let _ = finishing.await;
+    let revoked = provider
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|r| {
+            r.url.path() == "/revoke" && String::from_utf8_lossy(&r.body).contains("at-outage")
+        });
+    assert!(revoked, "the token that could not be saved was handed back");
+
+    proxy.restore();
+    let mut back = read(&app).await;
+    for _ in 0..20 {
+        if back.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        back = read(&app).await;
+    }
+    assert_eq!(back.status(), StatusCode::OK, "it recovers by itself");
+}
