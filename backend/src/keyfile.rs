@@ -38,6 +38,16 @@ pub fn read_or_create(path: &Path, len: usize, what: &str) -> std::io::Result<St
     }
 }
 
+/// Writes a new key file (mode 0600), replacing one a failed attempt left behind.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    write_private(path, bytes)
+}
+
 /// Refuses a file that its group or others may read or write.
 #[cfg(unix)]
 pub fn private_only(path: &Path) -> std::io::Result<()> {

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod keyfile;
 pub mod limits;
 pub mod params;
+pub mod policy;
 pub mod provider;
 pub mod routes;
 pub mod server;

@@ -43,6 +43,9 @@ async fn main() -> ExitCode {
         }
     };
     match command {
+        Some(Command::RotateStoreKey { new_key_file }) => {
+            rotate_store_key(config, new_key_file.as_deref()).await
+        }
         Some(Command::Token { login, provider }) => {
             print_token(config, &login, provider.as_deref()).await
         }
@@ -126,6 +129,77 @@ fn warn_about_secret_flags() {
                     "{flag} shows its value to every user of this machine (ps, /proc/*/cmdline); set {instead} instead"
                 );
             }
+        }
+    }
+}
+
+/// `tokenbridge rotate-store-key`: every stored token re-sealed with a new key, then the
+/// key file replaced (or the operator told which variable to change).
+async fn rotate_store_key(config: Config, new_key_file: Option<&std::path::Path>) -> ExitCode {
+    use tokenbridge::{config::StoreKeySource, store::StoreKey};
+    let fail = |message: String| {
+        eprintln!("tokenbridge: {message}");
+        ExitCode::from(exit::CONFIG)
+    };
+    let new_key = match new_key_file {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| StoreKey::from_base64(&text).map_err(|e| e.to_string()))
+        {
+            Ok(key) => key,
+            Err(error) => return fail(format!("the new key file {}: {error}", path.display())),
+        },
+        None if matches!(config.store_key, StoreKeySource::Given(_)) => {
+            return fail(
+                "TOKENBRIDGE_STORE_KEY is set: make a new key (openssl rand -base64 32 > new.key), run tokenbridge rotate-store-key --new-key-file new.key, then set the variable to it".into(),
+            );
+        }
+        None => StoreKey::random(),
+    };
+    // The new key is on disk before any row is sealed with it.
+    let pending = match &config.store_key {
+        StoreKeySource::File(path) if new_key_file.is_none() => {
+            let pending = path.with_extension("key.new");
+            if let Err(error) =
+                tokenbridge::keyfile::write_new(&pending, new_key.to_base64().as_bytes())
+            {
+                return fail(format!("cannot write {}: {error}", pending.display()));
+            }
+            Some((pending, path.clone()))
+        }
+        _ => None,
+    };
+    let store = match tokenbridge::open_store(&config).await {
+        Ok(store) => store,
+        Err(error) => return fail(error.to_string()),
+    };
+    match store.rotate_key(&new_key).await {
+        Ok(rotated) => {
+            if let Some((pending, path)) = pending
+                && let Err(error) = std::fs::rename(&pending, &path)
+            {
+                return fail(format!(
+                    "the tokens are sealed with the new key in {}, but it could not replace {}: {error}; move it there by hand",
+                    pending.display(),
+                    path.display()
+                ));
+            }
+            eprintln!(
+                "tokenbridge: {} connection(s) re-sealed with the new store key{}",
+                rotated.connections,
+                if new_key_file.is_some() {
+                    "; now point TOKENBRIDGE_STORE_KEY (or its _FILE) at it"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            if let Some((pending, _)) = pending {
+                let _ = std::fs::remove_file(pending);
+            }
+            fail(format!("nothing was changed: {error}"))
         }
     }
 }

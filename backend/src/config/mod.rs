@@ -191,6 +191,15 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Re-seal every stored token with a new store key, in one transaction. Stop every
+    /// tokenbridge using this database first. With the key in <DATA_DIR>/store.key, a new
+    /// key is made and replaces the file; with TOKENBRIDGE_STORE_KEY, give the new key in
+    /// a file (openssl rand -base64 32 > new.key) and set the variable to it afterwards.
+    RotateStoreKey {
+        /// A file holding the new key (32 bytes, base64) [default: made now]
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
+    },
     /// Print a fresh access token of a saved connection, for scripts:
     /// curl -H "Authorization: Bearer $(tokenbridge token alice)" …
     Token {

@@ -14,10 +14,7 @@ use tokenbridge_shared::{ApiError, ErrorCode};
 
 use crate::AppState;
 
-/// The policy for everything but the app's index page, which adds the hashes
-/// of trunk's inline loader script (see `assets`).
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub use crate::policy::CSP;
 
 /// The headers every response gets, unless a handler set its own policy.
 pub async fn headers(request: Request, next: Next) -> Response<Body> {

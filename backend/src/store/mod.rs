@@ -114,6 +114,16 @@ impl std::fmt::Debug for StoreKey {
 }
 
 impl StoreKey {
+    /// A fresh random key.
+    pub fn random() -> Self {
+        Self(rand::rng().random())
+    }
+
+    /// The key as base64, for its file.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
     /// From base64 (TOKENBRIDGE_STORE_KEY).
     pub fn from_base64(text: &str) -> Result<Self, StoreError> {
         let bytes = STANDARD
@@ -242,7 +252,63 @@ fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
         || code.starts_with("57P")
 }
 
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotated {
+    pub connections: usize,
+}
+
 impl Store {
+    /// Re-seals every stored token with `new`, in one transaction: either every row is
+    /// sealed with the new key afterwards, or none is. A row the current key cannot open
+    /// stops the rotation (nothing is changed) and is named.
+    pub async fn rotate_key(&self, new: &StoreKey) -> Result<Rotated, StoreError> {
+        let new = Sealer(
+            Aes256Gcm::new_from_slice(&new.0)
+                .map_err(|_| StoreError::BadKey("new store key".into()))?,
+        );
+        let _writing = self.writing().await;
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, provider, account_id, access_token, refresh_token FROM connections",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let provider: String = row.try_get("provider")?;
+            let account_id: String = row.try_get("account_id")?;
+            let key = RowKey {
+                provider: &provider,
+                account_id: &account_id,
+            };
+            let reseal = |column: &str, sealed: &str| -> Result<String, StoreError> {
+                let plain = self.sealer.open(sealed, &key, column).map_err(|_| {
+                    StoreError::BadKey(format!(
+                        "connection {id} cannot be opened with the current key; nothing was changed"
+                    ))
+                })?;
+                Ok(new.seal(&plain, &key, column))
+            };
+            let access: String = row.try_get("access_token")?;
+            let refresh: Option<String> = row.try_get("refresh_token")?;
+            let access = reseal("access_token", &access)?;
+            let refresh = refresh.map(|r| reseal("refresh_token", &r)).transpose()?;
+            sqlx::query(
+                "UPDATE connections SET access_token = $1, refresh_token = $2 WHERE id = $3",
+            )
+            .bind(access)
+            .bind(refresh)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Rotated {
+            connections: rows.len(),
+        })
+    }
+
     /// Whether the database answers now.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -659,3 +659,81 @@ async fn the_database_files_are_readable_by_their_owner_only() {
     }
     assert!(seen >= 2, "the database and its write-ahead log");
 }
+
+/// Runs the real binary with `args` against the app's database, sealed with `store_key`.
+fn run_with_key(
+    app_dir: &std::path::Path,
+    args: &[&str],
+    store_key: [u8; 32],
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenbridge"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "TOKENBRIDGE_DATABASE_URL",
+            format!("sqlite://{}", app_dir.join("tokenbridge.db").display()),
+        )
+        .env(
+            "TOKENBRIDGE_STORE_KEY",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, store_key),
+        )
+        .current_dir(app_dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rotate_store_key_reseals_every_token_so_only_the_new_key_opens_them() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let alice = connect_as(&app, "alice").await;
+    connect_as(&app, "bob").await;
+    let new_key = [8u8; 32];
+    std::fs::write(
+        dir.join("new.key"),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, new_key),
+    )
+    .unwrap();
+
+    let rotated = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            run_with_key(
+                &dir,
+                &["rotate-store-key", "--new-key-file", "new.key"],
+                [7u8; 32],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rotated.stderr).contains("2 connection(s) re-sealed"));
+
+    let (with_new, with_old) = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            (
+                run_with_key(&dir, &["token", "alice"], new_key),
+                run_with_key(&dir, &["token", "alice"], [7u8; 32]),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(with_new.stdout).unwrap().trim_end(),
+        alice.token.access_token,
+        "{}",
+        String::from_utf8_lossy(&with_new.stderr)
+    );
+    assert!(
+        !with_old.status.success(),
+        "the old key opens nothing any more"
+    );
+}

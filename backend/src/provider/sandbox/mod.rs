@@ -312,12 +312,13 @@ fn is_pkce_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// The Allow / Deny page.
+/// The Allow / Deny page. Its form may lead on to the application's Callback URI, which
+/// may be another origin (an application that uses this sandbox as its provider).
 async fn authorize_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Html<String>, AuthorizeError> {
+) -> Result<Response, AuthorizeError> {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let request = check_authorize(sandbox(&state), &params)?;
     let ru = prefers_russian(&headers);
@@ -367,11 +368,26 @@ async fn authorize_page(
         allow = tr("Allow", "Разрешить"),
         deny = tr("Deny", "Отклонить"),
     );
-    Ok(Html(page(
+    let mut response = Html(page(
         tr("Sandbox: allow access?", "Песочница: разрешить доступ?"),
         &body,
         ru,
-    )))
+    ))
+    .into_response();
+    let callback_origin = Url::parse(&sandbox(&state).redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let policy = crate::policy::CSP.replacen(
+        "form-action 'self'",
+        &format!("form-action 'self' {callback_origin}"),
+        1,
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    Ok(response)
 }
 
 /// Russian first in the browser's Accept-Language.
