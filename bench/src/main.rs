@@ -1,6 +1,8 @@
 //! tokenbridge's own benchmark (run it with `scripts/bench.sh`): complete flows
 //! through the release binary against a local stub provider at concurrency 1, 8
-//! and 64; the BFF's own cost next to direct calls to the stub; connection reuse;
+//! and 64, and scripts' token reads at the same levels, each with the server's own
+//! CPU time per operation (from /proc, stable on a shared machine) beside rates and
+//! percentiles; the BFF's own cost next to direct calls to the stub; connection reuse;
 //! binary size, start-up time and memory; and the page's size (against a bare
 //! Leptos page built the same way) and time to the token card in headless
 //! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.
@@ -23,6 +25,7 @@ struct Options {
     dist: PathBuf,
     reference_dist: PathBuf,
     flows: usize,
+    reads: usize,
     rss_flows: usize,
     loads: usize,
     out: PathBuf,
@@ -39,6 +42,7 @@ impl Options {
             dist: var("BENCH_DIST", "dist").into(),
             reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
             flows: number("BENCH_FLOWS", 1000),
+            reads: number("BENCH_READS", 5000),
             rss_flows: number("BENCH_RSS_FLOWS", 10_000),
             loads: number("BENCH_LOADS", 20),
             out: var("BENCH_OUT", "bench/results.json").into(),
@@ -108,6 +112,7 @@ fn start_server(
         .env("TOKENBRIDGE_STORE_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
         .env("TOKENBRIDGE_COOKIE_KEY", "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==")
         .env("TOKENBRIDGE_DIST", &options.dist)
+        .env("TOKENBRIDGE_API_KEY", API_KEY)
         // The benchmark is one address doing thousands of sign-ins: no flood limits.
         .env("TOKENBRIDGE_SIGNIN_RATE", "0")
         .env("TOKENBRIDGE_API_RATE", "0")
@@ -131,6 +136,97 @@ fn start_server(
         }
         std::thread::sleep(Duration::from_micros(200));
     }
+}
+
+/// The scripts API key the benchmark's server is given.
+const API_KEY: &str = "bench-api-key-0123456789abcdef";
+
+/// The server's CPU time so far (user and system, all threads), in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// Clock ticks a second (`getconf CLK_TCK`), 100 where it cannot be asked.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Microseconds of server CPU per operation between two readings.
+fn cpu_per_op_us(before: Option<f64>, after: Option<f64>, ops: usize) -> Option<f64> {
+    Some((after? - before?) * 1e6 / ops.max(1) as f64)
+}
+
+/// A script's token reads at one concurrency: latencies, errors and wall time.
+struct Reads {
+    concurrency: usize,
+    reads: usize,
+    seconds: f64,
+    times: Vec<Duration>,
+    errors: usize,
+    cpu_us: Option<f64>,
+}
+
+async fn run_reads(
+    client: &reqwest::Client,
+    base: &str,
+    login: &str,
+    reads: usize,
+    concurrency: usize,
+    pid: u32,
+) -> Reads {
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let url = format!("{base}/api/v1/connections/{login}/token");
+        let client = client.clone();
+        let count = reads / concurrency + usize::from(worker < reads % concurrency);
+        workers.spawn(async move {
+            let mut times = Vec::with_capacity(count);
+            let mut errors = 0;
+            for _ in 0..count {
+                let sent = Instant::now();
+                match client.get(&url).bearer_auth(API_KEY).send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        times.push(sent.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (times, errors)
+        });
+    }
+    let mut result = Reads {
+        concurrency,
+        reads,
+        seconds: 0.0,
+        times: Vec::with_capacity(reads),
+        errors: 0,
+        cpu_us: None,
+    };
+    while let Some(Ok((times, errors))) = workers.join_next().await {
+        result.times.extend(times);
+        result.errors += errors;
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    result.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), reads);
+    result
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -228,6 +324,8 @@ async fn flow(client: &reqwest::Client, base: &str) -> Result<[Duration; 3], Str
 struct Level {
     concurrency: usize,
     flows: usize,
+    /// Server CPU per complete flow (login, callback with exchange and save, session read), µs.
+    cpu_us: Option<f64>,
     seconds: f64,
     steps: [Vec<Duration>; 3],
     errors: usize,
@@ -264,6 +362,7 @@ async fn run_flows(
     let mut level = Level {
         concurrency,
         flows,
+        cpu_us: None,
         seconds: 0.0,
         steps: Default::default(),
         errors: 0,
@@ -390,11 +489,31 @@ async fn run(options: Options) -> Result<(), String> {
     let mut reuse = Vec::new();
     for concurrency in [1, 8, 64] {
         let before = counters.connections();
-        let level = run_flows(&client, &server.base, options.flows, concurrency).await;
+        let cpu_before = cpu_seconds(pid);
+        let mut level = run_flows(&client, &server.base, options.flows, concurrency).await;
+        level.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), options.flows);
         let accepted = counters.connections() - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
         direct.push(run_direct(&client, stub, options.flows, concurrency).await);
         levels.push(level);
+    }
+
+    // A script's token reads: one saved connection (the stub names its accounts user-N), fresh.
+    let login = "user-1";
+    let _ = run_reads(&client, &server.base, login, 500, 64, pid).await;
+    let mut reads = Vec::new();
+    for concurrency in [1, 8, 64] {
+        reads.push(
+            run_reads(
+                &client,
+                &server.base,
+                login,
+                options.reads,
+                concurrency,
+                pid,
+            )
+            .await,
+        );
     }
 
     let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
@@ -417,9 +536,10 @@ async fn run(options: Options) -> Result<(), String> {
     );
     println!();
     println!(
-        "{:<12} {:>9} {:>7} | {:>23} | {:>23} | {:>23}",
+        "{:<12} {:>9} {:>9} {:>7} | {:>23} | {:>23} | {:>23}",
         "concurrency",
         "flows/s",
+        "CPU µs",
         "errors",
         "login p50/p95/p99 ms",
         "callback p50/p95/p99",
@@ -436,9 +556,10 @@ async fn run(options: Options) -> Result<(), String> {
             )
         };
         println!(
-            "{:<12} {:>9.0} {:>7} | {:>23} | {:>23} | {:>23}",
+            "{:<12} {:>9.0} {:>9} {:>7} | {:>23} | {:>23} | {:>23}",
             level.concurrency,
             level.flows as f64 / level.seconds,
+            level.cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
             level.errors,
             fmt(&level.steps[0]),
             fmt(&level.steps[1]),
@@ -448,10 +569,46 @@ async fn run(options: Options) -> Result<(), String> {
             "concurrency": level.concurrency,
             "flows": level.flows,
             "flows_per_second": level.flows as f64 / level.seconds,
+            "server_cpu_us_per_flow": level.cpu_us,
             "errors": level.errors,
             "login": stats(&level.steps[0]),
             "callback": stats(&level.steps[1]),
             "session": stats(&level.steps[2]),
+        }));
+    }
+    println!(
+        "(CPU µs: the server's CPU time per complete flow — login, callback with exchange and save, session read)"
+    );
+    println!();
+    println!(
+        "A script's token reads (GET /api/v1/connections/{{login}}/token, token fresh), {} per level",
+        options.reads
+    );
+    println!(
+        "{:<12} {:>9} {:>9} {:>7} | {:>18}",
+        "concurrency", "reads/s", "CPU µs", "errors", "p50/p99 ms"
+    );
+    let mut json_reads = Vec::new();
+    for read in &reads {
+        println!(
+            "{:<12} {:>9.0} {:>9} {:>7} | {:>18}",
+            read.concurrency,
+            read.reads as f64 / read.seconds,
+            read.cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+            read.errors,
+            format!(
+                "{:.2}/{:.2}",
+                percentile(&read.times, 50.0),
+                percentile(&read.times, 99.0)
+            ),
+        );
+        json_reads.push(json!({
+            "concurrency": read.concurrency,
+            "reads": read.reads,
+            "reads_per_second": read.reads as f64 / read.seconds,
+            "server_cpu_us_per_read": read.cpu_us,
+            "errors": read.errors,
+            "latency": stats(&read.times),
         }));
     }
     println!();
@@ -521,6 +678,7 @@ async fn run(options: Options) -> Result<(), String> {
         "machine": { "cores": cores, "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
         "flows_per_level": options.flows,
         "levels": json_levels,
+        "token_reads": json_reads,
         "overhead": json_overhead,
         "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
         "binary_bytes": binary_bytes,
