@@ -23,11 +23,13 @@ use axum::{
     Router,
     body::{Body, to_bytes},
     extract::{Request, State},
-    http::{HeaderValue, header::CONTENT_SECURITY_POLICY},
+    http::{HeaderValue, Method, header::CONTENT_SECURITY_POLICY},
     middleware::{self, Next},
     response::Response,
 };
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{
+    Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
+};
 use serde_json::json;
 use tokenbridge::{
     AppState, app,
@@ -494,8 +496,9 @@ async fn logins_listed(client: &Client, css: &str) -> Vec<String> {
     logins
 }
 
-/// Opens the page, clicks Connect (suggesting the account `login`, if given) and then
-/// Allow on the provider's page, and returns the access token the page shows once back.
+/// Opens the page, clicks its Connect link (there is one provider, so one link), suggesting
+/// the account `login` under Options if given, then Allow on the provider's page, and
+/// returns the access token the page shows once back.
 async fn connect_through_the_page(
     client: &Client,
     backend: &Backend,
@@ -508,23 +511,81 @@ async fn connect_through_the_page(
         .for_element(Locator::LinkText("Connect"))
         .await
         .unwrap();
+    connect_with(client, connect, login).await.token
+}
+
+/// What a person saw while connecting: where the provider's consent page was, and the
+/// access token the page showed once back.
+struct Connected {
+    /// The origin (scheme, host and port) of the page with Allow on it.
+    consent_origin: String,
+    token: String,
+}
+
+/// Clicks `connect` (a Connect link on the page), first typing `login` as the account to
+/// suggest into the Options folded under that link, then Allow on the provider's page.
+async fn connect_with(client: &Client, connect: Element, login: Option<&str>) -> Connected {
     if let Some(login) = login {
-        client
-            .find(Locator::Id("login-hint"))
+        let options = connect
+            .find(Locator::XPath("following-sibling::details[1]"))
             .await
-            .unwrap()
-            .send_keys(login)
+            .expect("the Connect link is followed by its Options");
+        // This browser remembers Options left open at the last visit.
+        if options.attr("open").await.unwrap().is_none() {
+            options
+                .find(Locator::XPath("summary[normalize-space()='Options']"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+        let label = options
+            .find(Locator::XPath(
+                ".//label[normalize-space()='Account (optional)']",
+            ))
             .await
-            .unwrap();
+            .expect("the Options have an account field");
+        let field_id = label.attr("for").await.unwrap().expect("a labelled field");
+        let field = client.find(Locator::Id(&field_id)).await.unwrap();
+        // The field keeps what this browser typed there last time.
+        field.clear().await.unwrap();
+        field.send_keys(login).await.unwrap();
     }
     connect.click().await.unwrap();
-    click_button(client, "Allow").await;
+    let allow = client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath("//button[normalize-space()='Allow']"))
+        .await
+        .unwrap();
+    let consent_origin = client
+        .current_url()
+        .await
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    if let Some(login) = login {
+        assert!(
+            client
+                .find(Locator::XPath(&format!(
+                    "//p[normalize-space()='Account: {login}']"
+                )))
+                .await
+                .is_ok(),
+            "the provider's page names the account {login:?} typed under Options"
+        );
+    }
+    allow.click().await.unwrap();
     let token = text_of(client, Locator::Css("[data-testid=access-token]")).await;
     assert!(
         token.starts_with("y0_SANDBOX"),
         "the token card shows {token:?}"
     );
-    token
+    Connected {
+        consent_origin,
+        token,
+    }
 }
 
 /// The `Cookie` header that sends `cookies` back, as a person who copied them out of
@@ -617,6 +678,211 @@ async fn two_people_at_a_provider_without_user_info_never_receive_each_others_to
             );
         }
     }
+}
+
+/// The accessible name Chromium computes for `element`: what a screen reader announces.
+/// (WebDriver's Get Computed Label, which fantoccini has no call of its own for.)
+async fn accessible_name(client: &Client, element: &Element) -> String {
+    #[derive(Debug)]
+    struct ComputedLabel(String);
+
+    impl WebDriverCompatibleCommand for ComputedLabel {
+        fn endpoint(
+            &self,
+            base_url: &url::Url,
+            session_id: Option<&str>,
+        ) -> Result<url::Url, url::ParseError> {
+            base_url.join(&format!(
+                "session/{}/element/{}/computedlabel",
+                session_id.unwrap_or_default(),
+                self.0
+            ))
+        }
+
+        fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+            (Method::GET, None)
+        }
+    }
+
+    let label = client
+        .issue_cmd(ComputedLabel(element.element_id().to_string()))
+        .await
+        .unwrap();
+    label.as_str().unwrap().to_owned()
+}
+
+/// The Connect link of the provider the page calls `provider`, once it is there.
+async fn connect_link(client: &Client, provider: &str) -> Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(&format!(
+            "//a[normalize-space()='Connect'][@aria-label='Connect {provider}']"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("the page has a link Connect {provider}"))
+}
+
+/// The login a sandbox's user info gives for `token`, or `None` when that sandbox did not
+/// issue it: the call the page offers to show whose token it is.
+async fn whose_token_at(sandbox: &Backend, token: &str) -> Option<String> {
+    let response = reqwest::Client::new()
+        .get(sandbox.url(&format!("{}?format=json", routes::SANDBOX_USER_INFO)))
+        .header("authorization", format!("OAuth {token}"))
+        .send()
+        .await
+        .unwrap();
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let info: serde_json::Value = response.error_for_status().unwrap().json().await.unwrap();
+    Some(info["login"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_connects_at_two_providers_and_sees_each_connection_under_its_providers_name() {
+    // Arrange: the app's providers file lists its own sandbox first, then a plain OAuth 2.0
+    // server, "Ads platform", which another tokenbridge plays through its sandbox (sending
+    // the browser back to the app). Both know the app by the same client secret.
+    let (ads_listener, app_listener) = (bind().await, bind().await);
+    let app_addr = app_listener.local_addr().unwrap();
+    let recorder = Recorder::default();
+    let ads = serve_provider_for(app_addr, ads_listener, recorder.clone()).await;
+    let config = TempFolder::new("config");
+    let providers_file = config.path().join("providers.toml");
+    std::fs::write(
+        &providers_file,
+        format!(
+            r#"[[provider]]
+id = "sandbox"
+kind = "sandbox"
+name = "Sandbox"
+client_secret = "{SECRET}"
+
+[[provider]]
+id = "ads"
+kind = "oauth2"
+name = "Ads platform"
+authorize_url = "{authorize}"
+token_url = "{token}"
+userinfo_url = "{userinfo}?format=json"
+client_id = "{SANDBOX_CLIENT_ID}"
+client_secret = "{SECRET}"
+"#,
+            authorize = ads.url(routes::SANDBOX_AUTHORIZE),
+            token = ads.url(routes::SANDBOX_TOKEN),
+            userinfo = ads.url(routes::SANDBOX_USER_INFO),
+        ),
+    )
+    .unwrap();
+    let app_data = Arc::new(TempFolder::new("data"));
+    let app_settings = Settings {
+        config: Some(providers_file),
+        ..sandbox_settings(app_addr, &app_data)
+    };
+    let app = serve(app_listener, app_settings, app_data, recorder.clone()).await;
+    let browser = start_browser().await;
+    let client = &browser.client;
+
+    // Act: the person opens the page and connects at each provider in turn, as alice.
+    client.goto(&app.url("/")).await.unwrap();
+    let shown_providers = text_of(client, Locator::Css("header .provider")).await;
+    let mut connect_names = Vec::new();
+    for link in client
+        .find_all(Locator::XPath("//a[normalize-space()='Connect']"))
+        .await
+        .unwrap()
+    {
+        connect_names.push(accessible_name(client, &link).await);
+    }
+    let at_sandbox =
+        connect_with(client, connect_link(client, "Sandbox").await, Some("alice")).await;
+    let at_ads = connect_with(
+        client,
+        connect_link(client, "Ads platform").await,
+        Some("alice"),
+    )
+    .await;
+
+    // Assert: two Connect links, named by their providers, in the file's order...
+    assert!(
+        shown_providers.starts_with("Providers: Sandbox, Ads platform"),
+        "{shown_providers}"
+    );
+    assert_eq!(connect_names, ["Connect Sandbox", "Connect Ads platform"]);
+    // ...each led to its own provider's consent page...
+    assert_eq!(
+        at_sandbox.consent_origin,
+        app.url(""),
+        "Connect Sandbox leads to the app's own sandbox"
+    );
+    assert_eq!(
+        at_ads.consent_origin,
+        ads.url(""),
+        "Connect Ads platform leads to the Ads platform"
+    );
+    // ...and the page now lists a connection under each provider's name.
+    assert_eq!(
+        text_of(client, Locator::Css("#connections-title")).await,
+        "Saved connections"
+    );
+    let mut groups = Vec::new();
+    for group in client
+        .find_all(Locator::Css("[data-testid=provider-group]"))
+        .await
+        .unwrap()
+    {
+        let name = group.find(Locator::Css("h3")).await.unwrap().text().await;
+        let mut logins = Vec::new();
+        for row in group
+            .find_all(Locator::Css("[data-testid=connection]"))
+            .await
+            .unwrap()
+        {
+            logins.push(row.attr("data-login").await.unwrap().unwrap_or_default());
+        }
+        groups.push((name.unwrap(), logins));
+    }
+    assert_eq!(
+        groups,
+        [
+            ("Sandbox".to_owned(), vec!["alice".to_owned()]),
+            ("Ads platform".to_owned(), vec!["alice".to_owned()]),
+        ]
+    );
+    assert_eq!(
+        text_of(client, Locator::Css("[data-testid=access-token]")).await,
+        at_ads.token,
+        "the token card shows the newest connection's token"
+    );
+    browser.quit().await;
+
+    let responses = recorder.all();
+    for token in [&at_sandbox.token, &at_ads.token] {
+        assert!(
+            responses.iter().any(|sent| sent.contains(token)),
+            "the recorder saw the browser receive {token}"
+        );
+    }
+    for sent in &responses {
+        assert!(
+            !sent.contains(SECRET),
+            "the browser received the client secret in a {} response",
+            sent.content_type
+        );
+    }
+    // Each connection holds a token of its own provider: each sandbox knows only its own.
+    assert_ne!(at_sandbox.token, at_ads.token);
+    assert_eq!(
+        whose_token_at(&app, &at_sandbox.token).await.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(whose_token_at(&ads, &at_sandbox.token).await, None);
+    assert_eq!(
+        whose_token_at(&ads, &at_ads.token).await.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(whose_token_at(&app, &at_ads.token).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
