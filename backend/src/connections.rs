@@ -211,6 +211,12 @@ impl Connections {
     /// refreshing it first if need be.
     pub async fn fresh(&self, id: &str) -> Result<Connection, ConnectionError> {
         let connection = self.get(id).await?;
+        self.made_fresh(connection).await
+    }
+
+    /// `connection` (just read), refreshed first if it expires within the margin.
+    async fn made_fresh(&self, connection: Connection) -> Result<Connection, ConnectionError> {
+        Self::usable(&connection)?;
         if !self.expiring(&connection) {
             return Ok(connection);
         }
@@ -249,7 +255,8 @@ impl Connections {
                 format!("no saved connection for {login:?}"),
             )
         })?;
-        self.fresh(&found.id).await
+        // The row just read serves as it is when fresh: one query and one open per read.
+        self.made_fresh(found).await
     }
 
     /// Refreshes now, unless another caller refreshed while this one waited.
@@ -264,22 +271,23 @@ impl Connections {
         let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
-        match connection.status {
-            Status::NeedsReconnect => {
-                return Err(ConnectionError::new(
-                    ErrorCode::NeedsReconnect,
-                    "the refresh token was refused before",
-                ));
-            }
-            Status::Unreadable => {
-                return Err(ConnectionError::new(
-                    ErrorCode::ConnectionUnreadable,
-                    "its tokens cannot be opened with this store key",
-                ));
-            }
-            Status::Active => {}
-        }
+        Self::usable(&connection)?;
         Ok(connection)
+    }
+
+    /// A connection whose token can be handed out or refreshed.
+    fn usable(connection: &Connection) -> Result<(), ConnectionError> {
+        match connection.status {
+            Status::NeedsReconnect => Err(ConnectionError::new(
+                ErrorCode::NeedsReconnect,
+                "the refresh token was refused before",
+            )),
+            Status::Unreadable => Err(ConnectionError::new(
+                ErrorCode::ConnectionUnreadable,
+                "its tokens cannot be opened with this store key",
+            )),
+            Status::Active => Ok(()),
+        }
     }
 
     fn expiring(&self, connection: &Connection) -> bool {

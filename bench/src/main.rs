@@ -498,8 +498,21 @@ async fn run(options: Options) -> Result<(), String> {
         levels.push(level);
     }
 
-    // A script's token reads: one saved connection (the stub names its accounts user-N), fresh.
-    let login = "user-1";
+    // A script's token reads: one saved connection, fresh (the stub's tokens live a year).
+    let listed: Value = client
+        .get(format!("{}/api/v1/connections", server.base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let login = listed[0]["login"]
+        .as_str()
+        .ok_or("the flows saved no connection")?
+        .to_owned();
+    let login = login.as_str();
     let _ = run_reads(&client, &server.base, login, 500, 64, pid).await;
     let mut reads = Vec::new();
     for concurrency in [1, 8, 64] {

@@ -107,7 +107,11 @@ async fn info(headers: HeaderMap) -> impl IntoResponse {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("OAuth "))
+        // Yandex's scheme, or the standard one a plain OAuth 2.0 provider is asked with.
+        .and_then(|v| {
+            v.strip_prefix("OAuth ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
         .unwrap_or("unknown");
     let id = token.rsplit('-').next().unwrap_or("0").to_owned();
     Json(json!({ "id": id, "login": format!("user-{id}"), "client_id": "bench-client" }))
