@@ -189,3 +189,78 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
     }
     assert_eq!(back.status(), StatusCode::OK, "it recovers by itself");
 }
+
+#[tokio::test]
+async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
+    let dir = scratch_dir();
+    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            json_response(200, r#"{"access_token":"at-locked","token_type":"bearer"}"#)
+                .set_delay(Duration::from_millis(1000)),
+        )
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let app = spawn_app(
+        Settings {
+            database_url: Some(database.clone().into()),
+            ..played_by(&provider, ProviderArg::Custom, "app", None, Some("/revoke"))
+        },
+        |_| {},
+    )
+    .await;
+
+    // The sign-in starts; while its code is being exchanged, another process takes the
+    // database's write lock and keeps it.
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let finishing = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let finished = finishing.await.unwrap();
+    let outcome = app
+        .open_cookie(&set_cookies(&finished), "tb_outcome")
+        .unwrap();
+    assert!(
+        outcome.contains("store_unavailable"),
+        "the page says the store was away: {outcome}"
+    );
+    assert!(
+        provider
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.url.path() == "/revoke"
+                && String::from_utf8_lossy(&r.body).contains("at-locked")),
+        "the token that could not be saved was handed back"
+    );
+
+    // The lock goes; the next sign-in is saved.
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    app.return_with_code("", "2").await;
+    assert_eq!(
+        app.session().await.outcome,
+        Some(tokenbridge_shared::FlowOutcome::Connected)
+    );
+}
