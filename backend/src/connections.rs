@@ -135,7 +135,7 @@ impl Connections {
             // Without user info nobody can say whose token it is, so no two sign-ins may
             // share an account: each gets a connection of its own, seen by its session alone.
             None => {
-                let bytes: [u8; 6] = rand::Rng::random(&mut rand::rng());
+                let bytes: [u8; 16] = rand::Rng::random(&mut rand::rng());
                 let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 let id = format!("signin-{id}");
                 Account {
@@ -241,12 +241,16 @@ impl Connections {
             None => self.scope(),
         };
         let found = self.store.by_login(&scope, login).await?;
-        let mut providers: Vec<&str> = found.iter().map(|c| c.provider.as_str()).collect();
-        providers.dedup();
-        if providers.len() > 1 {
+        // Two accounts may share a login (at two providers, or at one whose logins people
+        // choose): a script must never get the wrong one's token.
+        if found.len() > 1 {
+            let providers: Vec<&str> = found.iter().map(|c| c.provider.as_str()).collect();
             return Err(ConnectionError::new(
                 ErrorCode::AmbiguousLogin,
-                format!("{login:?} is connected at {providers:?}"),
+                format!(
+                    "{login:?} names {} connections, at {providers:?}",
+                    found.len()
+                ),
             ));
         }
         let found = found.into_iter().next().ok_or_else(|| {

@@ -230,7 +230,10 @@ impl Cookies {
         id: &SessionId,
         max_age_secs: i64,
     ) -> PrivateCookieJar {
-        // Strict: no other site can make the browser send it.
+        // Lax, not Strict: it must come along on the provider's redirect to the callback, so
+        // that a sign-in can end the browser's previous session and carry over what it saw.
+        // Every state-changing call also needs the app's own header (`x-tokenbridge`), which
+        // no other site can send.
         self.write(
             jar,
             self.name(SESSION),
@@ -238,7 +241,7 @@ impl Cookies {
                 id: id.secret().to_owned(),
             },
             max_age_secs,
-            SameSite::Strict,
+            SameSite::Lax,
         )
     }
 

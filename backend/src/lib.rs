@@ -96,6 +96,7 @@ impl AppState {
                 absolute_secs: config.session_absolute_secs,
             },
             config.operators.clone(),
+            config::is_loopback(&config.public_url),
         ));
         let sandbox = config
             .providers

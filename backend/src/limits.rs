@@ -105,8 +105,13 @@ impl Limits {
         }
     }
 
-    /// The address a request comes from: the peer, unless the peer is a trusted proxy.
+    /// The address a request comes from: the peer, unless the peer is a trusted proxy. An
+    /// IPv6 client counts as its /64, which one subscriber usually holds whole.
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
+        per_subscriber(self.address(peer, headers))
+    }
+
+    fn address(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
         let Some(peer) = peer else {
             return IpAddr::from([0, 0, 0, 0]);
         };
@@ -202,6 +207,14 @@ impl Limits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+    }
+}
+
+/// An IPv6 address cut to its /64; an IPv4 one (or one mapped into IPv6) as it is.
+fn per_subscriber(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
     }
 }
 
@@ -314,6 +327,22 @@ mod tests {
             limits.client_ip(Some(stranger), &headers),
             stranger,
             "a spoofed header is ignored"
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_slash_64() {
+        let limits = Limits::new(&LimitSettings::default());
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let empty = HeaderMap::new();
+        assert_eq!(
+            limits.client_ip(Some(one), &empty),
+            limits.client_ip(Some(other), &empty)
+        );
+        assert_ne!(
+            limits.client_ip(Some(one), &empty),
+            limits.client_ip(Some("2001:db8:1:3::1".parse().unwrap()), &empty)
         );
     }
 

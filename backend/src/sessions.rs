@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
+use tokenbridge_shared::ProviderKind;
 
 use crate::{
     clock::unix_now,
@@ -79,13 +80,22 @@ impl Operators {
         self.0.is_empty()
     }
 
-    /// Whether `connection`'s account is an operator's. Logins compare without regard to case.
-    pub fn includes(&self, connection: &Connection) -> bool {
-        self.0.iter().any(|(provider, login)| {
-            provider
+    /// Whether `connection` (at a provider of `kind`) is an operator's account. A login
+    /// counts only where the provider vouches for it: Yandex's logins (compared without
+    /// regard to case), and the sandbox's only when tokenbridge serves this machine alone (on
+    /// a public address anyone can type any login into it). At OpenID and plain OAuth 2.0
+    /// providers people may choose their own username, email or name, so there the entry must
+    /// be the account id (`sub` or `id`), compared exactly.
+    pub fn includes(&self, connection: &Connection, kind: ProviderKind, local: bool) -> bool {
+        self.0.iter().any(|(provider, entry)| {
+            let here = provider
                 .as_deref()
-                .is_none_or(|p| p.eq_ignore_ascii_case(&connection.provider))
-                && login.eq_ignore_ascii_case(&connection.login)
+                .is_none_or(|p| p.eq_ignore_ascii_case(&connection.provider));
+            here && match kind {
+                ProviderKind::Yandex => entry.eq_ignore_ascii_case(&connection.login),
+                ProviderKind::Sandbox => local && entry.eq_ignore_ascii_case(&connection.login),
+                ProviderKind::Oidc | ProviderKind::Custom => *entry == connection.account_id,
+            }
         })
     }
 }
@@ -104,14 +114,17 @@ pub struct Sessions {
     store: Store,
     lifetimes: Lifetimes,
     operators: Operators,
+    /// Whether the public URL is this machine (the sandbox's logins then count).
+    local: bool,
 }
 
 impl Sessions {
-    pub fn new(store: Store, lifetimes: Lifetimes, operators: Operators) -> Self {
+    pub fn new(store: Store, lifetimes: Lifetimes, operators: Operators, local: bool) -> Self {
         Self {
             store,
             lifetimes,
             operators,
+            local,
         }
     }
 
@@ -162,8 +175,13 @@ impl Sessions {
     }
 
     /// Whether a session that sees `own` connections (those it signed in with) is an operator's.
-    pub fn is_operator(&self, own: &[Connection]) -> bool {
-        own.iter().any(|c| self.operators.includes(c))
+    pub fn is_operator(
+        &self,
+        own: &[Connection],
+        kind: impl Fn(&Connection) -> ProviderKind,
+    ) -> bool {
+        own.iter()
+            .any(|c| self.operators.includes(c, kind(c), self.local))
     }
 
     /// Removes expired sessions and spent states that can no longer matter.

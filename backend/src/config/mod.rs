@@ -710,7 +710,7 @@ fn parse_http_url(variable: &'static str, text: &str) -> Result<Url, ConfigError
 }
 
 /// Whether `url` names this machine: localhost or a loopback address.
-fn is_loopback(url: &Url) -> bool {
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => {
             domain.eq_ignore_ascii_case("localhost") || domain.ends_with(".localhost")

@@ -520,13 +520,18 @@ impl Provider {
             .map_err(|e| ProviderError::from_oauth(e, &code_text))?;
         let mut issued = issued(&response, requested_scope)?;
         if let Dialect::Oidc(oidc) = &self.dialect {
-            issued.identity = match &response.extra_fields().id_token {
-                Some(id_token) => Some(
-                    oidc.verify(id_token, nonce, &self.client_id, &self.client_secret)
-                        .await?,
-                ),
-                None => None,
+            // `openid` is always asked for, so an answer without an ID token skipped the
+            // nonce and signature: it is not trusted.
+            let Some(id_token) = &response.extra_fields().id_token else {
+                return Err(ProviderError::new(
+                    ErrorCode::IdTokenInvalid,
+                    "the OpenID provider's token response has no id_token",
+                ));
             };
+            issued.identity = Some(
+                oidc.verify(id_token, nonce, &self.client_id, &self.client_secret)
+                    .await?,
+            );
         }
         Ok(issued)
     }

@@ -86,7 +86,9 @@ async fn session(
     let (connections, operator, everyone) = match &session {
         Some(session) => {
             let own = state.connections.of_session(session).await?;
-            let operator = state.sessions.is_operator(&own);
+            let operator = state
+                .sessions
+                .is_operator(&own, |c| state.connections.kind_of(c));
             let everyone = if operator {
                 state.connections.all().await?
             } else {
@@ -166,7 +168,10 @@ async fn operator(
 ) -> Result<(), AppError> {
     let session = calling_session(state, headers, jar).await?;
     let own = state.connections.of_session(&session).await?;
-    if !state.sessions.is_operator(&own) {
+    if !state
+        .sessions
+        .is_operator(&own, |c| state.connections.kind_of(c))
+    {
         return Err(AppError::new(ErrorCode::ConnectionNotFound));
     }
     Ok(())

@@ -449,3 +449,55 @@ async fn an_issuer_with_no_discovery_document_stops_the_start_with_a_clear_error
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_without_an_id_token_is_not_trusted() {
+    let provider = OidcProvider::start(serde_json::json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"no-id-token","token_type":"Bearer","expires_in":3600}"#,
+        ))
+        .mount(&provider.server)
+        .await;
+    let app = spawn_app(provider.settings(), |_| {}).await;
+
+    app.return_with_code("", "1").await;
+
+    assert_eq!(
+        app.session().await.outcome,
+        refused_with(ErrorCode::IdTokenInvalid)
+    );
+    assert!(app.session().await.connections.is_empty());
+}
+
+#[tokio::test]
+async fn at_an_openid_provider_an_operator_is_named_by_account_id_not_by_a_chosen_name() {
+    let provider = OidcProvider::start(serde_json::json!({})).await;
+    let by_name = spawn_app(
+        Settings {
+            operators: Some("alice".into()),
+            ..provider.settings()
+        },
+        |_| {},
+    )
+    .await;
+    let outcome = sign_in_with(&by_name, &provider, |a| provider.good_claims(a), None, "").await;
+    assert_eq!(outcome, Some(FlowOutcome::Connected));
+    assert!(
+        !by_name.session().await.operator,
+        "preferred_username alice is a name anyone may choose"
+    );
+
+    let by_sub = spawn_app(
+        Settings {
+            operators: Some("oidc:sub-alice".into()),
+            ..provider.settings()
+        },
+        |_| {},
+    )
+    .await;
+    sign_in_with(&by_sub, &provider, |a| provider.good_claims(a), None, "").await;
+    assert!(by_sub.session().await.operator);
+}

@@ -315,3 +315,64 @@ async fn every_variable_of_a_single_custom_provider_still_works() {
     assert_eq!(session.connections[0].login, "quinn");
     assert_eq!(session.connections[0].provider_id, "custom");
 }
+
+#[tokio::test]
+async fn two_accounts_with_one_login_at_one_provider_are_never_confused() {
+    // A provider whose logins people choose: two accounts both call themselves "alice".
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"first-alice","token_type":"bearer"}"#,
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"second-alice","token_type":"bearer"}"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/me"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer first-alice",
+        ))
+        .respond_with(json_response(
+            200,
+            r#"{"sub":"1","preferred_username":"alice"}"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/me"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            "Bearer second-alice",
+        ))
+        .respond_with(json_response(
+            200,
+            r#"{"sub":"2","preferred_username":"alice"}"#,
+        ))
+        .mount(&server)
+        .await;
+    let app = spawn_app(
+        Settings {
+            api_key: Some(API_KEY.into()),
+            ..played_by(&server, ProviderArg::Oauth2, "app", Some("/me"), None)
+        },
+        |_| {},
+    )
+    .await;
+    app.return_with_code("", "1").await;
+    app.other_browser().return_with_code("", "2").await;
+
+    let (status, body) = api_token(&app, "alice", "").await;
+
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let error: ApiError = serde_json::from_value(body).unwrap();
+    assert_eq!(error.code, ErrorCode::AmbiguousLogin);
+}
