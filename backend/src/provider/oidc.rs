@@ -251,7 +251,10 @@ impl Oidc {
         let Some(nonce) = nonce else {
             return Err(invalid("no nonce was sent for this sign-in".into()));
         };
-        let issuer = IssuerUrl::new(self.issuer.clone())
+        // Exactly as the provider names itself (some end it with a slash): the ID token's
+        // `iss` must match it to the byte.
+        let discovered = self.current().await?;
+        let issuer = IssuerUrl::new(discovered.metadata.issuer.clone())
             .map_err(|e| invalid(format!("the issuer is not a URL: {e}")))?;
         let check = |keys: CoreJsonWebKeySet| {
             let verifier = CoreIdTokenVerifier::new_confidential_client(
@@ -277,7 +280,6 @@ impl Oidc {
                         }),
                 })
         };
-        let discovered = self.current().await?;
         match check(discovered.keys.clone()) {
             Ok(identity) => Ok(identity),
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(first)) => {

@@ -501,3 +501,37 @@ async fn at_an_openid_provider_an_operator_is_named_by_account_id_not_by_a_chose
     sign_in_with(&by_sub, &provider, |a| provider.good_claims(a), None, "").await;
     assert!(by_sub.session().await.operator);
 }
+
+#[tokio::test]
+async fn an_issuer_that_ends_with_a_slash_is_matched_as_the_provider_names_it() {
+    let provider = OidcProvider::bare().await;
+    let named = format!("{}/", provider.issuer());
+    provider
+        .serve_discovery(
+            "/.well-known/openid-configuration",
+            serde_json::json!({ "issuer": named }),
+        )
+        .await;
+    let app = spawn_app(
+        Settings {
+            issuer: Some(named.clone()),
+            ..provider.settings()
+        },
+        |_| {},
+    )
+    .await;
+
+    let outcome = sign_in_with(
+        &app,
+        &provider,
+        |a| Claims {
+            issuer: named.clone(),
+            ..provider.good_claims(a)
+        },
+        None,
+        "",
+    )
+    .await;
+
+    assert_eq!(outcome, Some(FlowOutcome::Connected));
+}
