@@ -11,6 +11,7 @@ pub mod exchange_log;
 pub mod flow;
 pub mod keyfile;
 pub mod limits;
+pub mod notice;
 pub mod params;
 pub mod policy;
 pub mod provider;

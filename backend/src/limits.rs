@@ -17,7 +17,7 @@ use axum::{
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
@@ -25,7 +25,11 @@ use governor::{
 };
 use tokenbridge_shared::{ErrorCode, routes as paths};
 
-use crate::{AppState, error::AppError};
+use crate::{
+    AppState,
+    error::AppError,
+    notice::{self, Text},
+};
 
 /// How many failed API-key attempts a minute drain an address's whole API budget.
 const FAILURES_PER_BUDGET: u32 = 10;
@@ -226,34 +230,19 @@ pub fn too_many(limited: Limited, path: &str, headers: &HeaderMap) -> Response {
     let mut response = if path.starts_with("/api/") {
         AppError::new(ErrorCode::RateLimited).into_response()
     } else {
-        let ru = headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|langs| langs.trim_start().to_ascii_lowercase().starts_with("ru"));
-        let (lang, title, advice, back) = if ru {
-            (
-                "ru",
-                "Слишком много попыток",
-                "С вашего адреса за короткое время начато слишком много входов. Подождите минуту и начните снова.",
-                "Вернуться в tokenbridge",
-            )
-        } else {
-            (
-                "en",
-                "Too many attempts",
-                "Too many sign-ins were started from your address in a short time. Wait a minute and start again.",
-                "Back to tokenbridge",
-            )
-        };
-        (
+        notice::page(
             StatusCode::TOO_MANY_REQUESTS,
-            Html(format!(
-                "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-                 <body><main><h1>{title}</h1><p>{advice}</p><p><code>rate_limited</code></p>\
-                 <p><a href=\"/\">{back}</a></p></main></body></html>"
-            )),
+            notice::prefers_russian(headers),
+            Text {
+                en: "Too many attempts",
+                ru: "Слишком много попыток",
+            },
+            Text {
+                en: "Too many sign-ins were started from your address in a short time. Wait a minute and start again.",
+                ru: "С вашего адреса за короткое время начато слишком много входов. Подождите минуту и начните снова.",
+            },
+            ErrorCode::RateLimited.as_str(),
         )
-            .into_response()
     };
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);

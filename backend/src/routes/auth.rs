@@ -6,8 +6,8 @@
 use axum::{
     Router,
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use axum_extra::extract::PrivateCookieJar;
@@ -23,6 +23,7 @@ use crate::{
     error::AppError,
     exchange_log::{Recorder, browser_request},
     flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
+    notice::{self, Text},
     provider::{AuthorizeOptions, Provider},
     sessions::SessionId,
 };
@@ -262,43 +263,30 @@ fn unmatched(code: ErrorCode, headers: &HeaderMap) -> Response {
         code = code.as_str(),
         "sign-in failed: the callback does not match a sign-in of this browser"
     );
-    let ru = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|langs| langs.trim_start().to_ascii_lowercase().starts_with("ru"));
-    let (lang, title, advice, back) = if ru {
-        (
-            "ru",
-            "Этот вход нельзя завершить здесь",
-            match code {
-                ErrorCode::StateReplayed => {
-                    "Эта ссылка входа уже использована. Начните вход заново."
-                }
-                ErrorCode::StateMismatch => {
-                    "Ссылка не относится ко входу, начатому в этом браузере. Завершите вход в той вкладке, где его начали, или начните заново."
-                }
-                _ => {
-                    "Вход не был начат в этом браузере (или уже завершён). Начните его кнопкой «Подключить»."
-                }
-            },
-            "Вернуться в tokenbridge",
-        )
-    } else {
-        (
-            "en",
-            "This sign-in can't be finished here",
-            code.message(),
-            "Back to tokenbridge",
-        )
+    let advice = match code {
+        ErrorCode::StateReplayed => Text {
+            en: code.message(),
+            ru: "Эта ссылка входа уже использована. Начните вход заново.",
+        },
+        ErrorCode::StateMismatch => Text {
+            en: code.message(),
+            ru: "Ссылка не относится ко входу, начатому в этом браузере. Завершите вход в той вкладке, где его начали, или начните заново.",
+        },
+        _ => Text {
+            en: code.message(),
+            ru: "Вход не был начат в этом браузере (или уже завершён). Начните его кнопкой «Подключить».",
+        },
     };
-    let page = format!(
-        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1><p>{advice}</p>\
-         <p><code>{code}</code></p><p><a href=\"/\">{back}</a></p></main></body></html>",
-        code = code.as_str(),
-    );
-    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+    notice::page(
+        StatusCode::BAD_REQUEST,
+        notice::prefers_russian(headers),
+        Text {
+            en: "This sign-in can't be finished here",
+            ru: "Этот вход нельзя завершить здесь",
+        },
+        advice,
+        code.as_str(),
+    )
 }
 
 /// Checks this browser's sign-in against the callback and exchanges its code; the token

@@ -31,7 +31,7 @@ use subtle::ConstantTimeEq;
 use tokenbridge_shared::routes as paths;
 use url::Url;
 
-use crate::{AppState, params::Params};
+use crate::{AppState, notice::prefers_russian, params::Params};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 const TOKEN_LIFETIME_SECS: u64 = 365 * 24 * 3600;
@@ -388,14 +388,6 @@ async fn authorize_page(
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
     Ok(response)
-}
-
-/// Russian first in the browser's Accept-Language.
-fn prefers_russian(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("ru"))
 }
 
 /// The parameters the page passes on to its form, in order, without the decision.
