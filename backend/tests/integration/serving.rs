@@ -191,3 +191,26 @@ async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
         .expect("the server stopped once the sign-in finished")
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let (app, _stop, _running) = serve(Settings::default(), Duration::from_millis(500)).await;
+    let mut idle = tokio::net::TcpStream::connect(app.base.socket_addrs(|| None).unwrap()[0])
+        .await
+        .unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 1024];
+    let n = idle.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+
+    // Then silence: the server closes the connection rather than keep it forever.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest)).await;
+
+    assert!(
+        closed.is_ok(),
+        "an idle connection was still open after 5 s"
+    );
+}
