@@ -68,6 +68,28 @@ impl Proxy {
     }
 }
 
+async fn token_requests(provider: &MockServer) -> usize {
+    provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/token")
+        .count()
+}
+
+/// Waits until the provider has a token request beyond the `before` it had: the sign-in's
+/// state is spent by then, and its answer is on the way (the token endpoint answers slowly).
+async fn exchanging(provider: &MockServer, before: usize) {
+    for _ in 0..400 {
+        if token_requests(provider).await > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the provider was never asked for the token");
+}
+
 #[tokio::test]
 async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_returns() {
     let Some(database) = TestDatabase::create("store_outage").await else {
@@ -129,6 +151,7 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
     );
 
     // A sign-in whose token arrives while the store is away.
+    let before = token_requests(&provider).await;
     let authorize = app.login("").await;
     let state = query_param(&authorize, "state").unwrap();
     let finishing = {
@@ -139,7 +162,7 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
             app.session().await
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    exchanging(&provider, before).await;
     proxy.cut().await;
 
     let away = read(&app).await;
@@ -219,6 +242,7 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
 
     // The sign-in starts; while its code is being exchanged, another process takes the
     // database's write lock and keeps it.
+    let before = token_requests(&provider).await;
     let authorize = app.login("").await;
     let state = query_param(&authorize, "state").unwrap();
     let finishing = {
@@ -228,7 +252,7 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    exchanging(&provider, before).await;
     let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use tokenbridge::config::{Config, ProviderArg, Settings};
 use tokenbridge_shared::FlowOutcome;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer,
     matchers::{method, path},
 };
 
@@ -158,7 +158,6 @@ async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
         )
         .mount(&provider)
         .await;
-    let _ = ResponseTemplate::new(200);
     let (app, stop, running) = serve(
         played_by(&provider, ProviderArg::Custom, "app", None, None),
         Duration::from_secs(5),
@@ -174,7 +173,19 @@ async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the provider has the token request, the callback is in flight: stop then.
+    for _ in 0..400 {
+        let asked = provider
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.url.path() == "/token");
+        if asked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     stop.send(()).unwrap();
 
     let finished = callback.await.unwrap();
