@@ -15,7 +15,7 @@ use crate::{
     clock::unix_now,
     provider::{Account, IssuedToken, Provider, ProviderError, Providers, Revoked},
     sessions::Session,
-    store::{Connection, NewConnection, NewSession, Status, Store, StoreError},
+    store::{Connection, NewConnection, NewSession, Status, Store, StoreError, random_hex},
 };
 
 /// Why a connection operation failed: the code a person or script sees, and what the log gets.
@@ -135,9 +135,7 @@ impl Connections {
             // Without user info nobody can say whose token it is, so no two sign-ins may
             // share an account: each gets a connection of its own, seen by its session alone.
             None => {
-                let bytes: [u8; 16] = rand::Rng::random(&mut rand::rng());
-                let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                let id = format!("signin-{id}");
+                let id = format!("signin-{}", random_hex::<16>());
                 Account {
                     login: id.clone(),
                     id,

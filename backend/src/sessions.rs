@@ -5,12 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use rand::Rng;
 use tokenbridge_shared::ProviderKind;
 
 use crate::{
     clock::unix_now,
-    store::{Connection, NewSession, Pruned, Store, StoreError, hash_id},
+    store::{Connection, NewSession, Pruned, Store, StoreError, hash_id, random_hex},
 };
 
 /// A session is renewed (its idle expiry pushed back) at most this often, so that
@@ -30,8 +29,7 @@ impl std::fmt::Debug for SessionId {
 impl SessionId {
     /// 256 fresh random bits, in hex.
     pub fn random() -> Self {
-        let bytes: [u8; 32] = rand::rng().random();
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Self(random_hex::<32>())
     }
 
     /// An id read back from a sealed cookie.

@@ -690,10 +690,6 @@ impl Providers {
         self.0.iter().map(|p| p.id.as_str()).collect()
     }
 
-    pub fn sandbox(&self) -> Option<&Arc<Provider>> {
-        self.0.iter().find(|p| p.kind == ProviderKind::Sandbox)
-    }
-
     /// Whether `iss` names the issuer of a configured provider other than `id`: an
     /// answer meant for another provider (a mix-up).
     pub fn names_another(&self, id: &str, iss: &str) -> bool {

@@ -40,18 +40,25 @@ pub fn router(dist: &Path) -> Router<AppState> {
         .route("/index.html", get(index))
         .fallback_service(files)
         .layer(middleware::from_fn(cache_control))
+        .layer(middleware::from_fn(no_such_file))
 }
 
 /// A year for files named by their content, revalidation for everything else.
-async fn cache_control(request: Request, next: Next) -> Response {
-    let immutable = is_content_hashed(request.uri().path());
-    let mut response = next.run(request).await;
-    // The file service fails with a 500 on paths the file system refuses (a name too long,
-    // say): no such file is here, so it is a 404.
-    if response.status().is_server_error() && response.status() != StatusCode::SERVICE_UNAVAILABLE {
+/// The file service fails with a 500 on paths the file system refuses (a name too long,
+/// say): no such file is here, so it is a 404. (503, "the page is not built", stays.)
+async fn no_such_file(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
         return crate::error::AppError::new(tokenbridge_shared::ErrorCode::NotFound)
             .into_response();
     }
+    response
+}
+
+async fn cache_control(request: Request, next: Next) -> Response {
+    let immutable = is_content_hashed(request.uri().path());
+    let mut response = next.run(request).await;
     if response.status().is_success() && !response.headers().contains_key(header::CACHE_CONTROL) {
         let policy = if immutable {
             "public, max-age=31536000, immutable"

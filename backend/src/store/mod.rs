@@ -664,9 +664,18 @@ fn bind_all<'q>(
     query
 }
 
-fn new_id() -> String {
-    let bytes: [u8; 16] = rand::rng().random();
+/// `N` fresh random bytes, in hex: ids of connections, sessions and anonymous accounts.
+pub fn random_hex<const N: usize>() -> String {
+    let bytes: [u8; N] = rand::rng().random();
+    hex(&bytes)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_id() -> String {
+    random_hex::<16>()
 }
 
 /// The database file (and so the journal files SQLite makes beside it, which take its

@@ -34,10 +34,7 @@ pub struct Pruned {
 
 /// Session ids and states are stored only as their SHA-256, in hex.
 pub fn hash_id(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::hex(&Sha256::digest(id.as_bytes()))
 }
 
 /// Inside a sign-in's transaction: the new session, what it inherits, and its sight of `connection_id`.

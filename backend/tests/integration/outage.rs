@@ -68,6 +68,39 @@ impl Proxy {
     }
 }
 
+/// A provider that issues `token` after a second (time to cut the store mid-exchange) and
+/// revokes whatever it is asked to.
+async fn slow_provider(token: &str) -> MockServer {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(
+            json_response(
+                200,
+                &format!(r#"{{"access_token":"{token}","token_type":"bearer"}}"#),
+            )
+            .set_delay(Duration::from_millis(1000)),
+        )
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    provider
+}
+
+/// Whether the provider was asked to revoke `token`.
+async fn handed_back(provider: &MockServer, token: &str) -> bool {
+    provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|r| r.url.path() == "/revoke" && String::from_utf8_lossy(&r.body).contains(token))
+}
+
 async fn token_requests(provider: &MockServer) -> usize {
     provider
         .received_requests()
@@ -102,20 +135,7 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
     proxied.set_host(Some("127.0.0.1")).unwrap();
     proxied.set_port(Some(proxy.port)).unwrap();
 
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(
-            json_response(200, r#"{"access_token":"at-outage","token_type":"bearer"}"#)
-                .set_delay(Duration::from_millis(1500)),
-        )
-        .mount(&provider)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    let provider = slow_provider("at-outage").await;
     let app = spawn_app(
         Settings {
             database_url: Some(proxied.to_string().into()),
@@ -191,15 +211,10 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
     );
     // The page's own read of the outcome may meet the outage too; the revocation is what matters.
     let _ = finishing.await;
-    let revoked = provider
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .any(|r| {
-            r.url.path() == "/revoke" && String::from_utf8_lossy(&r.body).contains("at-outage")
-        });
-    assert!(revoked, "the token that could not be saved was handed back");
+    assert!(
+        handed_back(&provider, "at-outage").await,
+        "the token that could not be saved was handed back"
+    );
 
     proxy.restore();
     let mut back = read(&app).await;
@@ -217,20 +232,7 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
 async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
     let dir = scratch_dir();
     let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(
-            json_response(200, r#"{"access_token":"at-locked","token_type":"bearer"}"#)
-                .set_delay(Duration::from_millis(1000)),
-        )
-        .mount(&provider)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    let provider = slow_provider("at-locked").await;
     let app = spawn_app(
         Settings {
             database_url: Some(database.clone().into()),
@@ -270,13 +272,7 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
         "the page says the store was away: {outcome}"
     );
     assert!(
-        provider
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.url.path() == "/revoke"
-                && String::from_utf8_lossy(&r.body).contains("at-locked")),
+        handed_back(&provider, "at-locked").await,
         "the token that could not be saved was handed back"
     );
 
