@@ -4,9 +4,10 @@
 //! written, bound to their connection and column, so the database file alone
 //! reveals no token.
 
+mod cache;
 mod sessions;
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, str::FromStr, sync::Arc};
 
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
@@ -214,6 +215,9 @@ pub struct Store {
     /// SQLite takes one writer at a time, and a writer that finds the file busy sleeps for
     /// milliseconds: this process's writers queue here instead. `None` for PostgreSQL.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The rows of recent token reads, sealed, until anything writes.
+    cache: Arc<cache::RowCache>,
+    postgres: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -303,7 +307,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        self.announce(&mut tx).await?;
         tx.commit().await?;
+        self.cache.changed();
         Ok(Rotated {
             connections: rows.len(),
         })
@@ -347,10 +353,23 @@ impl Store {
             Aes256Gcm::new_from_slice(&key.0)
                 .map_err(|_| StoreError::BadKey("store key".into()))?,
         );
+        let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        let cache = if sqlite {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
+            let file = options.get_filename().to_string_lossy().into_owned();
+            // An in-memory database has no index file beside it, so nothing is ever cached.
+            cache::RowCache::sqlite(Some(&file))
+        } else if postgres {
+            cache::RowCache::postgres(&url)
+        } else {
+            cache::RowCache::sqlite(None)
+        };
         Ok(Self {
             pool,
             sealer: Arc::new(sealer),
             write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            cache: Arc::new(cache),
+            postgres,
         })
     }
 
@@ -402,7 +421,9 @@ impl Store {
         .await?;
         let id: String = row.try_get("id")?;
         sessions::start(&mut tx, session, &id, now).await?;
+        self.announce(&mut tx).await?;
         tx.commit().await?;
+        self.cache.changed();
         Ok(Connection {
             id,
             created_at: row.try_get("created_at")?,
@@ -446,20 +467,37 @@ impl Store {
     }
 
     /// The connections of `providers` whose account login is `login`, oldest first: one
-    /// per provider at most, unless a provider has two accounts of one login.
+    /// per provider at most, unless a provider has two accounts of one login. Scripts'
+    /// token reads come here, so the rows found are kept (sealed) until anything writes.
     pub async fn by_login(
         &self,
         providers: &[&str],
         login: &str,
     ) -> Result<Vec<Connection>, StoreError> {
+        let stamp = self.cache.stamp();
+        if let Some(now) = stamp
+            && let Some(rows) = self.cache.get(providers, login, now)
+        {
+            return Ok(rows.iter().map(|row| self.unseal(row)).collect());
+        }
         let query = format!(
             "SELECT {COLUMNS} FROM connections WHERE login = $1 AND provider IN ({}) ORDER BY created_at, id",
             placeholders(2, providers.len())
         );
         let rows = bind_all(sqlx::query(&query).bind(login), providers)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| self.open_row(row)).collect()
+            .await?
+            .iter()
+            .map(SealedRow::read)
+            .collect::<Result<Arc<[_]>, _>>()?;
+        let opened = rows.iter().map(|row| self.unseal(row)).collect();
+        // Logins that name nothing are not kept: anyone may ask for any number of them.
+        if let Some(stamp) = stamp
+            && !rows.is_empty()
+        {
+            self.cache.put(providers, login, stamp, rows);
+        }
+        Ok(opened)
     }
 
     /// Every connection of `providers`, newest first.
@@ -536,6 +574,7 @@ impl Store {
         let refresh =
             refresh_token.map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token"));
         let _writing = self.writing().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
              refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8",
@@ -548,8 +587,11 @@ impl Store {
         .bind(Status::Active.as_str())
         .bind(&connection.id)
         .bind(&connection.provider)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.announce(&mut tx).await?;
+        tx.commit().await?;
+        self.cache.changed();
         Ok(())
     }
 
@@ -560,12 +602,16 @@ impl Store {
         status: Status,
     ) -> Result<(), StoreError> {
         let _writing = self.writing().await;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3")
             .bind(status.as_str())
             .bind(id)
             .bind(provider)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        self.announce(&mut tx).await?;
+        tx.commit().await?;
+        self.cache.changed();
         Ok(())
     }
 
@@ -586,29 +632,32 @@ impl Store {
             .bind(provider)
             .execute(&mut *tx)
             .await?;
+        self.announce(&mut tx).await?;
         tx.commit().await?;
+        self.cache.changed();
         Ok(())
     }
 
     fn open_row(&self, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
-        let id: String = row.try_get("id")?;
-        let provider: String = row.try_get("provider")?;
-        let account_id: String = row.try_get("account_id")?;
-        let access: String = row.try_get("access_token")?;
-        let refresh: Option<String> = row.try_get("refresh_token")?;
-        let status: String = row.try_get("status")?;
+        Ok(self.unseal(&SealedRow::read(row)?))
+    }
+
+    /// The connection in `row`, its tokens opened.
+    fn unseal(&self, row: &SealedRow) -> Connection {
         let key = RowKey {
-            provider: &provider,
-            account_id: &account_id,
+            provider: &row.provider,
+            account_id: &row.account_id,
         };
         let opened = self
             .sealer
-            .open(&access, &key, "access_token")
+            .open(&row.access_token, &key, "access_token")
             .and_then(|access| {
-                let refresh = refresh
+                let refresh = row
+                    .refresh_token
+                    .as_ref()
                     .map(|r| {
                         self.sealer
-                            .open(&r, &key, "refresh_token")
+                            .open(r, &key, "refresh_token")
                             .map(RefreshToken::new)
                     })
                     .transpose()?;
@@ -617,28 +666,79 @@ impl Store {
         // One row that cannot be opened (a changed key, a damaged value) is reported as
         // such, and hides none of the others.
         let (access_token, refresh_token, status) = match opened {
-            Ok((access, refresh)) => (access, refresh, Status::parse(&status)),
+            Ok((access, refresh)) => (access, refresh, Status::parse(&row.status)),
             Err(error) => {
-                tracing::warn!(connection = %id, "a stored token cannot be opened: {error}");
+                tracing::warn!(connection = %row.id, "a stored token cannot be opened: {error}");
                 (AccessToken::new(String::new()), None, Status::Unreadable)
             }
         };
-        Ok(Connection {
+        Connection {
             access_token,
             refresh_token,
+            status,
+            id: row.id.clone(),
+            provider: row.provider.clone(),
+            account_id: row.account_id.clone(),
+            login: row.login.clone(),
+            token_type: row.token_type.clone(),
+            expires_at: row.expires_at,
+            scope: row.scope.clone(),
+            device_id: row.device_id.clone(),
+            device_name: row.device_name.clone(),
+            created_at: row.created_at,
+            refreshed_at: row.refreshed_at,
+            touched_ns: row.touched_ns,
+        }
+    }
+
+    /// Notifies other instances (PostgreSQL) of a write to `connections`, in its transaction.
+    async fn announce(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+        if self.postgres {
+            sqlx::query(cache::NOTIFY).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A row of `connections` as the database holds it, tokens sealed.
+#[derive(Debug, Clone)]
+pub struct SealedRow {
+    id: String,
+    provider: String,
+    account_id: String,
+    login: String,
+    access_token: String,
+    refresh_token: Option<String>,
+    token_type: String,
+    expires_at: Option<i64>,
+    scope: Option<String>,
+    status: String,
+    device_id: Option<String>,
+    device_name: Option<String>,
+    created_at: i64,
+    refreshed_at: Option<i64>,
+    touched_ns: i64,
+}
+
+impl SealedRow {
+    /// A row selected with [`COLUMNS`].
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            provider: row.try_get("provider")?,
+            account_id: row.try_get("account_id")?,
             login: row.try_get("login")?,
+            access_token: row.try_get("access_token")?,
+            refresh_token: row.try_get("refresh_token")?,
             token_type: row.try_get("token_type")?,
             expires_at: row.try_get("expires_at")?,
             scope: row.try_get("scope")?,
-            status,
+            status: row.try_get("status")?,
             device_id: row.try_get("device_id")?,
             device_name: row.try_get("device_name")?,
             created_at: row.try_get("created_at")?,
             refreshed_at: row.try_get("refreshed_at")?,
             touched_ns: row.try_get("touched_ns")?,
-            id,
-            provider,
-            account_id,
         })
     }
 }

@@ -737,3 +737,43 @@ async fn rotate_store_key_reseals_every_token_so_only_the_new_key_opens_them() {
         "the old key opens nothing any more"
     );
 }
+
+/// Scripts' token reads are answered from memory until something writes, so the answer
+/// must follow every write at once: a refresh on the page, a refresh by another process
+/// on the same database file (the token command), and a disconnect.
+#[tokio::test]
+async fn a_scripts_token_read_follows_every_write_at_once() {
+    let dir = scratch_dir();
+    let app = app_with_api(&dir, None).await;
+    let made = connect_as(&app, "alice").await;
+    let read = || async { api_token(&app, "alice").await.map(|t| t.access_token) };
+    assert_eq!(read().await.unwrap(), made.token.access_token);
+    assert_eq!(
+        read().await.unwrap(),
+        made.token.access_token,
+        "a second read, from memory, is the same"
+    );
+
+    let refreshed: ConnectionView = app.refresh(&made.id).await.json().await.unwrap();
+    assert_ne!(refreshed.token.access_token, made.token.access_token);
+    assert_eq!(read().await.unwrap(), refreshed.token.access_token);
+
+    // The token command refreshes (its margin is beyond the token's life) in a process of
+    // its own, writing the same file.
+    let output = tokio::task::spawn_blocking({
+        let (dir, app) = (dir.clone(), app.clone());
+        move || cli(&dir, &app, "alice")
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let by_command = printed.trim_end();
+    assert_ne!(by_command, refreshed.token.access_token);
+    assert_eq!(read().await.unwrap(), by_command);
+
+    assert!(app.disconnect(&made.id).await.status().is_success());
+    let (status, error) = read().await.unwrap_err();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error.code, ErrorCode::ConnectionNotFound);
+}

@@ -185,3 +185,69 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
     assert!(response.status().is_success());
     assert!(b.session().await.connections.is_empty());
 }
+
+/// Instance B answers scripts' token reads from memory; when instance A refreshes or
+/// disconnects the connection, B hears of it through PostgreSQL and stops serving the old
+/// token (the only wait is the notification's trip, well under a second).
+#[tokio::test]
+async fn a_token_read_on_one_instance_follows_a_refresh_and_a_disconnect_on_another() {
+    let Some(database) = TestDatabase::create("token_read_follows_another_instance").await else {
+        return;
+    };
+    let instance = || Settings {
+        database_url: Some(database.url.clone().into()),
+        cookie_key: Some(STANDARD.encode([6u8; 64]).into()),
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    };
+    let a = spawn_app(instance(), |_| {}).await;
+    let b = spawn_app(instance(), |_| {}).await;
+    let authorize = a.login("?login_hint=robin").await;
+    let callback = a.decide(&authorize, "allow").await;
+    a.callback(&callback).await;
+    let made = a.session().await.connections.remove(0);
+    let read_on_b = || async {
+        let response = reqwest::Client::new()
+            .get(b.url("/api/v1/connections/robin/token"))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (status, body["access_token"].as_str().map(str::to_owned))
+    };
+    let until = |wanted: reqwest::StatusCode, token: Option<String>| {
+        let read_on_b = &read_on_b;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let seen = read_on_b().await;
+                if seen == (wanted, token.clone()) || std::time::Instant::now() > deadline {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let old = Some(made.token.access_token.clone());
+    assert_eq!(read_on_b().await, (reqwest::StatusCode::OK, old.clone()));
+    assert_eq!(read_on_b().await, (reqwest::StatusCode::OK, old.clone()));
+
+    let refreshed: tokenbridge_shared::ConnectionView =
+        a.refresh(&made.id).await.json().await.unwrap();
+    let new = Some(refreshed.token.access_token);
+    assert_ne!(new, old);
+    assert_eq!(
+        until(reqwest::StatusCode::OK, new.clone()).await,
+        (reqwest::StatusCode::OK, new),
+        "B serves the token A refreshed"
+    );
+
+    assert!(a.disconnect(&made.id).await.status().is_success());
+    assert_eq!(
+        until(reqwest::StatusCode::NOT_FOUND, None).await,
+        (reqwest::StatusCode::NOT_FOUND, None),
+        "B forgets what A disconnected"
+    );
+}

@@ -1,0 +1,267 @@
+//! Scripts read tokens far more often than anything writes them (one read before each API
+//! call of each worker), so the rows that token reads look up stay here, sealed exactly as
+//! the database holds them: a read opens its token with one AES-GCM open, and no token is
+//! kept open in memory beyond the request that asked for it.
+//!
+//! An entry serves only while nothing can have changed since it was read. Every read and
+//! every entry carries a [`Stamp`]; any write anywhere changes the stamp, and an entry whose
+//! stamp is not the current one is read again:
+//! - writes by this process count themselves (after their commit);
+//! - SQLite: every commit, by any process on the same file (another tokenbridge, the
+//!   `tokenbridge token` command refreshing), rewrites the header of the database's
+//!   write-ahead-log index (the `-shm` file beside it: <https://www.sqlite.org/walformat.html>)
+//!   before the commit returns, so the header's bytes are part of the stamp: the check is
+//!   one `pread` and one `stat`, and no commit can slip past it;
+//! - PostgreSQL: every write notifies the channel [`CHANNEL`] in its own transaction, and a
+//!   listener counts what it hears. Another instance's write reaches this one when the
+//!   notification arrives (well under a millisecond on one network); while the listener is
+//!   not connected nothing is served from here at all.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, RwLock, Weak,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use super::SealedRow;
+
+/// The PostgreSQL channel every write to `connections` notifies, and how.
+const CHANNEL: &str = "tokenbridge_connections";
+pub const NOTIFY: &str = "NOTIFY tokenbridge_connections";
+
+/// At most this many logins are kept; past it the cache starts again empty.
+const MAX_ENTRIES: usize = 10_000;
+
+/// What "nothing has changed" means at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    writes: u64,
+    wal_index: [u8; 48],
+}
+
+/// (the providers asked about, joined; the login)
+type Key = (String, String);
+
+/// What a lookup found, and when.
+type Entry = (Stamp, Arc<[SealedRow]>);
+
+pub struct RowCache {
+    rows: RwLock<HashMap<Key, Entry>>,
+    /// Writes this process made, and (PostgreSQL) writes it heard of.
+    writes: Arc<AtomicU64>,
+    watch: Watch,
+}
+
+enum Watch {
+    /// An in-memory database, or one this cache cannot watch: nothing is cached.
+    Nothing,
+    #[cfg(unix)]
+    Sqlite(WalIndex),
+    Postgres(Listening),
+}
+
+impl RowCache {
+    /// For the SQLite file at `path` (`None`: in memory).
+    pub fn sqlite(path: Option<&str>) -> Self {
+        #[cfg(unix)]
+        let watch = path.map_or(Watch::Nothing, |path| {
+            Watch::Sqlite(WalIndex {
+                path: format!("{path}-shm").into(),
+                file: Mutex::new(None),
+            })
+        });
+        #[cfg(not(unix))]
+        let watch = {
+            let _ = path;
+            Watch::Nothing
+        };
+        Self::with(watch, Arc::default())
+    }
+
+    /// For the PostgreSQL database at `url`: starts the listener, which stops when the
+    /// cache is dropped.
+    pub fn postgres(url: &str) -> Self {
+        let writes = Arc::new(AtomicU64::new(0));
+        let hearing = Arc::new(AtomicBool::new(false));
+        let (alive, dropped) = tokio::sync::watch::channel(());
+        tokio::spawn(listen(
+            url.to_owned(),
+            Arc::downgrade(&writes),
+            Arc::downgrade(&hearing),
+            dropped,
+        ));
+        Self::with(
+            Watch::Postgres(Listening {
+                hearing,
+                _alive: alive,
+            }),
+            writes,
+        )
+    }
+
+    fn with(watch: Watch, writes: Arc<AtomicU64>) -> Self {
+        Self {
+            rows: RwLock::default(),
+            writes,
+            watch,
+        }
+    }
+
+    /// The stamp of this moment, or `None` when whether anything changed cannot be told.
+    /// Take it before reading the database, so that a write during the read leaves the
+    /// entry stale rather than the cache wrong.
+    pub fn stamp(&self) -> Option<Stamp> {
+        let writes = self.writes.load(Ordering::Acquire);
+        let wal_index = match &self.watch {
+            Watch::Nothing => return None,
+            #[cfg(unix)]
+            Watch::Sqlite(index) => index.header()?,
+            Watch::Postgres(listening) => {
+                if !listening.hearing.load(Ordering::Acquire) {
+                    return None;
+                }
+                [0; 48]
+            }
+        };
+        Some(Stamp { writes, wal_index })
+    }
+
+    /// This process wrote: whatever was read before is stale.
+    pub fn changed(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn get(&self, providers: &[&str], login: &str, now: Stamp) -> Option<Arc<[SealedRow]>> {
+        let rows = self.rows.read().unwrap_or_else(|e| e.into_inner());
+        let (stamp, found) = rows.get(&(providers.join("\n"), login.to_owned()))?;
+        (*stamp == now).then(|| found.clone())
+    }
+
+    pub fn put(&self, providers: &[&str], login: &str, stamp: Stamp, found: Arc<[SealedRow]>) {
+        let mut rows = self.rows.write().unwrap_or_else(|e| e.into_inner());
+        if rows.len() >= MAX_ENTRIES {
+            rows.clear();
+        }
+        rows.insert((providers.join("\n"), login.to_owned()), (stamp, found));
+    }
+}
+
+/// The header of SQLite's write-ahead-log index: two copies of 48 bytes at the start of
+/// the `-shm` file, which every commit rewrites (the frame count, checksums and salts), the
+/// second copy first. Equal copies with `isInit` set are a header no commit is writing.
+#[cfg(unix)]
+struct WalIndex {
+    path: std::path::PathBuf,
+    /// The open file and its inode: SQLite removes the file when the last connection to the
+    /// database closes, and the next one makes a new one.
+    file: Mutex<Option<Arc<(std::fs::File, u64)>>>,
+}
+
+#[cfg(unix)]
+impl WalIndex {
+    fn header(&self) -> Option<[u8; 48]> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let opened = {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            if file.is_none() {
+                let opened = std::fs::File::open(&self.path).ok()?;
+                let inode = opened.metadata().ok()?.ino();
+                *file = Some(Arc::new((opened, inode)));
+            }
+            file.clone()?
+        };
+        let (file, inode) = &*opened;
+        let mut bytes = [0u8; 96];
+        file.read_exact_at(&mut bytes, 0).ok()?;
+        // Read first, then make sure it was the database's current index file.
+        if std::fs::metadata(&self.path).ok()?.ino() != *inode {
+            *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return None;
+        }
+        let (first, second) = bytes.split_at(48);
+        if first != second || first[12] != 1 {
+            return None;
+        }
+        first.try_into().ok()
+    }
+}
+
+struct Listening {
+    /// Whether the listener is connected and listening now.
+    hearing: Arc<AtomicBool>,
+    /// Dropped with the cache, which tells the listener to stop.
+    _alive: tokio::sync::watch::Sender<()>,
+}
+
+/// Counts the notifications on [`CHANNEL`] into `writes`, connecting again (after a second)
+/// whenever the connection is lost; `hearing` is true only while it listens.
+async fn listen(
+    url: String,
+    writes: Weak<AtomicU64>,
+    hearing: Weak<AtomicBool>,
+    mut dropped: tokio::sync::watch::Receiver<()>,
+) {
+    let count = |hearing_now: bool| {
+        let (Some(writes), Some(hearing)) = (writes.upgrade(), hearing.upgrade()) else {
+            return false;
+        };
+        // Whatever was read while nobody listened may be stale: a new count either way.
+        writes.fetch_add(1, Ordering::AcqRel);
+        hearing.store(hearing_now, Ordering::Release);
+        true
+    };
+    let mut warned = false;
+    loop {
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.eager_reconnect(false);
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = dropped.changed() => return,
+            connected = connected => match connected {
+                Ok(listener) => Some(listener),
+                Err(error) => {
+                    if !warned {
+                        tracing::warn!("cannot listen for other instances' writes (token reads go to the database meanwhile): {error}");
+                        warned = true;
+                    }
+                    None
+                }
+            },
+        };
+        if listener.is_some() {
+            warned = false;
+            if !count(true) {
+                return;
+            }
+        }
+        while let Some(heard) = &mut listener {
+            tokio::select! {
+                _ = dropped.changed() => return,
+                notification = heard.try_recv() => match notification {
+                    Ok(Some(_)) => {
+                        if !count(true) {
+                            return;
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("lost the connection that hears other instances' writes; token reads go to the database until it is back");
+                        listener = None;
+                    }
+                },
+            }
+        }
+        if !count(false) {
+            return;
+        }
+        tokio::select! {
+            _ = dropped.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
