@@ -127,8 +127,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result
 /// JSON through the browser's own parser: smaller than carrying serde_json's in the wasm.
 async fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ()> {
     let text = response.text().await.map_err(|_| ())?;
-    let value = js_sys::JSON::parse(&text).map_err(|_| ())?;
-    serde_wasm_bindgen::from_value(value).map_err(|_| ())
+    crate::json::from_str(&text).map_err(|_| ())
 }
 
 async fn read_error(response: Response) -> ApiError {

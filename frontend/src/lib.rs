@@ -8,6 +8,7 @@
 pub mod api;
 pub mod components;
 pub mod i18n;
+pub mod json;
 pub mod messages;
 pub mod time;
 

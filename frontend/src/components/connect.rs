@@ -40,8 +40,7 @@ impl Options {
     pub fn load(provider_id: &str, default_scope: Option<&str>) -> Self {
         let stored = storage()
             .and_then(|s| s.get_item(&key(OPTIONS_KEY, provider_id)).ok().flatten())
-            .and_then(|json| js_sys::JSON::parse(&json).ok())
-            .and_then(|value| serde_wasm_bindgen::from_value::<Options>(value).ok());
+            .and_then(|json| crate::json::from_str::<Options>(&json).ok());
         stored.unwrap_or_else(|| Options {
             scope: default_scope
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
@@ -51,11 +50,8 @@ impl Options {
     }
 
     fn save(&self, provider_id: &str) {
-        let json = serde_wasm_bindgen::to_value(self)
-            .ok()
-            .and_then(|v| js_sys::JSON::stringify(&v).ok());
-        if let (Some(storage), Some(json)) = (storage(), json) {
-            let _ = storage.set_item(&key(OPTIONS_KEY, provider_id), &String::from(json));
+        if let (Some(storage), Some(json)) = (storage(), crate::json::to_string(self)) {
+            let _ = storage.set_item(&key(OPTIONS_KEY, provider_id), &json);
         }
     }
 }
