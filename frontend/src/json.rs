@@ -1,14 +1,19 @@
 //! JSON into the shared types: the browser's own parser reads the text, and this
 //! serde `Deserializer` walks the parsed value for the types' derives, which stay the
-//! one definition of the wire. Its error says only that the JSON did not fit: the page
-//! never shows serde's message, and leaving it out keeps serde's error formatting (and
-//! the float printing it reaches) out of the wasm.
+//! one definition of the wire; for what the page remembers, a `Serializer` builds the
+//! value the browser's `JSON.stringify` writes. Their error says only that the JSON did
+//! not fit: the page never shows serde's message, and leaving it out keeps serde's error
+//! formatting (and the float printing it reaches) out of the wasm.
 
 use std::fmt;
 
 use js_sys::{Array, JSON, Object};
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+use serde::{
+    Serialize,
+    de::{
+        self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+    },
+    ser::{self, Impossible},
 };
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -30,6 +35,12 @@ impl de::Error for Error {
     }
 }
 
+impl ser::Error for Error {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Self
+    }
+}
+
 /// Parses `text` as JSON into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     let value = JSON::parse(text).map_err(|_| Error)?;
@@ -37,8 +48,8 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
 }
 
 /// Writes `value` as JSON text.
-pub fn to_string<T: serde::Serialize>(value: &T) -> Option<String> {
-    let value = serde_wasm_bindgen::to_value(value).ok()?;
+pub fn to_string<T: Serialize>(value: &T) -> Option<String> {
+    let value = value.serialize(Writer).ok()?;
     JSON::stringify(&value).ok().map(String::from)
 }
 
@@ -289,6 +300,174 @@ impl<'de> MapAccess<'de> for Map {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         seed.deserialize(Value(self.value.take().ok_or(Error)?))
+    }
+}
+
+/// Builds the value `JSON.stringify` writes: objects, arrays, strings, numbers, booleans
+/// and null, which is all the page ever stores.
+struct Writer;
+
+macro_rules! numbers {
+    ($($method:ident: $type:ty)*) => {$(
+        fn $method(self, v: $type) -> Result<JsValue, Error> {
+            Ok(JsValue::from_f64(v as f64))
+        }
+    )*};
+}
+
+impl ser::Serializer for Writer {
+    type Ok = JsValue;
+    type Error = Error;
+    type SerializeSeq = ArrayWriter;
+    type SerializeTuple = Impossible<JsValue, Error>;
+    type SerializeTupleStruct = Impossible<JsValue, Error>;
+    type SerializeTupleVariant = Impossible<JsValue, Error>;
+    type SerializeMap = Impossible<JsValue, Error>;
+    type SerializeStruct = ObjectWriter;
+    type SerializeStructVariant = Impossible<JsValue, Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<JsValue, Error> {
+        Ok(JsValue::from_bool(v))
+    }
+
+    numbers!(serialize_i8: i8 serialize_i16: i16 serialize_i32: i32 serialize_i64: i64
+        serialize_u8: u8 serialize_u16: u16 serialize_u32: u32 serialize_u64: u64
+        serialize_f32: f32 serialize_f64: f64);
+
+    fn serialize_char(self, v: char) -> Result<JsValue, Error> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+
+    fn serialize_str(self, v: &str) -> Result<JsValue, Error> {
+        Ok(JsValue::from_str(v))
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<JsValue, Error> {
+        Err(Error)
+    }
+
+    fn serialize_none(self) -> Result<JsValue, Error> {
+        Ok(JsValue::NULL)
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<JsValue, Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<JsValue, Error> {
+        Ok(JsValue::NULL)
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<JsValue, Error> {
+        Ok(JsValue::NULL)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<JsValue, Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<JsValue, Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<JsValue, Error> {
+        Err(Error)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<ArrayWriter, Error> {
+        Ok(ArrayWriter(Array::new()))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(Error)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(Error)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(Error)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(Error)
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<ObjectWriter, Error> {
+        Ok(ObjectWriter(Object::new()))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(Error)
+    }
+}
+
+struct ArrayWriter(Array);
+
+impl ser::SerializeSeq for ArrayWriter {
+    type Ok = JsValue;
+    type Error = Error;
+
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
+        self.0.push(&value.serialize(Writer)?);
+        Ok(())
+    }
+
+    fn end(self) -> Result<JsValue, Error> {
+        Ok(self.0.into())
+    }
+}
+
+struct ObjectWriter(Object);
+
+impl ser::SerializeStruct for ObjectWriter {
+    type Ok = JsValue;
+    type Error = Error;
+
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        let value = value.serialize(Writer)?;
+        js_sys::Reflect::set(&self.0, &JsValue::from_str(key), &value).map_err(|_| Error)?;
+        Ok(())
+    }
+
+    fn end(self) -> Result<JsValue, Error> {
+        Ok(self.0.into())
     }
 }
 
