@@ -245,12 +245,55 @@ pub enum Revocation {
     NoEndpoint,
 }
 
-/// How a sign-in ended.
+/// How a sign-in ended: `{"result":"connected"}`, or `{"result":"failed"}` with the
+/// error's fields beside the tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(tag = "result", rename_all = "snake_case", try_from = "OutcomeFields")]
 pub enum FlowOutcome {
     Connected,
     Failed(ApiError),
+}
+
+/// What [`FlowOutcome`] is read as: the same JSON as its derived (internally tagged)
+/// form, read as a plain struct. Serde reads an internally tagged enum through a buffer
+/// of any JSON value, which costs the page's wasm several kilobytes.
+#[derive(Deserialize)]
+struct OutcomeFields {
+    result: OutcomeResult,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+    provider_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeResult {
+    Connected,
+    Failed,
+}
+
+impl TryFrom<OutcomeFields> for FlowOutcome {
+    type Error = &'static str;
+
+    fn try_from(fields: OutcomeFields) -> Result<Self, Self::Error> {
+        match fields {
+            OutcomeFields {
+                result: OutcomeResult::Connected,
+                ..
+            } => Ok(Self::Connected),
+            OutcomeFields {
+                result: OutcomeResult::Failed,
+                code: Some(code),
+                message: Some(message),
+                provider_message,
+            } => Ok(Self::Failed(ApiError {
+                code,
+                message,
+                provider_message,
+            })),
+            _ => Err("a failed outcome lacks its error's code or message"),
+        }
+    }
 }
 
 /// The one error body every route answers with.
@@ -621,5 +664,37 @@ mod tests {
         let json = serde_json::to_value(&outcome).unwrap();
         assert_eq!(json["result"], "failed");
         assert_eq!(json["code"], "access_denied");
+    }
+
+    #[test]
+    fn an_outcome_reads_back_as_it_was_written() {
+        for outcome in [
+            FlowOutcome::Connected,
+            FlowOutcome::Failed(ApiError::new(ErrorCode::CodeRejected)),
+            FlowOutcome::Failed(
+                ApiError::new(ErrorCode::TokenRequestRejected)
+                    .with_provider_message(Some("invalid_scope".into())),
+            ),
+        ] {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(serde_json::from_str::<FlowOutcome>(&json).unwrap(), outcome);
+        }
+        assert_eq!(
+            serde_json::to_string(&FlowOutcome::Connected).unwrap(),
+            r#"{"result":"connected"}"#
+        );
+    }
+
+    #[test]
+    fn an_outcome_of_another_shape_is_refused() {
+        for json in [
+            r#"{"result":"failed","message":"no code"}"#,
+            r#"{"result":"failed","code":"internal"}"#,
+            r#"{"result":"failed","code":"no_such_code","message":"m"}"#,
+            r#"{"result":"maybe"}"#,
+            r#"{"code":"internal","message":"m"}"#,
+        ] {
+            assert!(serde_json::from_str::<FlowOutcome>(json).is_err(), "{json}");
+        }
     }
 }
