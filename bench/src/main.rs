@@ -117,6 +117,8 @@ fn start_server(
         .env("TOKENBRIDGE_SIGNIN_RATE", "0")
         .env("TOKENBRIDGE_API_RATE", "0")
         .env("RUST_LOG", "warn")
+        // Passed on when set, to compare runtime sizes.
+        .envs(std::env::var("TOKIO_WORKER_THREADS").map(|n| ("TOKIO_WORKER_THREADS", n)))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -488,6 +490,7 @@ async fn run(options: Options) -> Result<(), String> {
     let mut direct = Vec::new();
     let mut reuse = Vec::new();
     for concurrency in [1, 8, 64] {
+        eprintln!("==> flows at concurrency {concurrency} (server pid {pid})");
         let before = counters.connections();
         let cpu_before = cpu_seconds(pid);
         let mut level = run_flows(&client, &server.base, options.flows, concurrency).await;
@@ -516,6 +519,7 @@ async fn run(options: Options) -> Result<(), String> {
     let _ = run_reads(&client, &server.base, login, 500, 64, pid).await;
     let mut reads = Vec::new();
     for concurrency in [1, 8, 64] {
+        eprintln!("==> token reads at concurrency {concurrency} (server pid {pid})");
         reads.push(
             run_reads(
                 &client,

@@ -33,13 +33,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::limits::middleware,
         ))
-        .layer(middleware::from_fn(security::json_errors))
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            security::host,
+            security::guard,
         ))
-        .layer(middleware::from_fn(security::headers))
         // A whole request ends within this (408 past it): longer than the worst case of
         // its provider calls (discovery, the token request, user info).
         .layer(TimeoutLayer::with_status_code(

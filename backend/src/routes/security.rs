@@ -16,10 +16,29 @@ use crate::AppState;
 
 pub use crate::policy::CSP;
 
-/// The headers every response gets, unless a handler set its own policy.
-pub async fn headers(request: Request, next: Next) -> Response<Body> {
+/// Every request's guard and every answer's dress, as one layer (each layer is one more
+/// boxed future per request): a request for a foreign host is refused, an error in plain
+/// text becomes our JSON, and the security headers are set.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
     let no_store = is_api(request.uri().path());
-    let mut response = next.run(request).await;
+    let response = match foreign_host(&state, &request) {
+        Some(refusal) => refusal,
+        None => {
+            let mut response = as_json(next.run(request).await);
+            if state.config.public_url.scheme() == "https" {
+                response.headers_mut().insert(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                );
+            }
+            response
+        }
+    };
+    dressed(response, no_store)
+}
+
+/// The headers every response gets, unless a handler set its own policy.
+fn dressed(mut response: Response<Body>, no_store: bool) -> Response<Body> {
     let headers = response.headers_mut();
     set_default(headers, header::CONTENT_SECURITY_POLICY, CSP);
     headers.insert(
@@ -53,8 +72,7 @@ fn is_api(path: &str) -> bool {
 /// Turns an error answered in plain text or with no body type at all — axum's
 /// rejections (405, 413, 415, …) and the static files' bare statuses — into
 /// the shared JSON error body. Our own JSON and HTML answers pass unchanged.
-pub async fn json_errors(request: Request, next: Next) -> Response<Body> {
-    let response = next.run(request).await;
+fn as_json(response: Response<Body>) -> Response<Body> {
     let status = response.status();
     let plain = response
         .headers()
@@ -98,8 +116,8 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 
 /// Requests for another host than the public URL's (or this machine's) are refused: a
 /// DNS name rebound to a localhost instance must not reach it. Over https, every answer
-/// tells the browser to stay on https (HSTS).
-pub async fn host(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
+/// tells the browser to stay on https (HSTS, in [`guard`]). The refusal, if refused.
+fn foreign_host(state: &AppState, request: &Request) -> Option<Response<Body>> {
     let public = &state.config.public_url;
     let given = request
         .headers()
@@ -132,16 +150,9 @@ pub async fn host(State(state): State<AppState>, request: Request, next: Next) -
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        return Some(response);
     }
-    let mut response = next.run(request).await;
-    if public.scheme() == "https" {
-        response.headers_mut().insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    response
+    None
 }
 
 /// The host part of a `Host` header: without its port, and without an IPv6 address's brackets.

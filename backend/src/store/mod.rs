@@ -330,6 +330,10 @@ impl Store {
             .max_connections(if sqlite { 4 } else { 10 })
             // A database that cannot be reached fails a request in seconds, not in half a minute.
             .acquire_timeout(std::time::Duration::from_secs(3))
+            // A PostgreSQL connection may have died while idle, so it is pinged before use;
+            // a SQLite one is a file this process holds open, and the ping would be one more
+            // round trip to its worker thread for every statement.
+            .test_before_acquire(!sqlite)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if sqlite {
