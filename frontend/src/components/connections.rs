@@ -22,20 +22,18 @@ fn group_by_provider<T>(
     providers: &[ProviderView],
     provider_id: impl Fn(&T) -> &str,
 ) -> Vec<(String, Vec<T>)> {
-    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    // Seeded in the providers' order, so no sort is needed (one costs the page 2 KB).
+    let mut groups: Vec<(String, Vec<T>)> = providers
+        .iter()
+        .map(|p| (p.id.clone(), Vec::new()))
+        .collect();
     for item in items {
         match groups.iter_mut().find(|(id, _)| id == provider_id(&item)) {
             Some((_, group)) => group.push(item),
             None => groups.push((provider_id(&item).to_owned(), vec![item])),
         }
     }
-    // A stable sort: ids no provider has keep the order they were first seen in.
-    groups.sort_by_key(|(id, _)| {
-        providers
-            .iter()
-            .position(|p| &p.id == id)
-            .unwrap_or(providers.len())
-    });
+    groups.retain(|(_, group)| !group.is_empty());
     groups
 }
 

@@ -15,7 +15,7 @@ pub fn ErrorView(error: ApiError, provider: ProviderKind) -> impl IntoView {
     let code = error.code;
     let words = error.provider_message.clone();
     view! {
-        <Show when=move || shown.get()>
+        {move || shown.get().then(|| view! {
             <section class="card error" role="alert" data-testid="error" data-code=code.as_str()>
                 <h2>{move || title(code, provider, lang.get())}</h2>
                 <p>{move || advice(code, provider, lang.get())}</p>
@@ -28,6 +28,6 @@ pub fn ErrorView(error: ApiError, provider: ProviderKind) -> impl IntoView {
                 </p>
                 <p class="muted">{move || lang.get().tr("Error code: ", "Код ошибки: ")} <code>{code.as_str()}</code></p>
             </section>
-        </Show>
+        })}
     }
 }
