@@ -30,7 +30,13 @@ pub fn App() -> impl IntoView {
     let lang = RwSignal::new(Lang::detect());
     lang.get_untracked().remember();
     provide_context(lang);
-    let session = LocalResource::new(api::get_session);
+    // None until the server first answers; a reload keeps the last answer on the page
+    // until the next one arrives.
+    let session = RwSignal::new(None::<Result<SessionView, ApiError>>);
+    let reload = move || {
+        leptos::task::spawn_local(async move { session.set(Some(api::get_session().await)) })
+    };
+    reload();
     // What the last action on a connection did, said once at the top.
     let (notice, set_notice) = signal(None::<Notice>);
     // A failed Sign out, shown as an error under the header until the next action.
@@ -47,7 +53,7 @@ pub fn App() -> impl IntoView {
                 }
                 said => set_notice.set(Some(said.unwrap_or_else(Notice::Failed))),
             }
-            session.refetch();
+            session.set(Some(api::get_session().await));
         });
     });
 
@@ -60,7 +66,7 @@ pub fn App() -> impl IntoView {
                 }.into_any(),
                 Some(Err(error)) => view! {
                     <Header providers=Vec::new() />
-                    <UnreachableServer error=error retry=Callback::new(move |()| session.refetch()) />
+                    <UnreachableServer error=error retry=Callback::new(move |()| reload()) />
                 }.into_any(),
                 Some(Ok(view)) => view! {
                     {move || notice.get().map(|notice| view! { <p class="notice" role="status" data-testid="notice">{move || notice.text(lang.get())}</p> })}
