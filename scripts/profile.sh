@@ -18,7 +18,9 @@ export BENCH_RSS_FLOWS=0 BENCH_LOADS=0 BENCH_OUT=/tmp/tokenbridge-profile-result
 log=$(mktemp)
 target/release/tokenbridge-bench 2>"$log" >/dev/null &
 bench=$!
-trap 'kill $bench 2>/dev/null || true; rm -f "$log"' EXIT
+pid=""
+# The benchmark's server is its child: stopped with it, or it would run on.
+trap 'kill $bench ${pid:-} 2>/dev/null || true; rm -f "$log"' EXIT
 until grep -q "$marker" "$log"; do
   kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.2

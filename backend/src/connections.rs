@@ -14,7 +14,7 @@ use tokenbridge_shared::{
 use crate::{
     clock::unix_now,
     provider::{Account, IssuedToken, Provider, ProviderError, Providers, Revoked},
-    sessions::Session,
+    sessions::{Session, SessionId, Sessions},
     store::{Connection, NewConnection, NewSession, Status, Store, StoreError, random_hex},
 };
 
@@ -185,6 +185,15 @@ impl Connections {
     /// The connections `session` sees (those of the accounts it signed in with), most recent first.
     pub async fn of_session(&self, session: &Session) -> Result<Vec<Connection>, ConnectionError> {
         Ok(self.store.of_session(&self.scope(), &session.hash).await?)
+    }
+
+    /// The live session of `id` and the connections it sees (as [`Self::of_session`]).
+    pub async fn session(
+        &self,
+        sessions: &Sessions,
+        id: &SessionId,
+    ) -> Result<Option<(Session, Vec<Connection>)>, ConnectionError> {
+        Ok(sessions.find_seeing(id, &self.scope()).await?)
     }
 
     /// Whether `session` sees the connection `id`.

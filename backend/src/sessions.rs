@@ -9,7 +9,7 @@ use tokenbridge_shared::ProviderKind;
 
 use crate::{
     clock::unix_now,
-    store::{Connection, NewSession, Pruned, Store, StoreError, hash_id, random_hex},
+    store::{Connection, NewSession, Pruned, SessionRow, Store, StoreError, hash_id, random_hex},
 };
 
 /// A session is renewed (its idle expiry pushed back) at most this often, so that
@@ -137,6 +137,25 @@ impl Sessions {
         let Some(row) = self.store.session(&hash).await? else {
             return Ok(None);
         };
+        self.live(hash, row).await
+    }
+
+    /// The live session of `id`, as [`Self::find`] finds it, and the connections of
+    /// `providers` it sees: one query.
+    pub async fn find_seeing(
+        &self,
+        id: &SessionId,
+        providers: &[&str],
+    ) -> Result<Option<(Session, Vec<Connection>)>, StoreError> {
+        let hash = id.hash();
+        let Some((row, seen)) = self.store.session_seeing(providers, &hash).await? else {
+            return Ok(None);
+        };
+        Ok(self.live(hash, row).await?.map(|session| (session, seen)))
+    }
+
+    /// The session `row` of `hash`, unless it expired; renewed if due.
+    async fn live(&self, hash: String, row: SessionRow) -> Result<Option<Session>, StoreError> {
         let now = unix_now();
         if now - row.seen_at >= self.lifetimes.idle_secs
             || now - row.created_at >= self.lifetimes.absolute_secs

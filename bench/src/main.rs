@@ -185,8 +185,8 @@ struct Reads {
 
 async fn run_reads(
     client: &reqwest::Client,
-    base: &str,
-    login: &str,
+    url: &str,
+    header: (reqwest::header::HeaderName, String),
     reads: usize,
     concurrency: usize,
     pid: u32,
@@ -195,7 +195,7 @@ async fn run_reads(
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let url = format!("{base}/api/v1/connections/{login}/token");
+        let (url, header) = (url.to_owned(), header.clone());
         let client = client.clone();
         let count = reads / concurrency + usize::from(worker < reads % concurrency);
         workers.spawn(async move {
@@ -203,7 +203,12 @@ async fn run_reads(
             let mut errors = 0;
             for _ in 0..count {
                 let sent = Instant::now();
-                match client.get(&url).bearer_auth(API_KEY).send().await {
+                match client
+                    .get(&url)
+                    .header(header.0.clone(), &header.1)
+                    .send()
+                    .await
+                {
                     Ok(response) if response.status().is_success() => {
                         let _ = response.bytes().await;
                         times.push(sent.elapsed());
@@ -271,7 +276,9 @@ impl Jar {
 }
 
 /// One complete flow with its own cookie jar: the time of each step.
-async fn flow(client: &reqwest::Client, base: &str) -> Result<[Duration; 3], String> {
+/// One complete sign-in and the page's read after it: the three steps' times, and the
+/// browser's cookies at the end.
+async fn flow(client: &reqwest::Client, base: &str) -> Result<([Duration; 3], String), String> {
     let mut jar = Jar::default();
     let started = Instant::now();
     let login = client
@@ -320,7 +327,7 @@ async fn flow(client: &reqwest::Client, base: &str) -> Result<[Duration; 3], Str
             session["outcome"]
         ));
     }
-    Ok([login_time, callback_time, session_time])
+    Ok(([login_time, callback_time, session_time], jar.header()))
 }
 
 struct Level {
@@ -349,7 +356,7 @@ async fn run_flows(
             let mut errors = 0;
             for _ in 0..count {
                 match flow(&client, &base).await {
-                    Ok(steps) => times.push(steps),
+                    Ok((steps, _)) => times.push(steps),
                     Err(error) => {
                         if errors == 0 {
                             eprintln!("a flow failed: {error}");
@@ -515,16 +522,17 @@ async fn run(options: Options) -> Result<(), String> {
         .as_str()
         .ok_or("the flows saved no connection")?
         .to_owned();
-    let login = login.as_str();
-    let _ = run_reads(&client, &server.base, login, 500, 64, pid).await;
+    let token_url = format!("{}/api/v1/connections/{login}/token", server.base);
+    let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
+    let _ = run_reads(&client, &token_url, bearer.clone(), 500, 64, pid).await;
     let mut reads = Vec::new();
     for concurrency in [1, 8, 64] {
         eprintln!("==> token reads at concurrency {concurrency} (server pid {pid})");
         reads.push(
             run_reads(
                 &client,
-                &server.base,
-                login,
+                &token_url,
+                bearer.clone(),
                 options.reads,
                 concurrency,
                 pid,
@@ -532,6 +540,15 @@ async fn run(options: Options) -> Result<(), String> {
             .await,
         );
     }
+
+    // The page's read of its session after a sign-in, alone: what a flow spends beyond
+    // the sign-in itself (login + callback).
+    eprintln!("==> session reads at concurrency 8 (server pid {pid})");
+    let (_, cookies) = flow(&client, &server.base).await?;
+    let session_url = format!("{}/api/session", server.base);
+    let cookie = (reqwest::header::COOKIE, cookies);
+    let _ = run_reads(&client, &session_url, cookie.clone(), 200, 8, pid).await;
+    let sessions = run_reads(&client, &session_url, cookie, options.reads, 8, pid).await;
 
     let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
     if options.rss_flows > done {
@@ -595,6 +612,28 @@ async fn run(options: Options) -> Result<(), String> {
     }
     println!(
         "(CPU µs: the server's CPU time per complete flow — login, callback with exchange and save, session read)"
+    );
+    let session_cpu = sessions.cpu_us;
+    println!(
+        "the page's session read alone, {} at concurrency 8: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
+        sessions.reads,
+        session_cpu.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+        sessions.reads as f64 / sessions.seconds,
+        percentile(&sessions.times, 50.0),
+        percentile(&sessions.times, 99.0),
+        sessions.errors
+    );
+    let sign_in_cpu: Vec<Option<f64>> = levels
+        .iter()
+        .map(|l| l.cpu_us.zip(session_cpu).map(|(flow, read)| flow - read))
+        .collect();
+    println!(
+        "server CPU per sign-in (login + callback = flow − session read) at 1/8/64: {} µs",
+        sign_in_cpu
+            .iter()
+            .map(|c| c.map_or("n/a".to_owned(), |c| format!("{c:.0}")))
+            .collect::<Vec<_>>()
+            .join(" / ")
     );
     println!();
     println!(
@@ -696,6 +735,15 @@ async fn run(options: Options) -> Result<(), String> {
         "flows_per_level": options.flows,
         "levels": json_levels,
         "token_reads": json_reads,
+        "session_reads": {
+            "concurrency": sessions.concurrency,
+            "reads": sessions.reads,
+            "reads_per_second": sessions.reads as f64 / sessions.seconds,
+            "server_cpu_us_per_read": sessions.cpu_us,
+            "errors": sessions.errors,
+            "latency": stats(&sessions.times),
+        },
+        "server_cpu_us_per_sign_in": levels.iter().zip(&sign_in_cpu).map(|(l, c)| json!({"concurrency": l.concurrency, "login_and_callback": c})).collect::<Vec<_>>(),
         "overhead": json_overhead,
         "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
         "binary_bytes": binary_bytes,

@@ -82,24 +82,23 @@ async fn session(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
 ) -> Result<(PrivateCookieJar, Json<SessionView>), AppError> {
-    let session = live_session(&state, &jar).await?;
-    let (connections, operator, everyone) = match &session {
-        Some(session) => {
-            let own = state.connections.of_session(session).await?;
-            let operator = state
-                .sessions
-                .is_operator(&own, |c| state.connections.kind_of(c));
-            let everyone = if operator {
-                state.connections.all().await?
-            } else {
-                Vec::new()
-            };
-            (own, operator, everyone)
-        }
-        None => (Vec::new(), false, Vec::new()),
+    let session = match state.cookies.session_id(&jar) {
+        Some(id) => state.connections.session(&state.sessions, &id).await?,
+        None => None,
+    };
+    let signed_in = session.is_some();
+    let connections = session.map(|(_, own)| own).unwrap_or_default();
+    let operator = signed_in
+        && state
+            .sessions
+            .is_operator(&connections, |c| state.connections.kind_of(c));
+    let everyone = if operator {
+        state.connections.all().await?
+    } else {
+        Vec::new()
     };
     // A cookie whose session ended (signed out, expired) is dropped.
-    let jar = if session.is_none() && state.cookies.session_id(&jar).is_some() {
+    let jar = if !signed_in && state.cookies.session_id(&jar).is_some() {
         state.cookies.clear_session(jar)
     } else {
         jar
@@ -121,7 +120,7 @@ async fn session(
             .collect(),
         outcome,
         exchange_log: state.cookies.log(&jar),
-        signed_in: session.is_some(),
+        signed_in,
         operator,
         all_connections: everyone
             .iter()

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreError};
+use super::{COLUMNS, Connection, SealedRow, Store, StoreError, bind_all, placeholders};
 
 /// A session to start with a sign-in, replacing the browser's current one (if it has one).
 #[derive(Debug)]
@@ -97,6 +97,46 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// The session whose id hashes to `hash` (expired or not), and the connections of
+    /// `providers` it sees, most recently refreshed or created first: the page's read, in
+    /// one query.
+    pub async fn session_seeing(
+        &self,
+        providers: &[&str],
+        hash: &str,
+    ) -> Result<Option<(SessionRow, Vec<Connection>)>, StoreError> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let query = format!(
+            "SELECT s.created_at AS session_created_at, s.seen_at AS session_seen_at, {columns} \
+             FROM sessions s LEFT JOIN session_connections sc ON sc.session_hash = s.id_hash \
+             LEFT JOIN connections c ON c.id = sc.connection_id AND c.provider IN ({}) \
+             WHERE s.id_hash = $1 ORDER BY c.touched_ns DESC, c.id",
+            placeholders(2, providers.len())
+        );
+        let rows = bind_all(sqlx::query(&query).bind(hash), providers)
+            .fetch_all(&self.pool)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = SessionRow {
+            created_at: first.try_get("session_created_at")?,
+            seen_at: first.try_get("session_seen_at")?,
+        };
+        let mut seen = Vec::new();
+        for row in &rows {
+            // A session that sees nothing (or nothing of these providers) has one row of NULLs.
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                seen.push(self.unseal(&SealedRow::read(row)?));
+            }
+        }
+        Ok(Some((session, seen)))
     }
 
     /// Renews the session's idle expiry from `now`.
