@@ -8,68 +8,80 @@ use tokenbridge_shared::{
 };
 
 pub async fn get_session() -> Result<SessionView, ApiError> {
-    let response = Request::get(routes::SESSION)
-        .send()
-        .await
-        .map_err(network)?;
-    read_json(response).await
+    decode(&fetch(Method::Get, routes::SESSION).await?)
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    let response = Request::post(routes::LOGOUT)
-        .header(CSRF_HEADER, "1")
-        .send()
-        .await
-        .map_err(network)?;
-    if response.ok() {
-        Ok(())
-    } else {
-        Err(read_error(response).await)
-    }
+    fetch(Method::Post, routes::LOGOUT).await.map(drop)
 }
 
 /// Refreshes one of this browser's connections now.
 pub async fn refresh_connection(id: &str) -> Result<ConnectionView, ApiError> {
     let url = format!("{}/{}/refresh", routes::CONNECTIONS, encode(id));
-    let response = Request::post(&url)
-        .header(CSRF_HEADER, "1")
-        .send()
-        .await
-        .map_err(network)?;
-    read_json(response).await
+    decode(&fetch(Method::Post, &url).await?)
 }
 
 /// Revokes (where the provider can) and forgets one of this browser's connections.
 pub async fn disconnect(id: &str) -> Result<Disconnected, ApiError> {
     let url = format!("{}/{}", routes::CONNECTIONS, encode(id));
-    let response = Request::delete(&url)
-        .header(CSRF_HEADER, "1")
-        .send()
-        .await
-        .map_err(network)?;
-    read_json(response).await
+    decode(&fetch(Method::Delete, &url).await?)
 }
 
 /// For an operator: refreshes anyone's connection now. The answer carries no token.
 pub async fn operator_refresh(id: &str) -> Result<ConnectionSummary, ApiError> {
     let url = format!("{}/{}/refresh", routes::OPERATOR_CONNECTIONS, encode(id));
-    let response = Request::post(&url)
-        .header(CSRF_HEADER, "1")
-        .send()
-        .await
-        .map_err(network)?;
-    read_json(response).await
+    decode(&fetch(Method::Post, &url).await?)
 }
 
 /// For an operator: revokes (where the provider can) and forgets anyone's connection.
 pub async fn operator_disconnect(id: &str) -> Result<Disconnected, ApiError> {
     let url = format!("{}/{}", routes::OPERATOR_CONNECTIONS, encode(id));
-    let response = Request::delete(&url)
-        .header(CSRF_HEADER, "1")
-        .send()
-        .await
-        .map_err(network)?;
-    read_json(response).await
+    decode(&fetch(Method::Delete, &url).await?)
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+/// The one place the app awaits the network: sends the request (a state-changing one
+/// with the anti-forgery header) and answers the body of a 2xx reply, or the error.
+async fn fetch(method: Method, url: &str) -> Result<String, ApiError> {
+    let request = match method {
+        Method::Get => return read(Request::get(url).send().await).await,
+        Method::Post => Request::post(url),
+        Method::Delete => Request::delete(url),
+    };
+    read(request.header(CSRF_HEADER, "1").send().await).await
+}
+
+async fn read(sent: Result<Response, gloo_net::Error>) -> Result<String, ApiError> {
+    let response = sent.map_err(network)?;
+    let text = response.text().await;
+    if response.ok() {
+        return text.map_err(|_| unreadable());
+    }
+    let status = response.status();
+    Err(text
+        .ok()
+        .and_then(|text| crate::json::from_str::<ApiError>(&text).ok())
+        .unwrap_or_else(|| {
+            ApiError::new(ErrorCode::Internal).with_message(format!(
+                "The server answered {status}. Reload the page or check the server log."
+            ))
+        }))
+}
+
+/// JSON through the browser's own parser: smaller than carrying serde_json's in the wasm.
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    crate::json::from_str(text).map_err(|_| unreadable())
+}
+
+fn unreadable() -> ApiError {
+    ApiError::new(ErrorCode::Internal)
+        .with_message("The server's answer could not be read. Reload the page.")
 }
 
 fn encode(text: &str) -> String {
@@ -112,31 +124,6 @@ pub fn login_href(
     } else {
         format!("{}?{}", routes::LOGIN, params.join("&"))
     }
-}
-
-async fn read_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ApiError> {
-    if !response.ok() {
-        return Err(read_error(response).await);
-    }
-    parse(response).await.map_err(|_| {
-        ApiError::new(ErrorCode::Internal)
-            .with_message("The server's answer could not be read. Reload the page.")
-    })
-}
-
-/// JSON through the browser's own parser: smaller than carrying serde_json's in the wasm.
-async fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ()> {
-    let text = response.text().await.map_err(|_| ())?;
-    crate::json::from_str(&text).map_err(|_| ())
-}
-
-async fn read_error(response: Response) -> ApiError {
-    let status = response.status();
-    parse::<ApiError>(response).await.unwrap_or_else(|_| {
-        ApiError::new(ErrorCode::Internal).with_message(format!(
-            "The server answered {status}. Reload the page or check the server log."
-        ))
-    })
 }
 
 fn network(_: gloo_net::Error) -> ApiError {
