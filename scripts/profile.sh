@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Where the server's CPU goes: runs the benchmark's release server under load (complete
-# sign-ins, or scripts' token reads) and records it with perf (call graphs from DWARF)
+# sign-ins, scripts' token reads, or the page's session reads) and records it with perf (call graphs from DWARF)
 # for a few seconds at concurrency 1, then prints the hottest call chains.
-# Usage: scripts/profile.sh flows|reads [seconds]   (needs perf: apt-get install linux-perf)
+# Usage: scripts/profile.sh flows|reads|sessions [seconds]   (needs perf: apt-get install linux-perf)
 # Build first (scripts/bench.sh does, or: cargo build --release -p tokenbridge -p tokenbridge-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ seconds="${2:-5}"
 case "$kind" in
   flows) marker="==> flows at concurrency 1"; export BENCH_FLOWS=100000 BENCH_READS=10 ;;
   reads) marker="==> token reads at concurrency 1"; export BENCH_FLOWS=50 BENCH_READS=1000000 ;;
-  *) echo "usage: $0 flows|reads [seconds]" >&2; exit 2 ;;
+  sessions) marker="==> session reads at concurrency 8"; export BENCH_FLOWS=50 BENCH_READS=200000 ;;
+  *) echo "usage: $0 flows|reads|sessions [seconds]" >&2; exit 2 ;;
 esac
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 export BENCH_RSS_FLOWS=0 BENCH_LOADS=0 BENCH_OUT=/tmp/tokenbridge-profile-results.json
