@@ -149,10 +149,13 @@ fn ProviderConnect(
     } = provider;
     let yandex = kind.speaks_yandex();
     let options = RwSignal::new(Options::load(&id, default_scope.as_deref()));
-    {
-        let id = id.clone();
-        Effect::new(move |_| options.with(|o| o.save(&id)));
-    }
+    // Remembered as first shown, and again at every change.
+    options.with_untracked(|o| o.save(&id));
+    let saved_as = StoredValue::new(id.clone());
+    let edit = move |change: &mut dyn FnMut(&mut Options)| {
+        options.update(|o| change(o));
+        saved_as.with_value(|id| options.with_untracked(|o| o.save(id)));
+    };
     let href = {
         let id = id.clone();
         move || options.with(|o| login_href(&id, kind, o))
@@ -204,7 +207,7 @@ fn ProviderConnect(
                     label=Signal::derive(move || lang.get().tr("Access (scope)", "Доступ (scope)"))
                     hint=Signal::derive(move || lang.get().tr(scope_hint_en, scope_hint_ru))
                     values=scope
-                    on_change=Callback::new(move |values| options.update(|o| o.scope = values))
+                    on_change=Callback::new(move |values: Vec<String>| edit(&mut |o| o.scope = values.clone()))
                 />
                 {yandex.then(|| view! {
                     <ChipsField
@@ -216,7 +219,7 @@ fn ProviderConnect(
                             "Права, которые пользователь может отключить на странице согласия.",
                         ))
                         values=optional
-                        on_change=Callback::new(move |values| options.update(|o| o.optional_scope = values))
+                        on_change=Callback::new(move |values: Vec<String>| edit(&mut |o| o.optional_scope = values.clone()))
                     />
                 })}
                 <div class="field" data-testid="login-hint">
@@ -224,7 +227,7 @@ fn ProviderConnect(
                     <input id=field("login-hint") type="text" autocomplete="username"
                         placeholder=move || lang.get().tr("login or email", "логин или почта")
                         prop:value=move || options.with(|o| o.login_hint.clone())
-                        on:input=move |ev| options.update(|o| o.login_hint = event_target_value(&ev)) />
+                        on:input=move |ev| edit(&mut |o| o.login_hint = event_target_value(&ev)) />
                     <p class="hint">{move || lang.get().tr("Suggests which account to sign in with (login_hint).", "Подскажет, каким аккаунтом войти (login_hint).")}</p>
                 </div>
                 {yandex.then(|| view! {
@@ -233,7 +236,7 @@ fn ProviderConnect(
                         <input id=field("device-name") type="text"
                             placeholder=move || lang.get().tr("e.g. reporting server", "например, сервер отчётов")
                             prop:value=move || options.with(|o| o.device_name.clone())
-                            on:input=move |ev| options.update(|o| o.device_name = event_target_value(&ev)) />
+                            on:input=move |ev| edit(&mut |o| o.device_name = event_target_value(&ev)) />
                         <p class="hint">{move || lang.get().tr(
                             "Yandex can revoke a token only if it was issued for a named device.",
                             "Яндекс может отозвать токен, только если он выдан для именованного устройства.",
@@ -243,7 +246,7 @@ fn ProviderConnect(
                 <div class="field checkbox" data-testid="ask-again">
                     <input id=field("ask-again") type="checkbox"
                         prop:checked=move || options.with(|o| o.ask_again)
-                        on:change=move |ev| options.update(|o| o.ask_again = event_target_checked(&ev)) />
+                        on:change=move |ev| edit(&mut |o| o.ask_again = event_target_checked(&ev)) />
                     <label for=field("ask-again")>{move || format!("{} ({ask_again_param})", lang.get().tr(
                         "Ask me again, even if I allowed access before",
                         "Спросить снова, даже если доступ уже разрешён",
