@@ -1,8 +1,107 @@
 #!/usr/bin/env bash
-# Writes .gz (gzip -9) and .br (brotli -q 11) beside each page file, so the server sends them
-# to browsers that accept them. Trunk runs it after every build (Trunk.toml, post_build hook).
+# Trunk runs this after every build (Trunk.toml, post_build hook) on the staging dir.
+#
+# A release build first gets shorter: wasm-opt renames the wasm's imports and exports
+# to one or two letters (and optimizes again, as the renaming otherwise undoes part of
+# the earlier pass), the JS glue is renamed to match and loses its comments and
+# indentation, and index.html gets the new integrity (SRI) hashes of both files. Every
+# name is checked to have been renamed; otherwise the build fails.
+#
+# Then it writes .gz (gzip -9) and .br (brotli -q 11) beside each page file, so the
+# server sends them to browsers that accept them.
 set -euo pipefail
 dir="${1:?usage: precompress.sh DIR}"
+
+# The integrity value of a file, as index.html carries it: sha384, base64.
+sri() {
+  if command -v openssl >/dev/null; then
+    openssl dgst -sha384 -binary "$1" | base64 -w0
+  else
+    sha384sum "$1" | cut -d' ' -f1 | tr a-f A-F | basenc --base16 -d | base64 -w0
+  fi
+}
+
+shorten() {
+  local wasm js html work
+  wasm=$(echo "$dir"/*_bg.wasm)
+  js="${wasm%_bg.wasm}.js"
+  html="$dir/index.html"
+  if ! [ -f "$wasm" ] || ! [ -f "$js" ] || ! [ -f "$html" ]; then
+    echo "precompress: no single wasm, JS glue and index.html in $dir" >&2
+    return 1
+  fi
+  local old_wasm_sri old_js_sri
+  old_wasm_sri=$(sri "$wasm")
+  old_js_sri=$(sri "$js")
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+
+  # The mapping wasm-opt prints: imports as ["module", "old", "new"], exports as
+  # ["old", "new"]; every import module becomes "a".
+  wasm-opt "$wasm" -Oz --minify-imports-and-exports-and-modules -o "$work/out.wasm" > "$work/map"
+  sed -nE 's/^  \["[^"]+", "([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/imports"
+  sed -nE 's/^  \["([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/exports"
+  if ! [ -s "$work/imports" ] || ! [ -s "$work/exports" ]; then
+    echo "precompress: wasm-opt printed no mapping of names" >&2
+    return 1
+  fi
+
+  # In the glue an import is a key of the imports object, on a line of its own, and an
+  # export is read as `wasm.name`.
+  {
+    while read -r old new; do echo "s/^( *)$old:/\\1$new:/"; done < "$work/imports"
+    while read -r old new; do echo "s/wasm\\.$old\\b/wasm.$new/g"; done < "$work/exports"
+    echo 's/^( *)"[^"]+": import0,$/\1a: import0,/'
+  } > "$work/rename.sed"
+  sed -E -f "$work/rename.sed" "$js" > "$work/renamed.js"
+  local old left=0
+  while read -r old _; do
+    if grep -qE "^ *$old:" "$work/renamed.js"; then
+      echo "precompress: import $old not renamed" >&2
+      left=1
+    fi
+  done < "$work/imports"
+  while read -r old _; do
+    if grep -qE "wasm\\.$old\\b" "$work/renamed.js"; then
+      echo "precompress: export $old not renamed" >&2
+      left=1
+    fi
+  done < "$work/exports"
+  if ! grep -qE '^ *a: import0,$' "$work/renamed.js"; then
+    echo "precompress: the import module not renamed" >&2
+    left=1
+  fi
+  [ "$left" = 0 ] || return 1
+
+  # Comments and indentation: a JSDoc block or a // comment on lines of its own (the glue
+  # has no string spanning lines, so none is inside one), then leading blanks and blank lines.
+  sed -E \
+    -e '/^[[:space:]]*\/\*\*.*\*\/[[:space:]]*$/d' \
+    -e '/^[[:space:]]*\/\*\*/,/\*\//d' \
+    -e '/^[[:space:]]*\/\//d' \
+    -e 's/^[[:space:]]+//' \
+    -e '/^$/d' \
+    "$work/renamed.js" > "$js"
+  cp "$work/out.wasm" "$wasm"
+
+  local new_wasm_sri new_js_sri
+  new_wasm_sri=$(sri "$wasm")
+  new_js_sri=$(sri "$js")
+  if ! grep -qF "sha384-$old_wasm_sri" "$html" || ! grep -qF "sha384-$old_js_sri" "$html"; then
+    echo "precompress: index.html lacks the integrity of the wasm or the glue" >&2
+    return 1
+  fi
+  sed -i -e "s|sha384-$old_wasm_sri|sha384-$new_wasm_sri|" -e "s|sha384-$old_js_sri|sha384-$new_js_sri|" "$html"
+}
+
+if [ "${TRUNK_PROFILE:-}" = release ]; then
+  if command -v wasm-opt >/dev/null; then
+    shorten
+  else
+    echo "precompress: wasm-opt is not on PATH, so the names stay long" >&2
+  fi
+fi
+
 have_brotli=false
 command -v brotli >/dev/null && have_brotli=true
 for file in "$dir"/*.js "$dir"/*.wasm "$dir"/*.css; do
