@@ -182,12 +182,8 @@ impl Connections {
         Ok(self.store.ping().await?)
     }
 
-    /// The connections `session` sees (those of the accounts it signed in with), most recent first.
-    pub async fn of_session(&self, session: &Session) -> Result<Vec<Connection>, ConnectionError> {
-        Ok(self.store.of_session(&self.scope(), &session.hash).await?)
-    }
-
-    /// The live session of `id` and the connections it sees (as [`Self::of_session`]).
+    /// The live session of `id` and the connections it sees (those of the accounts it signed
+    /// in with), most recently refreshed or created first.
     pub async fn session(
         &self,
         sessions: &Sessions,

@@ -22,6 +22,7 @@ use crate::{
     limits::{ClientIp, too_many},
     params::Params,
     sessions::Session,
+    store::Connection,
     store::StoreError,
 };
 
@@ -77,15 +78,23 @@ async fn live_session(
     }
 }
 
+/// The live session this browser's cookie names and the connections it sees: one query.
+async fn session_seeing(
+    state: &AppState,
+    jar: &PrivateCookieJar,
+) -> Result<Option<(Session, Vec<Connection>)>, AppError> {
+    match state.cookies.session_id(jar) {
+        Some(id) => Ok(state.connections.session(&state.sessions, &id).await?),
+        None => Ok(None),
+    }
+}
+
 /// What this browser's session sees, and how its last sign-in ended (reported once).
 async fn session(
     State(state): State<AppState>,
     jar: PrivateCookieJar,
 ) -> Result<(PrivateCookieJar, Json<SessionView>), AppError> {
-    let session = match state.cookies.session_id(&jar) {
-        Some(id) => state.connections.session(&state.sessions, &id).await?,
-        None => None,
-    };
+    let session = session_seeing(&state, &jar).await?;
     let signed_in = session.is_some();
     let connections = session.map(|(_, own)| own).unwrap_or_default();
     let operator = signed_in
@@ -130,15 +139,22 @@ async fn session(
     Ok((jar, Json(view)))
 }
 
+/// A state-changing call must carry the header only the page's own script sends.
+fn from_the_page(headers: &HeaderMap) -> Result<(), AppError> {
+    if headers.contains_key(CSRF_HEADER) {
+        Ok(())
+    } else {
+        Err(AppError::new(ErrorCode::CsrfRejected))
+    }
+}
+
 /// The live session behind a state-changing call from the page.
 async fn calling_session(
     state: &AppState,
     headers: &HeaderMap,
     jar: &PrivateCookieJar,
 ) -> Result<Session, AppError> {
-    if !headers.contains_key(CSRF_HEADER) {
-        return Err(AppError::new(ErrorCode::CsrfRejected));
-    }
+    from_the_page(headers)?;
     live_session(state, jar)
         .await?
         .ok_or(AppError::new(ErrorCode::ConnectionNotFound))
@@ -165,8 +181,10 @@ async fn operator(
     headers: &HeaderMap,
     jar: &PrivateCookieJar,
 ) -> Result<(), AppError> {
-    let session = calling_session(state, headers, jar).await?;
-    let own = state.connections.of_session(&session).await?;
+    from_the_page(headers)?;
+    let (_, own) = session_seeing(state, jar)
+        .await?
+        .ok_or(AppError::new(ErrorCode::ConnectionNotFound))?;
     if !state
         .sessions
         .is_operator(&own, |c| state.connections.kind_of(c))

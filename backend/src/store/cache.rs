@@ -64,14 +64,12 @@ enum Watch {
 }
 
 impl RowCache {
-    /// For the SQLite file at `path` (`None`: in memory).
-    pub fn sqlite(path: Option<&str>) -> Self {
+    /// For the SQLite file at `path`.
+    pub fn sqlite(path: &str) -> Self {
         #[cfg(unix)]
-        let watch = path.map_or(Watch::Nothing, |path| {
-            Watch::Sqlite(WalIndex {
-                path: format!("{path}-shm").into(),
-                file: Mutex::new(None),
-            })
+        let watch = Watch::Sqlite(WalIndex {
+            path: format!("{path}-shm").into(),
+            file: Mutex::new(None),
         });
         #[cfg(not(unix))]
         let watch = {
@@ -79,6 +77,11 @@ impl RowCache {
             Watch::Nothing
         };
         Self::with(watch, Arc::default())
+    }
+
+    /// For a database this cache cannot watch: it keeps nothing.
+    pub fn nothing() -> Self {
+        Self::with(Watch::Nothing, Arc::default())
     }
 
     /// For the PostgreSQL database at `url`: starts the listener, which stops when the

@@ -362,11 +362,11 @@ impl Store {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
             // An in-memory database has no index file beside it, so nothing is ever cached.
-            cache::RowCache::sqlite(Some(&file))
+            cache::RowCache::sqlite(&file)
         } else if postgres {
             cache::RowCache::postgres(&url)
         } else {
-            cache::RowCache::sqlite(None)
+            cache::RowCache::nothing()
         };
         Ok(Self {
             pool,
@@ -511,29 +511,6 @@ impl Store {
             placeholders(1, providers.len())
         );
         let rows = bind_all(sqlx::query(&query), providers)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| self.open_row(row)).collect()
-    }
-
-    /// The connections of `provider` that the session `session_hash` sees, most recently
-    /// refreshed or created first.
-    pub async fn of_session(
-        &self,
-        providers: &[&str],
-        session_hash: &str,
-    ) -> Result<Vec<Connection>, StoreError> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let query = format!(
-            "SELECT {columns} FROM connections c JOIN session_connections s ON s.connection_id = c.id \
-             WHERE s.session_hash = $1 AND c.provider IN ({}) ORDER BY c.touched_ns DESC, c.id",
-            placeholders(2, providers.len())
-        );
-        let rows = bind_all(sqlx::query(&query).bind(session_hash), providers)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| self.open_row(row)).collect()
