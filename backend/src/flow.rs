@@ -3,17 +3,14 @@
 //! never break each other; only what the callback needs), the id of its session
 //! on the server, and the outcome and exchange log of its last sign-in.
 
-use axum_extra::extract::{
-    PrivateCookieJar,
-    cookie::{Cookie, SameSite},
-};
+use cookie::{Cookie, SameSite};
 use oauth2::PkceCodeVerifier;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome};
 
-use crate::{clock::unix_now_ms, sessions::SessionId, store::hash_id};
+use crate::{clock::unix_now_ms, jar::Jar, sessions::SessionId, store::hash_id};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
@@ -126,7 +123,7 @@ impl Cookies {
         self.cookie(name, String::new(), 0, SameSite::Lax)
     }
 
-    fn read<T: DeserializeOwned>(&self, jar: &PrivateCookieJar, name: &str) -> Option<T> {
+    fn read<T: DeserializeOwned>(&self, jar: &Jar, name: &str) -> Option<T> {
         // A cookie sealed with another key, or tampered with, does not decrypt and reads as absent.
         jar.get(name)
             .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
@@ -134,14 +131,14 @@ impl Cookies {
 
     fn write<T: Serialize>(
         &self,
-        jar: PrivateCookieJar,
+        jar: Jar,
         name: String,
         value: &T,
         max_age: i64,
         same_site: SameSite,
-    ) -> PrivateCookieJar {
+    ) -> Jar {
         match serde_json::to_string(value) {
-            Ok(json) => jar.add(self.cookie(name, json, max_age, same_site)),
+            Ok(json) => jar.set(self.cookie(name, json, max_age, same_site)),
             // Our own types always serialize; if one ever did not, the cookie is simply not set.
             Err(error) => {
                 tracing::error!(%error, "could not serialize a cookie");
@@ -156,10 +153,9 @@ impl Cookies {
     }
 
     /// The sign-ins in progress in this browser: cookie name and expiry.
-    fn flows(&self, jar: &PrivateCookieJar) -> Vec<(String, i64)> {
+    fn flows(&self, jar: &Jar) -> Vec<(String, i64)> {
         let prefix = self.name(FLOW);
-        jar.iter()
-            .filter(|cookie| cookie.name().starts_with(&prefix))
+        jar.opened_with_prefix(&prefix)
             .map(|cookie| {
                 let expires =
                     serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.expires_ms);
@@ -168,7 +164,7 @@ impl Cookies {
             .collect()
     }
 
-    pub fn start_flow(&self, mut jar: PrivateCookieJar, flow: NewFlow) -> PrivateCookieJar {
+    pub fn start_flow(&self, mut jar: Jar, flow: NewFlow) -> Jar {
         let mut flows = self.flows(&jar);
         flows.sort_by_key(|(_, expires)| *expires);
         let excess = (flows.len() + 1).saturating_sub(MAX_FLOWS);
@@ -198,7 +194,7 @@ impl Cookies {
 
     /// Takes the sign-in of `state` out of the jar, if this browser started it. Its cookie
     /// is cleared whatever happens next; the caller checks the state, expiry and spending.
-    pub fn take_flow(&self, jar: PrivateCookieJar, state: &str) -> (PrivateCookieJar, FlowMatch) {
+    pub fn take_flow(&self, jar: Jar, state: &str) -> (Jar, FlowMatch) {
         let name = self.flow_name(state);
         match self.read::<Transaction>(&jar, &name) {
             Some(transaction) => (
@@ -213,23 +209,18 @@ impl Cookies {
     }
 
     /// Whether any sign-in is in progress in this browser.
-    pub fn any_flow(&self, jar: &PrivateCookieJar) -> bool {
+    pub fn any_flow(&self, jar: &Jar) -> bool {
         !self.flows(jar).is_empty()
     }
 
     /// The session id this browser carries, if any (live or not: the store decides).
-    pub fn session_id(&self, jar: &PrivateCookieJar) -> Option<SessionId> {
+    pub fn session_id(&self, jar: &Jar) -> Option<SessionId> {
         self.read::<SessionCookie>(jar, &self.name(SESSION))
             .map(|c| SessionId::from_cookie(c.id))
     }
 
     /// Gives the browser `id`, for as long as a session can live.
-    pub fn set_session(
-        &self,
-        jar: PrivateCookieJar,
-        id: &SessionId,
-        max_age_secs: i64,
-    ) -> PrivateCookieJar {
+    pub fn set_session(&self, jar: Jar, id: &SessionId, max_age_secs: i64) -> Jar {
         // Lax, not Strict: it must come along on the provider's redirect to the callback, so
         // that a sign-in can end the browser's previous session and carry over what it saw.
         // Every state-changing call also needs the app's own header (`x-tokenbridge`), which
@@ -245,12 +236,12 @@ impl Cookies {
         )
     }
 
-    pub fn clear_session(&self, jar: PrivateCookieJar) -> PrivateCookieJar {
+    pub fn clear_session(&self, jar: Jar) -> Jar {
         jar.remove(self.removal(self.name(SESSION)))
     }
 
     /// Removes every tokenbridge cookie: session, outcome, log and sign-ins in progress.
-    pub fn clear_all(&self, mut jar: PrivateCookieJar) -> PrivateCookieJar {
+    pub fn clear_all(&self, mut jar: Jar) -> Jar {
         let flows: Vec<String> = self.flows(&jar).into_iter().map(|(name, _)| name).collect();
         for name in flows {
             jar = jar.remove(self.removal(name));
@@ -261,7 +252,7 @@ impl Cookies {
         jar
     }
 
-    pub fn set_outcome(&self, jar: PrivateCookieJar, outcome: &FlowOutcome) -> PrivateCookieJar {
+    pub fn set_outcome(&self, jar: Jar, outcome: &FlowOutcome) -> Jar {
         self.write(
             jar,
             self.name(OUTCOME),
@@ -272,16 +263,16 @@ impl Cookies {
     }
 
     /// Keeps the last sign-in's exchange log (secrets masked) for the page.
-    pub fn set_log(&self, jar: PrivateCookieJar, log: &ExchangeLog) -> PrivateCookieJar {
+    pub fn set_log(&self, jar: Jar, log: &ExchangeLog) -> Jar {
         self.write(jar, self.name(LOG), log, LOG_LIFETIME_SECS, SameSite::Lax)
     }
 
-    pub fn log(&self, jar: &PrivateCookieJar) -> Option<ExchangeLog> {
+    pub fn log(&self, jar: &Jar) -> Option<ExchangeLog> {
         self.read(jar, &self.name(LOG))
     }
 
     /// The outcome of the last sign-in, read once.
-    pub fn take_outcome(&self, jar: PrivateCookieJar) -> (PrivateCookieJar, Option<FlowOutcome>) {
+    pub fn take_outcome(&self, jar: Jar) -> (Jar, Option<FlowOutcome>) {
         let name = self.name(OUTCOME);
         if jar.get(&name).is_none() {
             return (jar, None);

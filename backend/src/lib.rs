@@ -9,6 +9,7 @@ pub mod connections;
 pub mod error;
 pub mod exchange_log;
 pub mod flow;
+pub mod jar;
 pub mod keyfile;
 pub mod limits;
 pub mod notice;
@@ -24,7 +25,7 @@ pub mod telemetry;
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::FromRef};
-use axum_extra::extract::cookie::Key;
+use cookie::Key;
 use tokenbridge_shared::{ProviderKind, routes as paths};
 use tokio::net::TcpListener;
 use url::Url;

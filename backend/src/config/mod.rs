@@ -4,9 +4,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use axum_extra::extract::cookie::Key;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::{Parser, Subcommand, ValueEnum};
+use cookie::Key;
 use tokenbridge_shared::routes;
 use url::Url;
 

@@ -8,7 +8,6 @@ use axum::{
     http::{HeaderMap, header},
     routing::{delete, get, post},
 };
-use axum_extra::extract::PrivateCookieJar;
 use subtle::ConstantTimeEq;
 use tokenbridge_shared::{
     ApiError, CSRF_HEADER, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, FreshToken,
@@ -19,6 +18,7 @@ use crate::{
     AppState,
     connections::{ConnectionError, token_view},
     error::AppError,
+    jar::Jar,
     limits::{ClientIp, too_many},
     params::Params,
     sessions::Session,
@@ -68,10 +68,7 @@ impl From<StoreError> for AppError {
 }
 
 /// The live session this browser's cookie names, if any.
-async fn live_session(
-    state: &AppState,
-    jar: &PrivateCookieJar,
-) -> Result<Option<Session>, AppError> {
+async fn live_session(state: &AppState, jar: &Jar) -> Result<Option<Session>, AppError> {
     match state.cookies.session_id(jar) {
         Some(id) => Ok(state.sessions.find(&id).await?),
         None => Ok(None),
@@ -81,7 +78,7 @@ async fn live_session(
 /// The live session this browser's cookie names and the connections it sees: one query.
 async fn session_seeing(
     state: &AppState,
-    jar: &PrivateCookieJar,
+    jar: &Jar,
 ) -> Result<Option<(Session, Vec<Connection>)>, AppError> {
     match state.cookies.session_id(jar) {
         Some(id) => Ok(state.connections.session(&state.sessions, &id).await?),
@@ -92,8 +89,8 @@ async fn session_seeing(
 /// What this browser's session sees, and how its last sign-in ended (reported once).
 async fn session(
     State(state): State<AppState>,
-    jar: PrivateCookieJar,
-) -> Result<(PrivateCookieJar, Json<SessionView>), AppError> {
+    jar: Jar,
+) -> Result<(Jar, Json<SessionView>), AppError> {
     let session = session_seeing(&state, &jar).await?;
     let signed_in = session.is_some();
     let connections = session.map(|(_, own)| own).unwrap_or_default();
@@ -152,7 +149,7 @@ fn from_the_page(headers: &HeaderMap) -> Result<(), AppError> {
 async fn calling_session(
     state: &AppState,
     headers: &HeaderMap,
-    jar: &PrivateCookieJar,
+    jar: &Jar,
 ) -> Result<Session, AppError> {
     from_the_page(headers)?;
     live_session(state, jar)
@@ -161,12 +158,7 @@ async fn calling_session(
 }
 
 /// A connection this browser's session sees, for a state-changing call from the page.
-async fn owned(
-    state: &AppState,
-    headers: &HeaderMap,
-    jar: &PrivateCookieJar,
-    id: &str,
-) -> Result<(), AppError> {
+async fn owned(state: &AppState, headers: &HeaderMap, jar: &Jar, id: &str) -> Result<(), AppError> {
     let session = calling_session(state, headers, jar).await?;
     // Another person's connection is as absent as one that does not exist.
     if !state.connections.sees(&session, id).await? {
@@ -176,11 +168,7 @@ async fn owned(
 }
 
 /// The call comes from an operator's session; to anyone else these routes do not exist.
-async fn operator(
-    state: &AppState,
-    headers: &HeaderMap,
-    jar: &PrivateCookieJar,
-) -> Result<(), AppError> {
+async fn operator(state: &AppState, headers: &HeaderMap, jar: &Jar) -> Result<(), AppError> {
     from_the_page(headers)?;
     let (_, own) = session_seeing(state, jar)
         .await?
@@ -197,7 +185,7 @@ async fn operator(
 async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
+    jar: Jar,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
@@ -208,7 +196,7 @@ async fn refresh(
 async fn disconnect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
+    jar: Jar,
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     owned(&state, &headers, &jar, &id).await?;
@@ -219,7 +207,7 @@ async fn disconnect(
 async fn operator_refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
+    jar: Jar,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionSummary>, AppError> {
     operator(&state, &headers, &jar).await?;
@@ -230,7 +218,7 @@ async fn operator_refresh(
 async fn operator_disconnect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
+    jar: Jar,
     Path(id): Path<String>,
 ) -> Result<Json<Disconnected>, AppError> {
     operator(&state, &headers, &jar).await?;

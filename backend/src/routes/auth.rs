@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use axum_extra::extract::PrivateCookieJar;
 use oauth2::AuthorizationCode;
 use tokenbridge_shared::{
     ApiError, CSRF_HEADER, ErrorCode, ExchangeLog, FlowOutcome, LogStep, routes as paths,
@@ -23,6 +22,7 @@ use crate::{
     error::AppError,
     exchange_log::{Recorder, browser_request},
     flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
+    jar::Jar,
     notice::{self, Text},
     provider::{AuthorizeOptions, Provider},
     sessions::SessionId,
@@ -44,9 +44,9 @@ pub fn router() -> Router<AppState> {
 /// state and PKCE verifier in the flow cookie and sends the browser to the provider.
 async fn login(
     State(state): State<AppState>,
-    jar: PrivateCookieJar,
+    jar: Jar,
     RawQuery(query): RawQuery,
-) -> Result<(PrivateCookieJar, Redirect), AppError> {
+) -> Result<(Jar, Redirect), AppError> {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let chosen = params.get("provider").map_err(duplicate)?;
     let provider = state.connections.provider(chosen)?.clone();
@@ -167,7 +167,7 @@ fn login_options(provider: &Provider, params: &Params) -> Result<AuthorizeOption
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
+    jar: Jar,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or_default().as_bytes());
@@ -294,7 +294,7 @@ fn unmatched(code: ErrorCode, headers: &HeaderMap) -> Response {
 async fn complete(
     state: &AppState,
     provider: &Provider,
-    jar: &PrivateCookieJar,
+    jar: &Jar,
     params: &Params,
     state_param: &str,
     transaction: Transaction,
@@ -453,8 +453,8 @@ async fn complete(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    jar: PrivateCookieJar,
-) -> Result<(PrivateCookieJar, StatusCode), AppError> {
+    jar: Jar,
+) -> Result<(Jar, StatusCode), AppError> {
     if !headers.contains_key(CSRF_HEADER) {
         return Err(AppError::new(ErrorCode::CsrfRejected));
     }

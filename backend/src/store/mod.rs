@@ -5,6 +5,7 @@
 //! reveals no token.
 
 mod cache;
+mod inline;
 mod sessions;
 
 use std::{path::Path, str::FromStr, sync::Arc};
@@ -17,6 +18,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+
+use self::inline::{Arg, Columns, Inline, bind_sqlx, numbered};
 
 use crate::clock::{unix_now, unix_now_ns};
 
@@ -89,6 +92,8 @@ pub struct NewConnection {
 pub enum StoreError {
     #[error("the database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("the database's migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(
@@ -217,6 +222,8 @@ pub struct Store {
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The rows of recent token reads, sealed, until anything writes.
     cache: Arc<cache::RowCache>,
+    /// A SQLite file's hot statements (sign-ins, the page's read), run on the caller's thread.
+    inline: Option<Arc<Inline>>,
     postgres: bool,
 }
 
@@ -226,7 +233,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const COLUMNS: &str = "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ns";
+/// The columns of `connections`, in the order [`SAVE_CONNECTION`] binds them.
+macro_rules! columns {
+    () => {
+        "id, provider, account_id, login, access_token, refresh_token, token_type, expires_at, scope, status, device_id, device_name, created_at, refreshed_at, touched_ns"
+    };
+}
+const COLUMNS: &str = columns!();
+
+/// A sign-in's connection: added, or the one of the same provider account updated.
+const SAVE_CONNECTION: &str = concat!(
+    "INSERT INTO connections (",
+    columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
+     refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
+     scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
+     device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ns = excluded.touched_ns \
+     RETURNING id, created_at, refreshed_at, touched_ns"
+);
 
 impl StoreError {
     /// Whether the database could not be reached (rather than refusing what was asked):
@@ -243,6 +268,7 @@ impl StoreError {
                     | sqlx::Error::WorkerCrashed
             )
         ) || matches!(self, Self::Database(sqlx::Error::Database(e)) if is_busy(e.as_ref()))
+            || matches!(self, Self::Sqlite(e) if inline::is_busy(e))
     }
 }
 
@@ -358,21 +384,28 @@ impl Store {
                 .map_err(|_| StoreError::BadKey("store key".into()))?,
         );
         let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
-        let cache = if sqlite {
+        let (cache, inline) = if sqlite {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
-            // An in-memory database has no index file beside it, so nothing is ever cached.
-            cache::RowCache::sqlite(&file)
+            // An in-memory database has no index file beside it (nothing is ever cached),
+            // and a connection of another driver would not see it.
+            let inline = if Path::new(&file).is_file() {
+                Some(Arc::new(Inline::open(Path::new(&file))?))
+            } else {
+                None
+            };
+            (cache::RowCache::sqlite(&file), inline)
         } else if postgres {
-            cache::RowCache::postgres(&url)
+            (cache::RowCache::postgres(&url), None)
         } else {
-            cache::RowCache::nothing()
+            (cache::RowCache::nothing(), None)
         };
         Ok(Self {
             pool,
             sealer: Arc::new(sealer),
             write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
             cache: Arc::new(cache),
+            inline,
             postgres,
         })
     }
@@ -396,43 +429,57 @@ impl Store {
             .refresh_token
             .as_ref()
             .map(|t| self.sealer.seal(t.secret(), &row, "refresh_token"));
+        let id = new_id();
+        let now_ns = unix_now_ns();
+        let args = [
+            Arg::Text(&id),
+            Arg::Text(&new.provider),
+            Arg::Text(&new.account_id),
+            Arg::Text(&new.login),
+            Arg::Text(&access),
+            Arg::MaybeText(refresh.as_deref()),
+            Arg::Text(&new.token_type),
+            Arg::MaybeInt(new.expires_at),
+            Arg::MaybeText(new.scope.as_deref()),
+            Arg::Text(Status::Active.as_str()),
+            Arg::MaybeText(new.device_id.as_deref()),
+            Arg::MaybeText(new.device_name.as_deref()),
+            Arg::Int(now),
+            Arg::MaybeInt(None),
+            Arg::Int(now_ns),
+        ];
+        let session_steps = sessions::start(session, now);
         let _writing = self.writing().await;
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
-             refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
-             scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
-             device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ns = excluded.touched_ns \
-             RETURNING id, created_at, refreshed_at, touched_ns"
-        ))
-        .bind(new_id())
-        .bind(&new.provider)
-        .bind(&new.account_id)
-        .bind(&new.login)
-        .bind(&access)
-        .bind(&refresh)
-        .bind(&new.token_type)
-        .bind(new.expires_at)
-        .bind(&new.scope)
-        .bind(Status::Active.as_str())
-        .bind(&new.device_id)
-        .bind(&new.device_name)
-        .bind(now)
-        .bind(None::<i64>)
-        .bind(unix_now_ns())
-        .fetch_one(&mut *tx)
-        .await?;
-        let id: String = row.try_get("id")?;
-        sessions::start(&mut tx, session, &id, now).await?;
-        self.announce(&mut tx).await?;
-        tx.commit().await?;
+        let saved = match &self.inline {
+            Some(sqlite) => sqlite.with(|db| {
+                let tx = db.transaction()?;
+                let saved = tx
+                    .prepare_cached(&numbered(SAVE_CONNECTION))?
+                    .query_row(rusqlite::params_from_iter(&args), |row| {
+                        Ok(Saved::read(row))
+                    })??;
+                sessions::run_inline(&tx, &session_steps, &saved.id)?;
+                tx.commit()?;
+                Ok::<_, StoreError>(saved)
+            })?,
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let row = bind_sqlx(sqlx::query(SAVE_CONNECTION), &args)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let saved = Saved::read(&row)?;
+                sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
+                self.announce(&mut tx).await?;
+                tx.commit().await?;
+                saved
+            }
+        };
         self.cache.changed();
         Ok(Connection {
-            id,
-            created_at: row.try_get("created_at")?,
-            refreshed_at: row.try_get("refreshed_at")?,
-            touched_ns: row.try_get("touched_ns")?,
+            id: saved.id,
+            created_at: saved.created_at,
+            refreshed_at: saved.refreshed_at,
+            touched_ns: saved.touched_ns,
             status: Status::Active,
             provider: new.provider,
             account_id: new.account_id,
@@ -702,24 +749,43 @@ pub struct SealedRow {
 }
 
 impl SealedRow {
-    /// A row selected with [`COLUMNS`].
-    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+    /// A row selected with [`COLUMNS`], from either driver.
+    fn read(row: &(impl Columns + ?Sized)) -> Result<Self, StoreError> {
         Ok(Self {
-            id: row.try_get("id")?,
-            provider: row.try_get("provider")?,
-            account_id: row.try_get("account_id")?,
-            login: row.try_get("login")?,
-            access_token: row.try_get("access_token")?,
-            refresh_token: row.try_get("refresh_token")?,
-            token_type: row.try_get("token_type")?,
-            expires_at: row.try_get("expires_at")?,
-            scope: row.try_get("scope")?,
-            status: row.try_get("status")?,
-            device_id: row.try_get("device_id")?,
-            device_name: row.try_get("device_name")?,
-            created_at: row.try_get("created_at")?,
-            refreshed_at: row.try_get("refreshed_at")?,
-            touched_ns: row.try_get("touched_ns")?,
+            id: row.text("id")?,
+            provider: row.text("provider")?,
+            account_id: row.text("account_id")?,
+            login: row.text("login")?,
+            access_token: row.text("access_token")?,
+            refresh_token: row.maybe_text("refresh_token")?,
+            token_type: row.text("token_type")?,
+            expires_at: row.maybe_int("expires_at")?,
+            scope: row.maybe_text("scope")?,
+            status: row.text("status")?,
+            device_id: row.maybe_text("device_id")?,
+            device_name: row.maybe_text("device_name")?,
+            created_at: row.int("created_at")?,
+            refreshed_at: row.maybe_int("refreshed_at")?,
+            touched_ns: row.int("touched_ns")?,
+        })
+    }
+}
+
+/// What saving a sign-in's connection gives back ([`SAVE_CONNECTION`]'s RETURNING).
+struct Saved {
+    id: String,
+    created_at: i64,
+    refreshed_at: Option<i64>,
+    touched_ns: i64,
+}
+
+impl Saved {
+    fn read(row: &(impl Columns + ?Sized)) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.text("id")?,
+            created_at: row.int("created_at")?,
+            refreshed_at: row.maybe_int("refreshed_at")?,
+            touched_ns: row.int("touched_ns")?,
         })
     }
 }

@@ -2,10 +2,16 @@
 //! (keyed by a hash of the id its cookie carries), the connections each session
 //! sees, and the states that callbacks have already spent.
 
-use sha2::{Digest, Sha256};
-use sqlx::{Any, Row, Transaction};
+use std::sync::LazyLock;
 
-use super::{COLUMNS, Connection, SealedRow, Store, StoreError, bind_all, placeholders};
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Transaction};
+
+use super::{
+    COLUMNS, Connection, SealedRow, Store, StoreError,
+    inline::{Arg, Columns, bind_sqlx, numbered},
+    placeholders,
+};
 
 /// A session to start with a sign-in, replacing the browser's current one (if it has one).
 #[derive(Debug)]
@@ -37,66 +43,98 @@ pub fn hash_id(id: &str) -> String {
     super::hex(&Sha256::digest(id.as_bytes()))
 }
 
-/// Inside a sign-in's transaction: the new session, what it inherits, and its sight of `connection_id`.
-pub(super) async fn start(
-    tx: &mut Transaction<'static, Any>,
-    session: &NewSession,
-    connection_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO sessions (id_hash, created_at, seen_at) VALUES ($1, $2, $2)")
-        .bind(&session.hash)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+/// One statement of a sign-in's session change; `None` binds the id of the connection saved.
+pub(super) type Step<'a> = (&'static str, Vec<Option<Arg<'a>>>);
+
+/// Inside a sign-in's transaction: the new session, what it inherits from the one it
+/// replaces (which ends), and its sight of the connection saved.
+pub(super) fn start(session: &NewSession, now: i64) -> Vec<Step<'_>> {
+    let new = Some(Arg::Text(&session.hash));
+    let mut steps = vec![(
+        "INSERT INTO sessions (id_hash, created_at, seen_at) VALUES ($1, $2, $2)",
+        vec![new, Some(Arg::Int(now))],
+    )];
     if let Some(old) = &session.replaces {
-        sqlx::query(
+        steps.push((
             "INSERT INTO session_connections (session_hash, connection_id) \
              SELECT $1, connection_id FROM session_connections WHERE session_hash = $2",
-        )
-        .bind(&session.hash)
-        .bind(old)
-        .execute(&mut **tx)
-        .await?;
-        end(tx, old).await?;
+            vec![new, Some(Arg::Text(old))],
+        ));
+        steps.extend(end(old));
     }
-    sqlx::query(
+    steps.push((
         "INSERT INTO session_connections (session_hash, connection_id) VALUES ($1, $2) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&session.hash)
-    .bind(connection_id)
-    .execute(&mut **tx)
-    .await?;
+        vec![new, None],
+    ));
+    steps
+}
+
+/// Ending the session `hash`: its sight of connections, then its row.
+fn end(hash: &str) -> [Step<'_>; 2] {
+    let hash = Some(Arg::Text(hash));
+    [
+        (
+            "DELETE FROM session_connections WHERE session_hash = $1",
+            vec![hash],
+        ),
+        ("DELETE FROM sessions WHERE id_hash = $1", vec![hash]),
+    ]
+}
+
+fn args<'a>(step: &[Option<Arg<'a>>], connection_id: &'a str) -> Vec<Arg<'a>> {
+    step.iter()
+        .map(|arg| arg.unwrap_or(Arg::Text(connection_id)))
+        .collect()
+}
+
+pub(super) async fn run_sqlx(
+    tx: &mut Transaction<'static, Any>,
+    steps: &[Step<'_>],
+    connection_id: &str,
+) -> Result<(), StoreError> {
+    for (sql, step) in steps {
+        bind_sqlx(sqlx::query(sql), &args(step, connection_id))
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
-async fn end(tx: &mut Transaction<'static, Any>, hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM session_connections WHERE session_hash = $1")
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
+pub(super) fn run_inline(
+    tx: &rusqlite::Transaction<'_>,
+    steps: &[Step<'_>],
+    connection_id: &str,
+) -> Result<(), StoreError> {
+    for (sql, step) in steps {
+        tx.prepare_cached(&numbered(sql))?
+            .execute(rusqlite::params_from_iter(args(step, connection_id)))?;
+    }
     Ok(())
 }
 
 impl Store {
     /// The session whose id hashes to `hash`, if it exists (expired or not: the caller decides).
     pub async fn session(&self, hash: &str) -> Result<Option<SessionRow>, StoreError> {
-        let row = sqlx::query("SELECT created_at, seen_at FROM sessions WHERE id_hash = $1")
+        const SQL: &str = "SELECT created_at, seen_at FROM sessions WHERE id_hash = $1";
+        let read = |row: &dyn Columns| -> Result<SessionRow, StoreError> {
+            Ok(SessionRow {
+                created_at: row.int("created_at")?,
+                seen_at: row.int("seen_at")?,
+            })
+        };
+        if let Some(sqlite) = &self.inline {
+            return sqlite.with(|db| {
+                let mut statement = db.prepare_cached(&numbered(SQL))?;
+                let mut rows = statement.query([hash])?;
+                rows.next()?.map(|row| read(row)).transpose()
+            });
+        }
+        let row = sqlx::query(SQL)
             .bind(hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            Ok(SessionRow {
-                created_at: row.try_get("created_at")?,
-                seen_at: row.try_get("seen_at")?,
-            })
-        })
-        .transpose()
+        row.map(|row| read(&row)).transpose()
     }
 
     /// The session whose id hashes to `hash` (expired or not), and the connections of
@@ -107,35 +145,63 @@ impl Store {
         providers: &[&str],
         hash: &str,
     ) -> Result<Option<(SessionRow, Vec<Connection>)>, StoreError> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        static QUALIFIED: LazyLock<String> = LazyLock::new(|| {
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("c.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         let query = format!(
-            "SELECT s.created_at AS session_created_at, s.seen_at AS session_seen_at, {columns} \
+            "SELECT s.created_at AS session_created_at, s.seen_at AS session_seen_at, {} \
              FROM sessions s LEFT JOIN session_connections sc ON sc.session_hash = s.id_hash \
              LEFT JOIN connections c ON c.id = sc.connection_id AND c.provider IN ({}) \
              WHERE s.id_hash = $1 ORDER BY c.touched_ns DESC, c.id",
+            *QUALIFIED,
             placeholders(2, providers.len())
         );
-        let rows = bind_all(sqlx::query(&query).bind(hash), providers)
-            .fetch_all(&self.pool)
-            .await?;
-        let Some(first) = rows.first() else {
+        let args: Vec<Arg<'_>> = std::iter::once(hash)
+            .chain(providers.iter().copied())
+            .map(Arg::Text)
+            .collect();
+        // Each row: the session, and one connection it sees (NULLs when it sees none of these).
+        let read = |row: &dyn Columns| -> Result<(SessionRow, Option<SealedRow>), StoreError> {
+            let session = SessionRow {
+                created_at: row.int("session_created_at")?,
+                seen_at: row.int("session_seen_at")?,
+            };
+            let seen = match row.maybe_text("id")? {
+                Some(_) => Some(SealedRow::read(row)?),
+                None => None,
+            };
+            Ok((session, seen))
+        };
+        let rows = match &self.inline {
+            Some(sqlite) => sqlite.with(|db| {
+                let mut statement = db.prepare_cached(&numbered(&query))?;
+                let mut rows = statement.query(rusqlite::params_from_iter(&args))?;
+                let mut read_rows = Vec::new();
+                while let Some(row) = rows.next()? {
+                    read_rows.push(read(row)?);
+                }
+                Ok::<_, StoreError>(read_rows)
+            })?,
+            None => bind_sqlx(sqlx::query(&query), &args)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| read(row))
+                .collect::<Result<_, _>>()?,
+        };
+        let Some((session, _)) = rows.first() else {
             return Ok(None);
         };
-        let session = SessionRow {
-            created_at: first.try_get("session_created_at")?,
-            seen_at: first.try_get("session_seen_at")?,
-        };
-        let mut seen = Vec::new();
-        for row in &rows {
-            // A session that sees nothing (or nothing of these providers) has one row of NULLs.
-            if row.try_get::<Option<String>, _>("id")?.is_some() {
-                seen.push(self.unseal(&SealedRow::read(row)?));
-            }
-        }
+        let session = *session;
+        let seen = rows
+            .iter()
+            .filter_map(|(_, row)| row.as_ref())
+            .map(|row| self.unseal(row))
+            .collect();
         Ok(Some((session, seen)))
     }
 
@@ -154,22 +220,29 @@ impl Store {
     pub async fn end_session(&self, hash: &str) -> Result<(), StoreError> {
         let _writing = self.writing().await;
         let mut tx = self.pool.begin().await?;
-        end(&mut tx, hash).await?;
+        run_sqlx(&mut tx, &end(hash), "").await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Records that the state hashing to `hash` is spent; false when it was spent before.
     pub async fn spend_state(&self, hash: &str, expires_at: i64) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO spent_states (state_hash, expires_at) VALUES ($1, $2) \
+                           ON CONFLICT DO NOTHING";
         let _writing = self.writing().await;
-        let done = sqlx::query(
-            "INSERT INTO spent_states (state_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(hash)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let inserted = match &self.inline {
+            Some(sqlite) => sqlite.with(|db| {
+                db.prepare_cached(&numbered(SQL))?
+                    .execute(rusqlite::params![hash, expires_at])
+            })? as u64,
+            None => sqlx::query(SQL)
+                .bind(hash)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(inserted == 1)
     }
 
     /// Whether a callback already spent the state hashing to `hash`.

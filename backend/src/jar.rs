@@ -1,0 +1,174 @@
+//! The request's cookies, sealed with the cookie key (AES-256-GCM, the `cookie`
+//! crate's private format), opened only when asked for.
+//!
+//! axum-extra's `PrivateCookieJar` opens every cookie a request carries, seals each
+//! again to keep it as the original, and opens it once more when it is read: three
+//! AES-GCM passes per cookie per request. This jar keeps the originals as they came
+//! and opens only the cookie a handler asks for, once. The cookies it writes are the
+//! same bytes, so a browser's cookies stay valid across the change.
+
+use std::convert::Infallible;
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::{HeaderValue, header, request::Parts},
+    response::{IntoResponseParts, ResponseParts},
+};
+use cookie::{Cookie, CookieJar, Key};
+
+/// The sealed cookies of one request, and what the response changes of them.
+/// Return it from the handler, or the changes are lost.
+pub struct Jar {
+    jar: CookieJar,
+    key: Key,
+}
+
+impl Jar {
+    /// An empty jar (no cookie came), sealing with `key`.
+    pub fn new(key: Key) -> Self {
+        Self {
+            jar: CookieJar::new(),
+            key,
+        }
+    }
+
+    /// The jar of `headers`' cookies; their values are opened only when read.
+    pub fn from_headers(headers: &axum::http::HeaderMap, key: Key) -> Self {
+        let mut jar = CookieJar::new();
+        for value in headers.get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for pair in value.split(';') {
+                if let Ok(cookie) = Cookie::parse_encoded(pair.trim().to_owned()) {
+                    jar.add_original(cookie);
+                }
+            }
+        }
+        Self { jar, key }
+    }
+
+    /// The cookie `name`, opened; `None` if it is absent, or was sealed with another key or
+    /// tampered with.
+    pub fn get(&self, name: &str) -> Option<Cookie<'static>> {
+        self.jar.private(&self.key).get(name)
+    }
+
+    /// Every cookie whose name starts with `prefix`, opened (those that do not open are left out).
+    pub fn opened_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = Cookie<'static>> + 'a {
+        let private = self.jar.private(&self.key);
+        self.jar
+            .iter()
+            .filter(move |cookie| cookie.name().starts_with(prefix))
+            .filter_map(move |cookie| private.decrypt(cookie.clone()))
+    }
+
+    /// Seals `cookie` and sets it in the response.
+    #[must_use]
+    pub fn set(mut self, cookie: Cookie<'static>) -> Self {
+        self.jar.private_mut(&self.key).add(cookie);
+        self
+    }
+
+    /// Removes the cookie of `cookie`'s name (its path and domain say which) in the response.
+    #[must_use]
+    pub fn remove(mut self, cookie: Cookie<'static>) -> Self {
+        self.jar.remove(cookie);
+        self
+    }
+}
+
+impl<S> FromRequestParts<S> for Jar
+where
+    S: Send + Sync,
+    Key: FromRef<S>,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers, Key::from_ref(state)))
+    }
+}
+
+impl IntoResponseParts for Jar {
+    type Error = Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        for cookie in self.jar.delta() {
+            if let Ok(value) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+                res.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        Ok(res)
+    }
+}
+
+impl axum::response::IntoResponse for Jar {
+    fn into_response(self) -> axum::response::Response {
+        (self, ()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderMap;
+
+    use super::*;
+
+    fn sent(jar: Jar) -> Vec<String> {
+        let response = axum::response::IntoResponse::into_response(jar);
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn cookie_header(set_cookies: &[String]) -> HeaderMap {
+        let pairs: Vec<&str> = set_cookies
+            .iter()
+            .map(|c| c.split(';').next().unwrap())
+            .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, pairs.join("; ").parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_sealed_cookie_comes_back_opened_and_only_with_its_key() {
+        let key = Key::generate();
+        let set = sent(Jar::new(key.clone()).set(Cookie::new("tb_session", "{\"id\":\"abc\"}")));
+        assert_eq!(set.len(), 1);
+        assert!(!set[0].contains("abc"), "the value is sealed: {}", set[0]);
+
+        let back = Jar::from_headers(&cookie_header(&set), key);
+        assert_eq!(back.get("tb_session").unwrap().value(), "{\"id\":\"abc\"}");
+        let other = Jar::from_headers(&cookie_header(&set), Key::generate());
+        assert!(other.get("tb_session").is_none());
+    }
+
+    #[test]
+    fn the_response_sets_only_what_the_handler_changed() {
+        let key = Key::generate();
+        let set = sent(
+            Jar::new(key.clone())
+                .set(Cookie::new("tb_flow_1", "one"))
+                .set(Cookie::new("tb_flow_2", "two"))
+                .set(Cookie::new("tb_log", "log")),
+        );
+        let jar = Jar::from_headers(&cookie_header(&set), key);
+
+        let mut flows: Vec<String> = jar
+            .opened_with_prefix("tb_flow_")
+            .map(|c| c.value().to_owned())
+            .collect();
+        flows.sort();
+        assert_eq!(flows, ["one", "two"]);
+
+        let set = sent(jar.remove(Cookie::from("tb_flow_1")));
+        assert_eq!(set.len(), 1, "only the removal is sent: {set:?}");
+        assert!(set[0].starts_with("tb_flow_1=;"), "{}", set[0]);
+    }
+}

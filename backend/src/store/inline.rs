@@ -1,0 +1,175 @@
+//! SQLite on the request's own thread, for the statements every sign-in and every
+//! page load runs.
+//!
+//! sqlx hands each SQLite statement to a worker thread and waits for its answer: two
+//! thread wake-ups per statement and more per row, which profiles showed as the larger
+//! part of a sign-in's CPU (a sign-in runs six statements). These statements take
+//! microseconds, so they run inline on connections of this process's own, with the same
+//! SQL as on PostgreSQL; the rest of the store stays on sqlx.
+//!
+//! A statement that finds the file locked by another process (the `tokenbridge token`
+//! command saving a refresh) waits for it on the calling thread, up to the busy timeout;
+//! such writes hold the lock for milliseconds. This process's own writers queue on the
+//! store's write lock before they come here.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use rusqlite::{
+    Connection, OpenFlags, ToSql,
+    types::{Null, ToSqlOutput},
+};
+
+/// Idle connections kept open; more are opened when requests overlap.
+const KEEP: usize = 4;
+/// As long as sqlx waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to one SQLite file, used on the caller's thread.
+pub(super) struct Inline {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Inline {
+    /// Opens a first connection to the file at `path` (which exists, in WAL mode).
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        let inline = Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = inline.connect()?;
+        inline.give_back(first);
+        Ok(inline)
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        // As the sqlx connections have them (see Store::open; sqlx turns foreign keys on).
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < KEEP {
+            idle.push(connection);
+        }
+    }
+
+    /// Runs `work` on an idle connection (or a new one). A transaction `work` opens and
+    /// does not commit is rolled back when it is dropped.
+    pub fn with<T, E: From<rusqlite::Error>>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => self.connect()?,
+        };
+        let result = work(&mut connection);
+        self.give_back(connection);
+        result
+    }
+}
+
+/// `sql` with PostgreSQL's `$1, $2, …` written as SQLite's `?1, ?2, …`, which bind by
+/// number wherever they stand (SQLite numbers `$1` by its place in the text).
+pub(super) fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+/// A value bound to a statement, by either driver.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Arg<'a> {
+    Text(&'a str),
+    MaybeText(Option<&'a str>),
+    Int(i64),
+    MaybeInt(Option<i64>),
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Self::Text(text) | Self::MaybeText(Some(text)) => ToSqlOutput::from(text),
+            Self::Int(n) | Self::MaybeInt(Some(n)) => ToSqlOutput::from(n),
+            Self::MaybeText(None) | Self::MaybeInt(None) => ToSqlOutput::from(Null),
+        })
+    }
+}
+
+/// `query` with `args` bound in order.
+pub(super) fn bind_sqlx<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg<'q>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for arg in args {
+        query = match *arg {
+            Arg::Text(text) => query.bind(text),
+            Arg::MaybeText(text) => query.bind(text),
+            Arg::Int(n) => query.bind(n),
+            Arg::MaybeInt(n) => query.bind(n),
+        };
+    }
+    query
+}
+
+/// A result row of either driver, read by column name.
+pub(super) trait Columns {
+    fn text(&self, name: &str) -> Result<String, super::StoreError>;
+    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError>;
+    fn int(&self, name: &str) -> Result<i64, super::StoreError>;
+    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError>;
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn text(&self, name: &str) -> Result<String, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, name)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String, super::StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn int(&self, name: &str) -> Result<i64, super::StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError> {
+        Ok(self.get(name)?)
+    }
+}
+
+/// SQLite's "busy", "locked", "can't open" and I/O errors: the store is there but cannot answer now.
+pub(super) fn is_busy(error: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
+    matches!(
+        error.sqlite_error_code(),
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure)
+    )
+}
