@@ -242,7 +242,9 @@ impl Cookies {
 
     /// Removes every tokenbridge cookie: session, outcome, log and sign-ins in progress.
     pub fn clear_all(&self, mut jar: Jar) -> Jar {
-        let flows: Vec<String> = self.flows(&jar).into_iter().map(|(name, _)| name).collect();
+        // Those that no longer open (sealed with an earlier key) go too.
+        let prefix = self.name(FLOW);
+        let flows: Vec<String> = jar.names_with_prefix(&prefix).map(str::to_owned).collect();
         for name in flows {
             jar = jar.remove(self.removal(name));
         }
@@ -274,10 +276,10 @@ impl Cookies {
     /// The outcome of the last sign-in, read once.
     pub fn take_outcome(&self, jar: Jar) -> (Jar, Option<FlowOutcome>) {
         let name = self.name(OUTCOME);
-        if jar.get(&name).is_none() {
+        let Some(cookie) = jar.get(&name) else {
             return (jar, None);
-        }
-        let outcome = self.read(&jar, &name);
+        };
+        let outcome = serde_json::from_str(cookie.value()).ok();
         (jar.remove(self.removal(name)), outcome)
     }
 }

@@ -19,6 +19,11 @@ use cookie::{Cookie, CookieJar, Key};
 /// The sealed cookies of one request, and what the response changes of them.
 /// Return it from the handler, or the changes are lost.
 pub struct Jar {
+    /// Every cookie the request carried, as it came, in order: two of one name are both
+    /// kept, so that one planted beside ours (by a sibling domain) cannot hide it.
+    originals: Vec<Cookie<'static>>,
+    /// What the response changes (`delta`); it holds the originals' names, so that a
+    /// removal is sent only for a cookie the browser has.
     jar: CookieJar,
     key: Key,
 }
@@ -27,6 +32,7 @@ impl Jar {
     /// An empty jar (no cookie came), sealing with `key`.
     pub fn new(key: Key) -> Self {
         Self {
+            originals: Vec::new(),
             jar: CookieJar::new(),
             key,
         }
@@ -34,31 +40,63 @@ impl Jar {
 
     /// The jar of `headers`' cookies; their values are opened only when read.
     pub fn from_headers(headers: &axum::http::HeaderMap, key: Key) -> Self {
+        let mut originals = Vec::new();
         let mut jar = CookieJar::new();
         for value in headers.get_all(header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
-            for pair in value.split(';') {
-                if let Ok(cookie) = Cookie::parse_encoded(pair.trim().to_owned()) {
-                    jar.add_original(cookie);
+            for pair in value.split(';').map(str::trim) {
+                // Our names are plain; a percent-encoded one (`%5F%5FHost-…`) is somebody
+                // else's cookie posing as ours, and is ignored.
+                if pair
+                    .split('=')
+                    .next()
+                    .is_some_and(|name| name.contains('%'))
+                {
+                    continue;
+                }
+                if let Ok(cookie) = Cookie::parse_encoded(pair.to_owned()) {
+                    jar.add_original(cookie.clone());
+                    originals.push(cookie);
                 }
             }
         }
-        Self { jar, key }
+        Self {
+            originals,
+            jar,
+            key,
+        }
     }
 
-    /// The cookie `name`, opened; `None` if it is absent, or was sealed with another key or
-    /// tampered with.
+    /// The cookie `name`, opened: the one this response sets, or else the first of that
+    /// name the request carried that opens. `None` if none does (absent, removed, sealed
+    /// with another key, or tampered with).
     pub fn get(&self, name: &str) -> Option<Cookie<'static>> {
-        self.jar.private(&self.key).get(name)
+        let private = self.jar.private(&self.key);
+        if let Some(changed) = self.jar.delta().find(|cookie| cookie.name() == name) {
+            return private.decrypt(changed.clone());
+        }
+        self.originals
+            .iter()
+            .filter(|cookie| cookie.name() == name)
+            .find_map(|cookie| private.decrypt(cookie.clone()))
     }
 
-    /// Every cookie whose name starts with `prefix`, opened (those that do not open are left out).
+    /// The names of the request's cookies that start with `prefix`, whether they open or not.
+    pub fn names_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.originals
+            .iter()
+            .map(|cookie| cookie.name())
+            .filter(move |name| name.starts_with(prefix))
+    }
+
+    /// The request's cookies whose names start with `prefix`, opened (those that do not
+    /// open are left out).
     pub fn opened_with_prefix<'a>(
         &'a self,
         prefix: &'a str,
     ) -> impl Iterator<Item = Cookie<'static>> + 'a {
         let private = self.jar.private(&self.key);
-        self.jar
+        self.originals
             .iter()
             .filter(move |cookie| cookie.name().starts_with(prefix))
             .filter_map(move |cookie| private.decrypt(cookie.clone()))
@@ -170,5 +208,27 @@ mod tests {
         let set = sent(jar.remove(Cookie::from("tb_flow_1")));
         assert_eq!(set.len(), 1, "only the removal is sent: {set:?}");
         assert!(set[0].starts_with("tb_flow_1=;"), "{}", set[0]);
+    }
+
+    #[test]
+    fn a_planted_cookie_of_the_same_name_does_not_hide_ours() {
+        let key = Key::generate();
+        let ours = sent(Jar::new(key.clone()).set(Cookie::new("tb_session", "mine")));
+        let pair = ours[0].split(';').next().unwrap();
+        for header in [
+            format!("tb_session=planted; {pair}"),
+            format!("{pair}; tb_session=planted"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::COOKIE, header.parse().unwrap());
+            let jar = Jar::from_headers(&headers, key.clone());
+            assert_eq!(jar.get("tb_session").unwrap().value(), "mine", "{header}");
+        }
+
+        // A percent-encoded name is not taken for ours.
+        let encoded = pair.replacen("tb_session", "%74b_session", 1);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, encoded.parse().unwrap());
+        assert!(Jar::from_headers(&headers, key).get("tb_session").is_none());
     }
 }

@@ -7,10 +7,12 @@
 //! microseconds, so they run inline on connections of this process's own, with the same
 //! SQL as on PostgreSQL; the rest of the store stays on sqlx.
 //!
-//! A statement that finds the file locked by another process (the `tokenbridge token`
-//! command saving a refresh) waits for it on the calling thread, up to the busy timeout;
-//! such writes hold the lock for milliseconds. This process's own writers queue on the
-//! store's write lock before they come here.
+//! A statement never waits here: one that finds the file locked by another process (the
+//! `tokenbridge token` command saving a refresh) fails at once as busy, and the store runs
+//! it through sqlx instead, whose worker thread waits for the lock (see `Store::inline`).
+//! This process's own writers queue on the store's write lock before they come here.
+//! What does run on the calling thread is SQLite's automatic checkpoint, when a commit
+//! finds the write-ahead log past 1000 pages: a few milliseconds now and then.
 
 use std::{
     path::{Path, PathBuf},
@@ -25,8 +27,6 @@ use rusqlite::{
 
 /// Idle connections kept open; more are opened when requests overlap.
 const KEEP: usize = 4;
-/// As long as sqlx waits for a lock held by another process.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections to one SQLite file, used on the caller's thread.
 pub(super) struct Inline {
@@ -35,13 +35,18 @@ pub(super) struct Inline {
 }
 
 impl Inline {
-    /// Opens a first connection to the file at `path` (which exists, in WAL mode).
+    /// Opens a first connection to the file at `path`, which sqlx has opened and migrated,
+    /// and checks that it sees the store's tables.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let inline = Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         };
         let first = inline.connect()?;
+        first.execute_batch(
+            "SELECT 1 FROM spent_states LIMIT 0; SELECT 1 FROM sessions LIMIT 0; \
+             SELECT 1 FROM session_connections LIMIT 0; SELECT 1 FROM connections LIMIT 0",
+        )?;
         inline.give_back(first);
         Ok(inline)
     }
@@ -51,7 +56,8 @@ impl Inline {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
+        // Busy at once rather than sleeping on the runtime's thread (see above).
+        connection.busy_timeout(Duration::ZERO)?;
         // As the sqlx connections have them (see Store::open; sqlx turns foreign keys on).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
@@ -59,6 +65,10 @@ impl Inline {
     }
 
     fn give_back(&self, connection: Connection) {
+        // A transaction left open (its rollback failed) would swallow the next writes.
+        if !connection.is_autocommit() {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < KEEP {
             idle.push(connection);
@@ -87,9 +97,16 @@ impl Inline {
 }
 
 /// `sql` with PostgreSQL's `$1, $2, …` written as SQLite's `?1, ?2, …`, which bind by
-/// number wherever they stand (SQLite numbers `$1` by its place in the text).
+/// number wherever they stand (SQLite numbers `$1` by its place in the text). Only a `$`
+/// before a digit is a placeholder.
 pub(super) fn numbered(sql: &str) -> String {
-    sql.replace('$', "?")
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        let placeholder = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
+        out.push(if placeholder { '?' } else { c });
+    }
+    out
 }
 
 /// A value bound to a statement, by either driver.
@@ -165,6 +182,12 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
+/// Another process holds the lock this statement needs.
+pub(super) fn is_locked_out(error: &super::StoreError) -> bool {
+    matches!(error, super::StoreError::Sqlite(e)
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy))
+}
+
 /// SQLite's "busy", "locked", "can't open" and I/O errors: the store is there but cannot answer now.
 pub(super) fn is_busy(error: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
@@ -172,4 +195,17 @@ pub(super) fn is_busy(error: &rusqlite::Error) -> bool {
         error.sqlite_error_code(),
         Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered;
+
+    #[test]
+    fn only_numbered_placeholders_are_rewritten() {
+        assert_eq!(
+            numbered("SELECT '$x', a FROM t WHERE b = $12 AND c IN ($2, $3)"),
+            "SELECT '$x', a FROM t WHERE b = ?12 AND c IN (?2, ?3)"
+        );
+    }
 }

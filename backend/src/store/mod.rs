@@ -387,10 +387,19 @@ impl Store {
         let (cache, inline) = if sqlite {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
-            // An in-memory database has no index file beside it (nothing is ever cached),
-            // and a connection of another driver would not see it.
-            let inline = if Path::new(&file).is_file() {
-                Some(Arc::new(Inline::open(Path::new(&file))?))
+            // An in-memory database has no index file beside it (nothing is ever cached).
+            // Inline statements need a plain file that rusqlite opens as sqlx does: not an
+            // in-memory database (another driver's connection would not see it), and no
+            // option beyond the mode (vfs=, immutable=, …) that the two might read apart.
+            let inline = if plain_sqlite_file(&url) && Path::new(&file).is_file() {
+                Inline::open(Path::new(&file))
+                    .inspect_err(|error| {
+                        tracing::warn!(
+                            "the sign-in statements go through sqlx: SQLite inline: {error}"
+                        );
+                    })
+                    .ok()
+                    .map(Arc::new)
             } else {
                 None
             };
@@ -450,18 +459,19 @@ impl Store {
         ];
         let session_steps = sessions::start(session, now);
         let _writing = self.writing().await;
-        let saved = match &self.inline {
-            Some(sqlite) => sqlite.with(|db| {
-                let tx = db.transaction()?;
-                let saved = tx
-                    .prepare_cached(&numbered(SAVE_CONNECTION))?
-                    .query_row(rusqlite::params_from_iter(&args), |row| {
-                        Ok(Saved::read(row))
-                    })??;
-                sessions::run_inline(&tx, &session_steps, &saved.id)?;
-                tx.commit()?;
-                Ok::<_, StoreError>(saved)
-            })?,
+        let inline = self.inline(|db| {
+            let tx = db.transaction()?;
+            let saved = tx
+                .prepare_cached(&numbered(SAVE_CONNECTION))?
+                .query_row(rusqlite::params_from_iter(&args), |row| {
+                    Ok(Saved::read(row))
+                })??;
+            sessions::run_inline(&tx, &session_steps, &saved.id)?;
+            tx.commit()?;
+            Ok(saved)
+        });
+        let saved = match inline {
+            Some(saved) => saved?,
             None => {
                 let mut tx = self.pool.begin().await?;
                 let row = bind_sqlx(sqlx::query(SAVE_CONNECTION), &args)
@@ -492,6 +502,20 @@ impl Store {
             device_id: new.device_id,
             device_name: new.device_name,
         })
+    }
+
+    /// Runs `work` on the SQLite file inline (see [`inline`]); `None` when it must go
+    /// through sqlx instead: on PostgreSQL or an in-memory database, or when another
+    /// process holds the file's lock just now (sqlx's worker thread waits for it, not the
+    /// request's). A busy `work` has changed nothing: its transaction is rolled back.
+    fn inline<T>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        match self.inline.as_ref()?.with(work) {
+            Err(error) if inline::is_locked_out(&error) => None,
+            done => Some(done),
+        }
     }
 
     async fn writing(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -853,6 +877,18 @@ fn owner_only(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether `url` (as [`prepare_sqlite_url`] made it) names a SQLite file on disk with no
+/// option but read-write mode.
+fn plain_sqlite_file(url: &str) -> bool {
+    let rest = url.strip_prefix("sqlite://").unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path != ":memory:"
+        && !path.starts_with("file:")
+        && query
+            .split('&')
+            .all(|option| matches!(option, "" | "mode=rwc" | "mode=rw"))
+}
+
 /// SQLite: create the file (and its folder) if missing, readable by its owner only.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let Some(rest) = url
@@ -930,6 +966,22 @@ mod tests {
         );
         assert!(sealer.open(&sealed, &other, "access_token").is_err());
         assert!(sealer.open(&sealed, &row, "refresh_token").is_err());
+    }
+
+    #[test]
+    fn only_a_plain_file_runs_statements_inline() {
+        assert!(plain_sqlite_file(
+            "sqlite:///var/lib/tb/tokenbridge.db?mode=rwc"
+        ));
+        assert!(plain_sqlite_file("sqlite://data/tokenbridge.db?mode=rw"));
+        // In memory, or with options the two drivers might read apart: all through sqlx.
+        assert!(!plain_sqlite_file("sqlite://:memory:?mode=rwc"));
+        assert!(!plain_sqlite_file("sqlite://data/x.db?mode=memory"));
+        assert!(!plain_sqlite_file("sqlite://data/x.db?mode=ro"));
+        assert!(!plain_sqlite_file(
+            "sqlite://data/x.db?immutable=true&mode=rwc"
+        ));
+        assert!(!plain_sqlite_file("sqlite://file:x.db?mode=rwc"));
     }
 
     #[test]

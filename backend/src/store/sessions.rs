@@ -123,12 +123,12 @@ impl Store {
                 seen_at: row.int("seen_at")?,
             })
         };
-        if let Some(sqlite) = &self.inline {
-            return sqlite.with(|db| {
-                let mut statement = db.prepare_cached(&numbered(SQL))?;
-                let mut rows = statement.query([hash])?;
-                rows.next()?.map(|row| read(row)).transpose()
-            });
+        if let Some(done) = self.inline(|db| {
+            let mut statement = db.prepare_cached(&numbered(SQL))?;
+            let mut rows = statement.query([hash])?;
+            rows.next()?.map(|row| read(row)).transpose()
+        }) {
+            return done;
         }
         let row = sqlx::query(SQL)
             .bind(hash)
@@ -176,16 +176,17 @@ impl Store {
             };
             Ok((session, seen))
         };
-        let rows = match &self.inline {
-            Some(sqlite) => sqlite.with(|db| {
-                let mut statement = db.prepare_cached(&numbered(&query))?;
-                let mut rows = statement.query(rusqlite::params_from_iter(&args))?;
-                let mut read_rows = Vec::new();
-                while let Some(row) = rows.next()? {
-                    read_rows.push(read(row)?);
-                }
-                Ok::<_, StoreError>(read_rows)
-            })?,
+        let inline = self.inline(|db| {
+            let mut statement = db.prepare_cached(&numbered(&query))?;
+            let mut rows = statement.query(rusqlite::params_from_iter(&args))?;
+            let mut read_rows = Vec::new();
+            while let Some(row) = rows.next()? {
+                read_rows.push(read(row)?);
+            }
+            Ok(read_rows)
+        });
+        let rows = match inline {
+            Some(rows) => rows?,
             None => bind_sqlx(sqlx::query(&query), &args)
                 .fetch_all(&self.pool)
                 .await?
@@ -230,11 +231,13 @@ impl Store {
         const SQL: &str = "INSERT INTO spent_states (state_hash, expires_at) VALUES ($1, $2) \
                            ON CONFLICT DO NOTHING";
         let _writing = self.writing().await;
-        let inserted = match &self.inline {
-            Some(sqlite) => sqlite.with(|db| {
-                db.prepare_cached(&numbered(SQL))?
-                    .execute(rusqlite::params![hash, expires_at])
-            })? as u64,
+        let inline = self.inline(|db| {
+            Ok(db
+                .prepare_cached(&numbered(SQL))?
+                .execute(rusqlite::params![hash, expires_at])?)
+        });
+        let inserted = match inline {
+            Some(inserted) => inserted? as u64,
             None => sqlx::query(SQL)
                 .bind(hash)
                 .bind(expires_at)

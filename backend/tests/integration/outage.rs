@@ -284,3 +284,60 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
         Some(tokenbridge_shared::FlowOutcome::Connected)
     );
 }
+
+/// Another process that holds the write lock for a moment (the `tokenbridge token` command
+/// saving a refresh) delays a sign-in's save; the sign-in completes once the lock goes.
+#[tokio::test]
+async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
+    let dir = scratch_dir();
+    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
+    let provider = slow_provider("at-moment").await;
+    let app = spawn_app(
+        Settings {
+            database_url: Some(database.clone().into()),
+            ..played_by(&provider, ProviderArg::Custom, "app", None, Some("/revoke"))
+        },
+        |_| {},
+    )
+    .await;
+
+    let before = token_requests(&provider).await;
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let finishing = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
+                .await
+        })
+    };
+    exchanging(&provider, before).await;
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // The exchange answers within its delay; the lock outlasts it a little.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let finished = finishing.await.unwrap();
+    let outcome = app
+        .open_cookie(&set_cookies(&finished), "tb_outcome")
+        .unwrap();
+    assert_eq!(
+        outcome, r#"{"result":"connected"}"#,
+        "the sign-in was saved"
+    );
+    assert!(
+        !handed_back(&provider, "at-moment").await,
+        "the token was kept, not handed back"
+    );
+    assert_eq!(
+        app.session().await.token.unwrap().access_token,
+        "at-moment",
+        "the page shows the saved token"
+    );
+}
