@@ -10,6 +10,7 @@ mod security;
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::any};
 use tokenbridge_shared::ErrorCode;
+use tower::ServiceBuilder;
 use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
 
 use crate::{AppState, error::AppError, provider::sandbox, telemetry};
@@ -18,34 +19,40 @@ use crate::{AppState, error::AppError, provider::sandbox, telemetry};
 const MAX_BODY: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new().merge(auth::router()).merge(api::router());
+    let mut routes = Router::new().merge(auth::router()).merge(api::router());
     if state.sandbox.is_some() {
-        router = router.merge(sandbox::router());
+        routes = routes.merge(sandbox::router());
     }
-    router
+    let routes = routes
         // Unknown API paths are JSON 404s, not the app's index page.
         .route("/api/{*rest}", any(not_found))
         .route("/auth/{*rest}", any(not_found))
         .route("/sandbox/{*rest}", any(not_found))
         .merge(assets::router(&state.config.dist))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::middleware,
-        ))
-        .layer(CatchPanicLayer::custom(security::panic_response))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security::guard,
-        ))
+        .with_state(state.clone());
+    // The layers wrap the routes once, outermost first. (`Router::layer` wraps every
+    // route on its own, and each request then cloned the whole boxed stack of its route,
+    // twice over through the middlewares: a sixth of a token read's instructions.)
+    let layered = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         // A whole request ends within this (408 past it): longer than the worst case of
         // its provider calls (discovery, the token request, user info).
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.config.provider_timeout * 3 + std::time::Duration::from_secs(10),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::guard,
+        ))
+        .layer(CatchPanicLayer::custom(security::panic_response))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::limits::middleware,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 async fn not_found() -> AppError {

@@ -100,13 +100,14 @@ impl Inline {
 /// number wherever they stand (SQLite numbers `$1` by its place in the text). Only a `$`
 /// before a digit is a placeholder.
 pub(super) fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        let placeholder = c == '$' && chars.peek().is_some_and(char::is_ascii_digit);
-        out.push(if placeholder { '?' } else { c });
+    let mut bytes = sql.as_bytes().to_vec();
+    for i in 1..bytes.len() {
+        if bytes[i - 1] == b'$' && bytes[i].is_ascii_digit() {
+            bytes[i - 1] = b'?';
+        }
     }
-    out
+    // Only ASCII `$` became ASCII `?`: still the UTF-8 it was.
+    String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned())
 }
 
 /// A value bound to a statement, by either driver.
