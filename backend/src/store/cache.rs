@@ -11,7 +11,9 @@
 //!   `tokenbridge token` command refreshing), rewrites the header of the database's
 //!   write-ahead-log index (the `-shm` file beside it: <https://www.sqlite.org/walformat.html>)
 //!   before the commit returns, so the header's bytes are part of the stamp: the check is
-//!   one `pread` and one `stat`, and no commit can slip past it;
+//!   one `pread`, and no commit can slip past it. SQLite removes that file when the last
+//!   connection to the database closes; the cache holds a connection of its own open, so
+//!   the file it reads is the one every writer writes for as long as the cache lives;
 //! - PostgreSQL: every write notifies the channel [`CHANNEL`] in its own transaction, and a
 //!   listener counts what it hears. Another instance's write reaches this one when the
 //!   notification arrives (well under a millisecond on one network); while the listener is
@@ -64,13 +66,17 @@ enum Watch {
 }
 
 impl RowCache {
-    /// For the SQLite file at `path`.
+    /// For the SQLite file at `path` (in WAL mode, migrated); keeps nothing if its index
+    /// file cannot be watched.
     pub fn sqlite(path: &str) -> Self {
         #[cfg(unix)]
-        let watch = Watch::Sqlite(WalIndex {
-            path: format!("{path}-shm").into(),
-            file: Mutex::new(None),
-        });
+        let watch = match WalIndex::open(path) {
+            Ok(index) => Watch::Sqlite(index),
+            Err(error) => {
+                tracing::warn!("scripts' token reads go to the database every time: {error}");
+                Watch::Nothing
+            }
+        };
         #[cfg(not(unix))]
         let watch = {
             let _ = path;
@@ -157,33 +163,38 @@ impl RowCache {
 /// second copy first. Equal copies with `isInit` set are a header no commit is writing.
 #[cfg(unix)]
 struct WalIndex {
-    path: std::path::PathBuf,
-    /// The open file and its inode: SQLite removes the file when the last connection to the
-    /// database closes, and the next one makes a new one.
-    file: Mutex<Option<Arc<(std::fs::File, u64)>>>,
+    file: std::fs::File,
+    /// Keeps the index file in place: SQLite removes it only when the last connection to
+    /// the database closes, and makes a new one (which this file would not be) after.
+    /// (Held, never used: a Mutex only to make it shareable between threads.)
+    _anchor: Mutex<rusqlite::Connection>,
 }
 
 #[cfg(unix)]
 impl WalIndex {
+    fn open(path: &str) -> Result<Self, String> {
+        let anchor = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| format!("cannot open {path}: {e}"))?;
+        // A read maps the index (making the file if need be); it stays mapped, and the
+        // file in place, until the connection closes.
+        anchor
+            .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| format!("cannot read {path}: {e}"))?;
+        let index = format!("{path}-shm");
+        let file = std::fs::File::open(&index).map_err(|e| format!("{index}: {e}"))?;
+        Ok(Self {
+            file,
+            _anchor: Mutex::new(anchor),
+        })
+    }
+
     fn header(&self) -> Option<[u8; 48]> {
-        use std::os::unix::fs::{FileExt, MetadataExt};
-        let opened = {
-            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-            if file.is_none() {
-                let opened = std::fs::File::open(&self.path).ok()?;
-                let inode = opened.metadata().ok()?.ino();
-                *file = Some(Arc::new((opened, inode)));
-            }
-            file.clone()?
-        };
-        let (file, inode) = &*opened;
+        use std::os::unix::fs::FileExt;
         let mut bytes = [0u8; 96];
-        file.read_exact_at(&mut bytes, 0).ok()?;
-        // Read first, then make sure it was the database's current index file.
-        if std::fs::metadata(&self.path).ok()?.ino() != *inode {
-            *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            return None;
-        }
+        self.file.read_exact_at(&mut bytes, 0).ok()?;
         let (first, second) = bytes.split_at(48);
         if first != second || first[12] != 1 {
             return None;

@@ -403,7 +403,12 @@ impl Store {
             } else {
                 None
             };
-            (cache::RowCache::sqlite(&file), inline)
+            let cache = if Path::new(&file).is_file() {
+                cache::RowCache::sqlite(&file)
+            } else {
+                cache::RowCache::nothing()
+            };
+            (cache, inline)
         } else if postgres {
             (cache::RowCache::postgres(&url), None)
         } else {
