@@ -431,7 +431,7 @@ impl Connections {
             status: status_view(connection.status),
             expires_at: connection.expires_at,
             scope: connection.scope.clone(),
-            has_refresh_token: connection.refresh_token.is_some(),
+            has_refresh_token: connection.holds_refresh_token,
             created_at: connection.created_at,
             refreshed_at: connection.refreshed_at,
         }
@@ -453,6 +453,6 @@ pub fn token_view(connection: &Connection) -> TokenView {
         expires_at: connection.expires_at,
         obtained_at: connection.refreshed_at.unwrap_or(connection.created_at),
         scope: connection.scope.clone(),
-        has_refresh_token: connection.refresh_token.is_some(),
+        has_refresh_token: connection.holds_refresh_token,
     }
 }

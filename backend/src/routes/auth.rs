@@ -432,7 +432,7 @@ async fn complete(
                 provider = %provider.id,
                 connection = %connection.id,
                 expires_at = connection.expires_at,
-                refresh_token = connection.refresh_token.is_some(),
+                refresh_token = connection.holds_refresh_token,
                 "sign-in completed"
             );
             Ok(id)

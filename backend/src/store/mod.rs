@@ -60,7 +60,10 @@ pub struct Connection {
     pub account_id: String,
     pub login: String,
     pub access_token: AccessToken,
+    /// Opened only where a refresh may need it: token reads and the page's session read
+    /// leave it sealed (a refresh reads the row again); `holds_refresh_token` says whether one is held.
     pub refresh_token: Option<RefreshToken>,
+    pub holds_refresh_token: bool,
     pub token_type: String,
     pub expires_at: Option<i64>,
     pub scope: Option<String>,
@@ -496,6 +499,7 @@ impl Store {
             refreshed_at: saved.refreshed_at,
             touched_ns: saved.touched_ns,
             status: Status::Active,
+            holds_refresh_token: new.refresh_token.is_some(),
             provider: new.provider,
             account_id: new.account_id,
             login: new.login,
@@ -558,7 +562,10 @@ impl Store {
         if let Some(now) = stamp
             && let Some(rows) = self.cache.get(providers, login, now)
         {
-            return Ok(rows.iter().map(|row| self.unseal(row)).collect());
+            return Ok(rows
+                .iter()
+                .map(|row| self.unseal(row, Refresh::Leave))
+                .collect());
         }
         let query = format!(
             "SELECT {COLUMNS} FROM connections WHERE login = $1 AND provider IN ({}) ORDER BY created_at, id",
@@ -570,7 +577,10 @@ impl Store {
             .iter()
             .map(SealedRow::read)
             .collect::<Result<Arc<[_]>, _>>()?;
-        let opened = rows.iter().map(|row| self.unseal(row)).collect();
+        let opened = rows
+            .iter()
+            .map(|row| self.unseal(row, Refresh::Leave))
+            .collect();
         // Logins that name nothing are not kept: anyone may ask for any number of them.
         if let Some(stamp) = stamp
             && !rows.is_empty()
@@ -696,11 +706,11 @@ impl Store {
     }
 
     fn open_row(&self, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
-        Ok(self.unseal(&SealedRow::read(row)?))
+        Ok(self.unseal(&SealedRow::read(row)?, Refresh::Open))
     }
 
-    /// The connection in `row`, its tokens opened.
-    fn unseal(&self, row: &SealedRow) -> Connection {
+    /// The connection in `row`, its access token opened, and its refresh token if `refresh` says so.
+    fn unseal(&self, row: &SealedRow, refresh: Refresh) -> Connection {
         let key = RowKey {
             provider: &row.provider,
             account_id: &row.account_id,
@@ -712,6 +722,7 @@ impl Store {
                 let refresh = row
                     .refresh_token
                     .as_ref()
+                    .filter(|_| refresh == Refresh::Open)
                     .map(|r| {
                         self.sealer
                             .open(r, &key, "refresh_token")
@@ -732,6 +743,7 @@ impl Store {
         Connection {
             access_token,
             refresh_token,
+            holds_refresh_token: row.refresh_token.is_some() && status != Status::Unreadable,
             status,
             id: row.id.clone(),
             provider: row.provider.clone(),
@@ -755,6 +767,14 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether [`Store::unseal`] opens a row's refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    Open,
+    /// Token reads and the page show the access token; a refresh reads the row again.
+    Leave,
 }
 
 /// A row of `connections` as the database holds it, tokens sealed.

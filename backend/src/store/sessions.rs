@@ -201,7 +201,7 @@ impl Store {
         let seen = rows
             .iter()
             .filter_map(|(_, row)| row.as_ref())
-            .map(|row| self.unseal(row))
+            .map(|row| self.unseal(row, super::Refresh::Leave))
             .collect();
         Ok(Some((session, seen)))
     }
