@@ -228,11 +228,20 @@ async fn a_database_that_goes_away_is_a_503_and_everything_is_back_when_it_retur
     assert_eq!(back.status(), StatusCode::OK, "it recovers by itself");
 }
 
-#[tokio::test]
-async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
+/// A sign-in whose code is being exchanged (the provider answers `token` after a second)
+/// when another process takes the SQLite file's write lock and keeps it: the app, the
+/// provider, the callback still finishing, and the connection that holds the lock.
+async fn callback_during_a_foreign_lock(
+    token: &str,
+) -> (
+    TestApp,
+    MockServer,
+    JoinHandle<reqwest::Response>,
+    sqlx::SqliteConnection,
+) {
     let dir = scratch_dir();
     let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
-    let provider = slow_provider("at-locked").await;
+    let provider = slow_provider(token).await;
     let app = spawn_app(
         Settings {
             database_url: Some(database.clone().into()),
@@ -241,9 +250,6 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
         |_| {},
     )
     .await;
-
-    // The sign-in starts; while its code is being exchanged, another process takes the
-    // database's write lock and keeps it.
     let before = token_requests(&provider).await;
     let authorize = app.login("").await;
     let state = query_param(&authorize, "state").unwrap();
@@ -262,6 +268,12 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
         .execute(&mut other)
         .await
         .unwrap();
+    (app, provider, finishing, other)
+}
+
+#[tokio::test]
+async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
+    let (app, provider, finishing, mut other) = callback_during_a_foreign_lock("at-locked").await;
 
     let finished = finishing.await.unwrap();
     let outcome = app
@@ -289,36 +301,7 @@ async fn sqlite_locked_by_another_writer_is_a_503_and_the_token_goes_back() {
 /// saving a refresh) delays a sign-in's save; the sign-in completes once the lock goes.
 #[tokio::test]
 async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
-    let dir = scratch_dir();
-    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
-    let provider = slow_provider("at-moment").await;
-    let app = spawn_app(
-        Settings {
-            database_url: Some(database.clone().into()),
-            ..played_by(&provider, ProviderArg::Custom, "app", None, Some("/revoke"))
-        },
-        |_| {},
-    )
-    .await;
-
-    let before = token_requests(&provider).await;
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    let finishing = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            app.callback(&format!("{}auth/callback?code=1&state={state}", app.base))
-                .await
-        })
-    };
-    exchanging(&provider, before).await;
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let (app, provider, finishing, mut other) = callback_during_a_foreign_lock("at-moment").await;
     // The exchange answers within its delay; the lock outlasts it a little.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();

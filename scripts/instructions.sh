@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# User-space instructions per operation, counted by callgrind: repeatable within a few per
+# cent whatever else the machine does (CPU time per operation moves ±25 % with its load), so
+# it tells whether a change to the code made a flow or a token read cheaper. The kernel's
+# share (TCP over loopback, wake-ups, page writes) is not counted: the benchmark's CPU is.
+# Runs the benchmark's release server under valgrind and counts the flows at concurrency 1
+# (login, callback with exchange and save, session read) and the token reads at concurrency 1.
+# Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
+# Knobs: FLOWS (150), READS (3000), KEEP=1 keeps the callgrind files for callgrind_annotate. Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=$(realpath "${1:-target/release/tokenbridge}")
+flows="${FLOWS:-150}"
+reads="${READS:-3000}"
+command -v callgrind_control >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
+work=$(mktemp -d)
+cat > "$work/server" <<EOS
+#!/bin/sh
+exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$work/out "$binary" "\$@"
+EOS
+chmod +x "$work/server"
+mkdir -p "$work/dist" && echo '<html></html>' > "$work/dist/index.html"
+log="$work/log"
+TOKENBRIDGE_BIN="$work/server" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$work/dist" \
+  BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$flows" BENCH_READS="$reads" BENCH_OUT="$work/results.json" \
+  target/release/tokenbridge-bench >"$log" 2>&1 &
+bench=$!
+trap 'kill $bench 2>/dev/null || true; rm -rf "$work"' EXIT
+wait_for() {
+  until grep -q "$1" "$log" 2>/dev/null; do
+    kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+count() { # marker to start at, marker to stop at, name of the dump
+  wait_for "$1"
+  pid=$(grep "$1" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
+  callgrind_control -i on "$pid" >/dev/null
+  callgrind_control -z "$pid" >/dev/null
+  wait_for "$2"
+  callgrind_control -d "$3" "$pid" >/dev/null
+  callgrind_control -i off "$pid" >/dev/null
+}
+count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
+count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
+kill $bench 2>/dev/null || true
+wait $bench 2>/dev/null || true
+for dump in "$work"/out.*; do
+  name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')
+  total=$(grep -m1 "^summary:" "$dump" | awk '{print $2}')
+  case "$name" in
+    flows) echo "user-space instructions per flow: $((total / flows)) ($flows flows at concurrency 1)" ;;
+    reads) echo "user-space instructions per token read: $((total / reads)) ($reads reads at concurrency 1)" ;;
+  esac
+  if [ -n "${KEEP:-}" ]; then
+    cp "$dump" "callgrind.$name.out"
+    echo "  kept as callgrind.$name.out (callgrind_annotate --inclusive=yes callgrind.$name.out)"
+  fi
+done
