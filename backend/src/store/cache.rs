@@ -163,7 +163,11 @@ impl RowCache {
 /// second copy first. Equal copies with `isInit` set are a header no commit is writing.
 #[cfg(unix)]
 struct WalIndex {
-    file: std::fs::File,
+    /// Never closed: closing any handle on a file drops every POSIX lock this process holds
+    /// on it, SQLite's own included (its "index in use" and read locks). SQLite's connections
+    /// close their handles with care for that; a plain `File` does not. One descriptor per
+    /// store opened, for the life of the process.
+    file: std::mem::ManuallyDrop<std::fs::File>,
     /// Keeps the index file in place: SQLite removes it only when the last connection to
     /// the database closes, and makes a new one (which this file would not be) after.
     /// (Held, never used: a Mutex only to make it shareable between threads.)
@@ -183,10 +187,13 @@ impl WalIndex {
         anchor
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(|e| format!("cannot read {path}: {e}"))?;
-        let index = format!("{path}-shm");
+        // SQLite names the index after the database's resolved path (a symlinked database's
+        // index sits beside its target), which the connection reports.
+        let resolved = anchor.path().filter(|p| !p.is_empty()).unwrap_or(path);
+        let index = format!("{resolved}-shm");
         let file = std::fs::File::open(&index).map_err(|e| format!("{index}: {e}"))?;
         Ok(Self {
-            file,
+            file: std::mem::ManuallyDrop::new(file),
             _anchor: Mutex::new(anchor),
         })
     }
@@ -277,5 +284,34 @@ async fn listen(
             _ = dropped.changed() => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::WalIndex;
+
+    /// A database opened through a symlink: SQLite keeps its index beside the target, and
+    /// that is the file the stamp must follow, or another process's commit would go unseen.
+    #[test]
+    fn the_stamp_follows_commits_to_a_symlinked_database() {
+        let dir = std::env::temp_dir().join(format!("tb-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real.db");
+        let link = dir.join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let writer = rusqlite::Connection::open(&real).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+
+        let index = WalIndex::open(link.to_str().unwrap()).unwrap();
+        let before = index.header().unwrap();
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let after = index.header().unwrap();
+
+        assert_ne!(before, after, "a commit changes the stamp");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

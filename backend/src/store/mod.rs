@@ -406,7 +406,7 @@ impl Store {
             } else {
                 None
             };
-            let cache = if Path::new(&file).is_file() {
+            let cache = if plain_sqlite_file(&url) && Path::new(&file).is_file() {
                 cache::RowCache::sqlite(&file)
             } else {
                 cache::RowCache::nothing()
@@ -590,7 +590,8 @@ impl Store {
         Ok(opened)
     }
 
-    /// Every connection of `providers`, newest first.
+    /// Every connection of `providers`, newest first, their refresh tokens left sealed (the
+    /// lists that show them say only whether one is held).
     pub async fn all(&self, providers: &[&str]) -> Result<Vec<Connection>, StoreError> {
         let query = format!(
             "SELECT {COLUMNS} FROM connections WHERE provider IN ({}) ORDER BY created_at DESC, id",
@@ -599,7 +600,9 @@ impl Store {
         let rows = bind_all(sqlx::query(&query), providers)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|row| self.open_row(row)).collect()
+        rows.iter()
+            .map(|row| Ok(self.unseal(&SealedRow::read(row)?, Refresh::Leave)))
+            .collect()
     }
 
     /// Whether the session `session_hash` sees the connection `id` of `provider`.
@@ -773,7 +776,8 @@ impl Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refresh {
     Open,
-    /// Token reads and the page show the access token; a refresh reads the row again.
+    /// Token reads, the page and the lists show at most the access token; a refresh reads
+    /// the row again.
     Leave,
 }
 
