@@ -35,11 +35,11 @@ wait_for() {
 count() { # marker to start at, marker to stop at, name of the dump
   wait_for "$1"
   pid=$(grep "$1" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
-  callgrind_control -i on "$pid" >/dev/null
-  callgrind_control -z "$pid" >/dev/null
+  callgrind_control -i on "$pid" >/dev/null 2>&1
+  callgrind_control -z "$pid" >/dev/null 2>&1
   wait_for "$2"
-  callgrind_control -d "$3" "$pid" >/dev/null
-  callgrind_control -i off "$pid" >/dev/null
+  callgrind_control -d "$3" "$pid" >/dev/null 2>&1
+  callgrind_control -i off "$pid" >/dev/null 2>&1
 }
 count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
 count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
