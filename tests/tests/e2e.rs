@@ -1140,8 +1140,15 @@ async fn connect_allow_and_see_the_token_without_the_secret_ever_reaching_the_br
 
 /// The refresh token the server keeps for the connection just made.
 async fn refresh_token_held(state: &AppState) -> String {
-    let connections = state.connections.all().await.unwrap();
-    let refresh_token = connections[0]
+    // The lists leave refresh tokens sealed; one connection read by its id opens both.
+    let listed = state.connections.all().await.unwrap();
+    let connection = state
+        .connections
+        .find(&listed[0].id)
+        .await
+        .unwrap()
+        .expect("the connection just made");
+    let refresh_token = connection
         .refresh_token
         .as_ref()
         .expect("the sandbox issued a refresh token");
