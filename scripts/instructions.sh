@@ -25,7 +25,9 @@ TOKENBRIDGE_BIN="$work/server" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$wo
   BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$flows" BENCH_READS="$reads" BENCH_OUT="$work/results.json" \
   target/release/tokenbridge-bench >"$log" 2>&1 &
 bench=$!
-trap 'kill $bench 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=""
+# The server under valgrind is the benchmark's child: stopped with it, or it would run on.
+trap 'kill $bench ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 wait_for() {
   until grep -q "$1" "$log" 2>/dev/null; do
     kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
@@ -43,8 +45,9 @@ count() { # marker to start at, marker to stop at, name of the dump
 }
 count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
 count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
-kill $bench 2>/dev/null || true
+kill $bench "$pid" 2>/dev/null || true
 wait $bench 2>/dev/null || true
+while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 for dump in "$work"/out.*; do
   name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')
   total=$(grep -m1 "^summary:" "$dump" | awk '{print $2}')
