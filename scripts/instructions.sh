@@ -27,7 +27,8 @@ TOKENBRIDGE_BIN="$work/server" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$wo
 bench=$!
 pid=""
 # The server under valgrind is the benchmark's child: stopped with it, or it would run on.
-trap 'kill $bench ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+# So is its browser (chromedriver and Chromium, with a profile named after the benchmark's pid).
+trap 'pkill -P $bench 2>/dev/null; kill $bench ${pid:-} 2>/dev/null; pkill -f "tokenbridge-bench-chrome-$bench" 2>/dev/null; rm -rf "$work"' EXIT
 wait_for() {
   until grep -q "$1" "$log" 2>/dev/null; do
     kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
@@ -45,6 +46,7 @@ count() { # marker to start at, marker to stop at, name of the dump
 }
 count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
 count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
+pkill -P $bench 2>/dev/null || true
 kill $bench "$pid" 2>/dev/null || true
 wait $bench 2>/dev/null || true
 while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done

@@ -21,7 +21,8 @@ target/release/tokenbridge-bench 2>"$log" >/dev/null &
 bench=$!
 pid=""
 # The benchmark's server is its child: stopped with it, or it would run on.
-trap 'kill $bench ${pid:-} 2>/dev/null || true; rm -f "$log"' EXIT
+# So is its browser (chromedriver and Chromium, with a profile named after the benchmark's pid).
+trap 'pkill -P $bench 2>/dev/null; kill $bench ${pid:-} 2>/dev/null; pkill -f "tokenbridge-bench-chrome-$bench" 2>/dev/null; rm -f "$log"' EXIT
 until grep -q "$marker" "$log"; do
   kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
   sleep 0.2
