@@ -527,6 +527,51 @@ impl Store {
         }
     }
 
+    /// The rows `sql` selects with `args`, each read by `read`: inline on a SQLite file,
+    /// else through sqlx.
+    async fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        read: impl Fn(&dyn Columns) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let inline = self.inline(|db| {
+            let mut statement = db.prepare_cached(&numbered(sql))?;
+            let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+            let mut read_rows = Vec::new();
+            while let Some(row) = rows.next()? {
+                read_rows.push(read(row)?);
+            }
+            Ok(read_rows)
+        });
+        match inline {
+            Some(rows) => rows,
+            None => bind_sqlx(sqlx::query(sql), args)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| read(row))
+                .collect(),
+        }
+    }
+
+    /// Runs one statement outside a transaction: inline on a SQLite file, else through
+    /// sqlx. How many rows it changed.
+    async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        let inline = self.inline(|db| {
+            Ok(db
+                .prepare_cached(&numbered(sql))?
+                .execute(rusqlite::params_from_iter(args))?)
+        });
+        match inline {
+            Some(changed) => Ok(changed? as u64),
+            None => Ok(bind_sqlx(sqlx::query(sql), args)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()),
+        }
+    }
+
     async fn writing(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.write_lock {
             Some(lock) => Some(lock.lock().await),

@@ -123,18 +123,11 @@ impl Store {
                 seen_at: row.int("seen_at")?,
             })
         };
-        if let Some(done) = self.inline(|db| {
-            let mut statement = db.prepare_cached(&numbered(SQL))?;
-            let mut rows = statement.query([hash])?;
-            rows.next()?.map(|row| read(row)).transpose()
-        }) {
-            return done;
-        }
-        let row = sqlx::query(SQL)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| read(&row)).transpose()
+        Ok(self
+            .rows(SQL, &[Arg::Text(hash)], read)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// The session whose id hashes to `hash` (expired or not), and the connections of
@@ -176,24 +169,7 @@ impl Store {
             };
             Ok((session, seen))
         };
-        let inline = self.inline(|db| {
-            let mut statement = db.prepare_cached(&numbered(&query))?;
-            let mut rows = statement.query(rusqlite::params_from_iter(&args))?;
-            let mut read_rows = Vec::new();
-            while let Some(row) = rows.next()? {
-                read_rows.push(read(row)?);
-            }
-            Ok(read_rows)
-        });
-        let rows = match inline {
-            Some(rows) => rows?,
-            None => bind_sqlx(sqlx::query(&query), &args)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|row| read(row))
-                .collect::<Result<_, _>>()?,
-        };
+        let rows = self.rows(&query, &args, read).await?;
         let Some((session, _)) = rows.first() else {
             return Ok(None);
         };
@@ -231,20 +207,9 @@ impl Store {
         const SQL: &str = "INSERT INTO spent_states (state_hash, expires_at) VALUES ($1, $2) \
                            ON CONFLICT DO NOTHING";
         let _writing = self.writing().await;
-        let inline = self.inline(|db| {
-            Ok(db
-                .prepare_cached(&numbered(SQL))?
-                .execute(rusqlite::params![hash, expires_at])?)
-        });
-        let inserted = match inline {
-            Some(inserted) => inserted? as u64,
-            None => sqlx::query(SQL)
-                .bind(hash)
-                .bind(expires_at)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        };
+        let inserted = self
+            .execute(SQL, &[Arg::Text(hash), Arg::Int(expires_at)])
+            .await?;
         Ok(inserted == 1)
     }
 
