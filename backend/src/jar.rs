@@ -54,8 +54,17 @@ impl Jar {
                 {
                     continue;
                 }
-                if let Ok(cookie) = Cookie::parse_encoded(pair.to_owned()) {
-                    jar.add_original(cookie.clone());
+                // Values earlier versions wrote percent-encoded are decoded; the rest (sealed
+                // base64, as written now) is taken as it is, without a pass over every byte
+                // (the exchange log's cookie is kilobytes long, and comes with every page load).
+                let parsed = if pair.contains('%') {
+                    Cookie::parse_encoded(pair.to_owned())
+                } else {
+                    Cookie::parse(pair.to_owned())
+                };
+                if let Ok(cookie) = parsed {
+                    // The delta jar needs only the name, to send a removal for it.
+                    jar.add_original(Cookie::new(cookie.name().to_owned(), ""));
                     originals.push(cookie);
                 }
             }
@@ -211,6 +220,26 @@ mod tests {
         let set = sent(jar.remove(Cookie::from("tb_flow_1")));
         assert_eq!(set.len(), 1, "only the removal is sent: {set:?}");
         assert!(set[0].starts_with("tb_flow_1=;"), "{}", set[0]);
+    }
+
+    #[test]
+    fn a_cookie_an_earlier_version_wrote_percent_encoded_still_opens() {
+        let key = Key::generate();
+        // Long enough that the sealed base64 holds '+' or '/' (and it ends in '=' padding
+        // often): earlier versions wrote those as %2B, %2F and %3D.
+        let value = "{\"entries\":\"".to_owned() + &"é~?".repeat(200) + "\"}";
+        let set = sent(Jar::new(key.clone()).set(Cookie::new("tb_log", value.clone())));
+        let pair = set[0].split(';').next().unwrap();
+        let encoded = pair
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replacen("=", "\u{0}", 1)
+            .replace('=', "%3D")
+            .replacen('\u{0}', "=", 1);
+        assert!(encoded.contains('%'), "{encoded}");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, encoded.parse().unwrap());
+        assert_eq!(Jar::from_headers(&headers, key).get("tb_log").unwrap().value(), value);
     }
 
     #[test]

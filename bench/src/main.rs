@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 /// Settings from the environment, with the defaults `scripts/bench.sh` relies on.
 struct Options {
     binary: PathBuf,
+    floor_binary: PathBuf,
     dist: PathBuf,
     reference_dist: PathBuf,
     flows: usize,
@@ -39,6 +40,7 @@ impl Options {
             |name: &str, default: usize| var(name, &default.to_string()).parse().unwrap_or(default);
         Self {
             binary: var("TOKENBRIDGE_BIN", "target/release/tokenbridge").into(),
+            floor_binary: var("BENCH_FLOOR_BIN", "target/release/tokenbridge-floor").into(),
             dist: var("BENCH_DIST", "dist").into(),
             reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
             flows: number("BENCH_FLOWS", 1000),
@@ -128,16 +130,105 @@ fn start_server(
         base,
         _dir: dir,
     };
+    wait_until_accepting(port, started, "tokenbridge")?;
+    Ok((server, started.elapsed()))
+}
+
+/// Waits (30 s at most) until something accepts connections on `port`.
+fn wait_until_accepting(port: u16, started: Instant, what: &str) -> Result<(), String> {
     let deadline = started + Duration::from_secs(30);
     loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((server, started.elapsed()));
+            return Ok(());
         }
         if Instant::now() > deadline {
-            return Err("tokenbridge did not start within 30 s".into());
+            return Err(format!("{what} did not start within 30 s"));
         }
         std::thread::sleep(Duration::from_micros(200));
     }
+}
+
+/// Starts the floor (`bench/src/bin/tokenbridge-floor.rs`): the same exchanges as a
+/// sign-in and a token read, served by the same crates, with none of tokenbridge's work.
+fn start_floor(options: &Options, stub: std::net::SocketAddr) -> Result<Server, String> {
+    let dir = TempDir::new("floor");
+    let port = free_port().map_err(|e| e.to_string())?;
+    let child = Command::new(&options.floor_binary)
+        .env_clear()
+        .envs(std::env::var("TOKIO_WORKER_THREADS").map(|n| ("TOKIO_WORKER_THREADS", n)))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(stub.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} (run scripts/bench.sh, which builds it): {e}",
+                options.floor_binary.display()
+            )
+        })?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    wait_until_accepting(port, Instant::now(), "the floor server")?;
+    Ok(server)
+}
+
+/// The floor's CPU per operation, measured as tokenbridge's is.
+struct Floor {
+    /// Per complete flow at concurrency 1, 8 and 64, µs.
+    flow_cpu_us: Vec<Option<f64>>,
+    /// Per session read at concurrency 8, µs.
+    session_cpu_us: Option<f64>,
+    /// Per token read at concurrency 1, 8 and 64, µs.
+    read_cpu_us: Vec<Option<f64>>,
+}
+
+async fn measure_floor(
+    client: &reqwest::Client,
+    options: &Options,
+    stub: std::net::SocketAddr,
+) -> Result<Floor, String> {
+    let server = start_floor(options, stub)?;
+    let pid = server.child.id();
+    let _ = run_flows(client, &server.base, 500, 64).await;
+    let mut flow_cpu_us = Vec::new();
+    for concurrency in [1, 8, 64] {
+        eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
+        let cpu_before = cpu_seconds(pid);
+        let level = run_flows(client, &server.base, options.flows, concurrency).await;
+        if level.errors > 0 {
+            return Err(format!("{} of the floor's flows failed", level.errors));
+        }
+        flow_cpu_us.push(cpu_per_op_us(cpu_before, cpu_seconds(pid), options.flows));
+    }
+    let token_url = format!("{}/api/v1/connections/floor/token", server.base);
+    let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
+    let mut read_cpu_us = Vec::new();
+    for concurrency in [1, 8, 64] {
+        eprintln!("==> the floor: token reads at concurrency {concurrency} (server pid {pid})");
+        let reads = run_reads(
+            client,
+            &token_url,
+            bearer.clone(),
+            options.reads,
+            concurrency,
+            pid,
+        )
+        .await;
+        read_cpu_us.push(reads.cpu_us);
+    }
+    let (_, cookies) = flow(client, &server.base).await?;
+    let session_url = format!("{}/api/session", server.base);
+    let cookie = (reqwest::header::COOKIE, cookies);
+    let sessions = run_reads(client, &session_url, cookie, options.reads, 8, pid).await;
+    Ok(Floor {
+        flow_cpu_us,
+        session_cpu_us: sessions.cpu_us,
+        read_cpu_us,
+    })
 }
 
 /// The scripts API key the benchmark's server is given.
@@ -550,6 +641,8 @@ async fn run(options: Options) -> Result<(), String> {
     let _ = run_reads(&client, &session_url, cookie.clone(), 200, 8, pid).await;
     let sessions = run_reads(&client, &session_url, cookie, options.reads, 8, pid).await;
 
+    let floor = measure_floor(&client, &options, stub).await?;
+
     let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
     if options.rss_flows > done {
         let _ = run_flows(&client, &server.base, options.rss_flows - done, 8).await;
@@ -668,6 +761,40 @@ async fn run(options: Options) -> Result<(), String> {
         }));
     }
     println!();
+    println!(
+        "The floor: the same exchanges served by a bare server of the same crates (tokenbridge-floor: no state, PKCE, cookies sealed, store or log)"
+    );
+    println!(
+        "{:<12} {:>26} {:>30} {:>26}",
+        "concurrency",
+        "CPU µs per flow: floor / tb",
+        "CPU µs per sign-in: floor / tb",
+        "CPU µs per read: floor / tb"
+    );
+    let us = |c: Option<f64>| c.map_or("n/a".to_owned(), |c| format!("{c:.0}"));
+    let floor_sign_in: Vec<Option<f64>> = floor
+        .flow_cpu_us
+        .iter()
+        .map(|flow| {
+            flow.zip(floor.session_cpu_us)
+                .map(|(flow, read)| flow - read)
+        })
+        .collect();
+    for (i, level) in levels.iter().enumerate() {
+        println!(
+            "{:<12} {:>26} {:>30} {:>26}",
+            level.concurrency,
+            format!("{} / {}", us(floor.flow_cpu_us[i]), us(level.cpu_us)),
+            format!("{} / {}", us(floor_sign_in[i]), us(sign_in_cpu[i])),
+            format!("{} / {}", us(floor.read_cpu_us[i]), us(reads[i].cpu_us)),
+        );
+    }
+    println!(
+        "(the floor's session read at concurrency 8: {} µs, tokenbridge's {} µs)",
+        us(floor.session_cpu_us),
+        us(session_cpu)
+    );
+    println!();
     println!("BFF overhead: the callback step against the same provider calls made directly");
     println!(
         "{:<12} {:>16} {:>20} {:>16} {:>22}",
@@ -744,6 +871,13 @@ async fn run(options: Options) -> Result<(), String> {
             "latency": stats(&sessions.times),
         },
         "server_cpu_us_per_sign_in": levels.iter().zip(&sign_in_cpu).map(|(l, c)| json!({"concurrency": l.concurrency, "login_and_callback": c})).collect::<Vec<_>>(),
+        "floor": {
+            "what": "the same exchanges served by a bare server of the same crates (bench/src/bin/tokenbridge-floor.rs)",
+            "server_cpu_us_per_flow": levels.iter().zip(&floor.flow_cpu_us).map(|(l, c)| json!({"concurrency": l.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
+            "server_cpu_us_per_sign_in": levels.iter().zip(&floor_sign_in).map(|(l, c)| json!({"concurrency": l.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
+            "server_cpu_us_per_token_read": reads.iter().zip(&floor.read_cpu_us).map(|(r, c)| json!({"concurrency": r.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
+            "server_cpu_us_per_session_read": floor.session_cpu_us,
+        },
         "overhead": json_overhead,
         "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
         "binary_bytes": binary_bytes,
