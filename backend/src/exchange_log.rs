@@ -41,14 +41,20 @@ fn shown(name: &str) -> bool {
     SHOWN.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
+/// The first `chars` characters of `text`, copied at once (not a character at a time).
+fn cut(text: &str, chars: usize) -> String {
+    let end = text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at);
+    text[..end].to_owned()
+}
+
 fn field(name: &str, value: &str) -> LogField {
     let masked = !shown(name);
     LogField {
-        name: name.chars().take(100).collect(),
+        name: cut(name, 100),
         value: if masked {
             String::new()
         } else {
-            value.chars().take(MAX_VALUE).collect()
+            cut(value, MAX_VALUE)
         },
         masked,
     }
@@ -70,12 +76,8 @@ fn json_field(name: &str, value: &serde_json::Value) -> LogField {
     }
     match value {
         Value::Object(_) | Value::Array(_) => LogField {
-            name: name.chars().take(100).collect(),
-            value: redact(name, value)
-                .to_string()
-                .chars()
-                .take(MAX_VALUE)
-                .collect(),
+            name: cut(name, 100),
+            value: cut(&redact(name, value).to_string(), MAX_VALUE),
             masked: false,
         },
         Value::String(text) => field(name, text),
@@ -205,6 +207,26 @@ mod tests {
             "{}",
             of("extra").value
         );
+    }
+
+    #[test]
+    fn a_long_value_is_cut_at_a_character_not_inside_one() {
+        let recorder = Recorder::default();
+        let description = "Доступ запрещён. ".repeat(40);
+        recorder.response(
+            400,
+            format!(r#"{{"error":"access_denied","error_description":"{description}"}}"#).as_bytes(),
+        );
+        let entries = recorder.entries();
+        let shown = &entries[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "error_description")
+            .unwrap()
+            .value;
+        assert_eq!(shown.chars().count(), MAX_VALUE);
+        assert!(description.starts_with(shown.as_str()));
+        assert_eq!(cut("short", 100), "short");
     }
 
     #[test]
