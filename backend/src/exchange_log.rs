@@ -43,7 +43,10 @@ fn shown(name: &str) -> bool {
 
 /// The first `chars` characters of `text`, copied at once (not a character at a time).
 fn cut(text: &str, chars: usize) -> String {
-    let end = text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at);
+    let end = text
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(at, _)| at);
     text[..end].to_owned()
 }
 
@@ -215,7 +218,8 @@ mod tests {
         let description = "Доступ запрещён. ".repeat(40);
         recorder.response(
             400,
-            format!(r#"{{"error":"access_denied","error_description":"{description}"}}"#).as_bytes(),
+            format!(r#"{{"error":"access_denied","error_description":"{description}"}}"#)
+                .as_bytes(),
         );
         let entries = recorder.entries();
         let shown = &entries[0]

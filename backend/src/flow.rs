@@ -6,6 +6,7 @@
 use cookie::{Cookie, SameSite};
 use oauth2::PkceCodeVerifier;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome};
@@ -269,8 +270,12 @@ impl Cookies {
         self.write(jar, self.name(LOG), log, LOG_LIFETIME_SECS, SameSite::Lax)
     }
 
-    pub fn log(&self, jar: &Jar) -> Option<ExchangeLog> {
-        self.read(jar, &self.name(LOG))
+    /// The last sign-in's exchange log as the JSON this server sealed, for the page: passed
+    /// on without reading it into an `ExchangeLog` and writing it out again (that was a
+    /// quarter of the page's session read).
+    pub fn log(&self, jar: &Jar) -> Option<Box<RawValue>> {
+        let cookie = jar.get(&self.name(LOG))?;
+        RawValue::from_string(cookie.value().to_owned()).ok()
     }
 
     /// The outcome of the last sign-in, read once.

@@ -239,7 +239,13 @@ mod tests {
         assert!(encoded.contains('%'), "{encoded}");
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, encoded.parse().unwrap());
-        assert_eq!(Jar::from_headers(&headers, key).get("tb_log").unwrap().value(), value);
+        assert_eq!(
+            Jar::from_headers(&headers, key)
+                .get("tb_log")
+                .unwrap()
+                .value(),
+            value
+        );
     }
 
     #[test]

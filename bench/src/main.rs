@@ -2,7 +2,10 @@
 //! through the release binary against a local stub provider at concurrency 1, 8
 //! and 64, and scripts' token reads at the same levels, each with the server's own
 //! CPU time per operation (from /proc, stable on a shared machine) beside rates and
-//! percentiles; the BFF's own cost next to direct calls to the stub; connection reuse;
+//! percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
+//! server of the same crates that makes the same exchanges and nothing else), so that
+//! tokenbridge's own work shows apart from what the exchanges cost on this machine;
+//! the BFF's own cost next to direct calls to the stub; connection reuse;
 //! binary size, start-up time and memory; and the page's size (against a bare
 //! Leptos page built the same way) and time to the token card in headless
 //! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.

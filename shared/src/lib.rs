@@ -85,9 +85,13 @@ pub struct ProviderView {
     pub default_scope: Option<String>,
 }
 
-/// What `GET /api/session` answers: everything the page shows.
+/// What `GET /api/session` answers: everything the page shows. `Log` is the exchange
+/// log as each side holds it: the page reads an [`ExchangeLog`]; the server passes the
+/// JSON of its sealed log cookie through unread (it wrote that JSON from an
+/// `ExchangeLog`, and the cookie's seal says nobody else did).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionView {
+#[serde(bound(deserialize = "Log: Deserialize<'de>"))]
+pub struct SessionView<Log = ExchangeLog> {
     /// The first configured provider's kind (see `providers` for all of them).
     pub provider: ProviderKind,
     /// The scope requested by the first provider's configuration, if any.
@@ -104,7 +108,7 @@ pub struct SessionView {
     pub outcome: Option<FlowOutcome>,
     /// What was sent and received during this browser's last sign-in, secrets masked.
     #[serde(default)]
-    pub exchange_log: Option<ExchangeLog>,
+    pub exchange_log: Option<Log>,
     /// True when this browser has a live session on the server (it completed a sign-in
     /// and has not signed out since): the page offers Sign out.
     #[serde(default)]
@@ -118,6 +122,10 @@ pub struct SessionView {
 }
 
 /// The last sign-in as tokenbridge saw it, like the OAuth Playground's log.
+///
+/// The server keeps it in a sealed cookie as JSON and hands that JSON to the page as it
+/// is: a change here that JSON written before it would not read as must also rename the
+/// cookie (`LOG` in `backend/src/flow.rs`), so that browsers drop the old one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeLog {
     pub entries: Vec<LogEntry>,

@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderMap, header},
     routing::{delete, get, post},
 };
+use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 use tokenbridge_shared::{
     ApiError, CSRF_HEADER, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, FreshToken,
@@ -90,7 +91,7 @@ async fn session_seeing(
 async fn session(
     State(state): State<AppState>,
     jar: Jar,
-) -> Result<(Jar, Json<SessionView>), AppError> {
+) -> Result<(Jar, Json<SessionView<Box<RawValue>>>), AppError> {
     let session = session_seeing(&state, &jar).await?;
     let signed_in = session.is_some();
     let connections = session.map(|(_, own)| own).unwrap_or_default();
