@@ -128,19 +128,31 @@ fn start_server(
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {} (run scripts/bench.sh, which builds it): {e}", options.binary.display()))?;
-    let server = Server {
+    let mut server = Server {
         child,
         base,
         _dir: dir,
     };
-    wait_until_accepting(port, started, "tokenbridge")?;
-    Ok((server, started.elapsed()))
+    wait_until_accepting(&mut server, port, started, "tokenbridge")?;
+    let took = started.elapsed();
+    Ok((server, took))
 }
 
-/// Waits (30 s at most) until something accepts connections on `port`.
-fn wait_until_accepting(port: u16, started: Instant, what: &str) -> Result<(), String> {
+/// Waits (30 s at most) until `server` accepts connections on `port`.
+fn wait_until_accepting(
+    server: &mut Server,
+    port: u16,
+    started: Instant,
+    what: &str,
+) -> Result<(), String> {
     let deadline = started + Duration::from_secs(30);
     loop {
+        // Another process that took the port would answer in its place.
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!(
+                "{what} stopped before it accepted a connection ({status})"
+            ));
+        }
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(());
         }
@@ -170,12 +182,12 @@ fn start_floor(options: &Options, stub: std::net::SocketAddr) -> Result<Server, 
                 options.floor_binary.display()
             )
         })?;
-    let server = Server {
+    let mut server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };
-    wait_until_accepting(port, Instant::now(), "the floor server")?;
+    wait_until_accepting(&mut server, port, Instant::now(), "the floor server")?;
     Ok(server)
 }
 
@@ -224,6 +236,12 @@ async fn measure_floor(
             pid,
         )
         .await;
+        if reads.errors > 0 {
+            return Err(format!(
+                "{} of the floor's token reads failed",
+                reads.errors
+            ));
+        }
         read_cpu_us.push(reads.cpu_us);
     }
     let (_, cookies) = flow(client, &server.base).await?;

@@ -649,6 +649,26 @@ impl std::fmt::Display for ErrorCode {
 mod tests {
     use super::*;
 
+    /// The server hands its log cookie's JSON to the page unread, and a browser keeps that
+    /// cookie for hours: JSON written by the current version must keep reading. If this
+    /// fails because the log's types changed, rename the cookie (`LOG` in
+    /// backend/src/flow.rs) and then update this sample.
+    #[test]
+    fn an_exchange_log_written_today_still_reads() {
+        let written = r#"{"entries":[
+            {"step":"authorize_request","method":"GET","url":"https://oauth.yandex.com/authorize","status":null,
+             "fields":[{"name":"client_id","value":"abc","masked":false},{"name":"state","value":"","masked":true}]},
+            {"step":"callback","method":"GET","url":"http://localhost:8080/auth/callback","status":null,"fields":[]},
+            {"step":"token_request","method":"POST","url":"https://oauth.yandex.com/token","status":null,"fields":[]},
+            {"step":"token_response","method":"","url":"","status":200,
+             "fields":[{"name":"expires_in","value":"31536000","masked":false}]}]}"#;
+        let log: ExchangeLog = serde_json::from_str(written).unwrap();
+        assert_eq!(log.entries.len(), 4);
+        assert_eq!(log.entries[3].step, LogStep::TokenResponse);
+        assert_eq!(log.entries[3].status, Some(200));
+        assert!(log.entries[0].fields[1].masked);
+    }
+
     #[test]
     fn every_error_code_round_trips_through_its_wire_name() {
         for code in ErrorCode::ALL {

@@ -46,7 +46,11 @@ struct Floor {
     flows: Arc<AtomicU64>,
 }
 
-/// About the size of tokenbridge's sealed cookies (a sign-in's, a session's).
+/// As long as a PKCE verifier tokenbridge sends.
+const CODE_VERIFIER: &str = "floor-verifier-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+
+/// About the size of tokenbridge's sealed cookies of a sign-in and a session (not of its
+/// exchange log, which is tokenbridge's own work).
 const COOKIE_VALUE: &str = "floorAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 fn see_other(location: &str, cookie: &str) -> Response {
@@ -84,6 +88,8 @@ async fn callback(State(floor): State<Floor>, RawQuery(query): RawQuery) -> Resp
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
+            ("redirect_uri", &format!("{}/auth/callback", floor.base)),
+            ("code_verifier", CODE_VERIFIER),
             ("client_id", "bench-client"),
             ("client_secret", "bench-secret-not-a-real-one"),
         ])
@@ -181,6 +187,8 @@ async fn main() -> std::process::ExitCode {
         .keep_alive(true);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait a moment rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
