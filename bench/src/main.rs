@@ -192,6 +192,7 @@ fn start_floor(options: &Options, stub: std::net::SocketAddr) -> Result<Server, 
 }
 
 /// The floor's CPU per operation, measured as tokenbridge's is.
+#[derive(Default)]
 struct Floor {
     /// Per complete flow at concurrency 1, 8 and 64, µs.
     flow_cpu_us: Vec<Option<f64>>,
@@ -201,58 +202,82 @@ struct Floor {
     read_cpu_us: Vec<Option<f64>>,
 }
 
-async fn measure_floor(
-    client: &reqwest::Client,
-    options: &Options,
-    stub: std::net::SocketAddr,
-) -> Result<Floor, String> {
-    let server = start_floor(options, stub)?;
-    let pid = server.child.id();
-    let _ = run_flows(client, &server.base, 500, 64).await;
-    // /proc counts CPU in clock ticks (10 ms): the floor's flows are cheap, so three times
-    // as many keep its per-flow figure as fine as tokenbridge's.
-    let flows = options.flows * 3;
-    let mut flow_cpu_us = Vec::new();
-    for concurrency in [1, 8, 64] {
+/// The floor server, warmed up; each measurement runs right after tokenbridge's of the
+/// same kind and level, so that both meet the machine in the same mood.
+struct FloorServer {
+    server: Server,
+    /// /proc counts CPU in clock ticks (10 ms): the floor's flows are cheap, so three times
+    /// as many keep its per-flow figure as fine as tokenbridge's.
+    flows: usize,
+    reads: usize,
+}
+
+impl FloorServer {
+    async fn start(
+        client: &reqwest::Client,
+        options: &Options,
+        stub: std::net::SocketAddr,
+    ) -> Result<Self, String> {
+        let server = start_floor(options, stub)?;
+        let _ = run_flows(client, &server.base, 500, 64).await;
+        Ok(Self {
+            server,
+            flows: options.flows * 3,
+            reads: options.reads,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.child.id()
+    }
+
+    async fn flows(
+        &self,
+        client: &reqwest::Client,
+        concurrency: usize,
+    ) -> Result<Option<f64>, String> {
+        let pid = self.pid();
         eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
         let cpu_before = cpu_seconds(pid);
-        let level = run_flows(client, &server.base, flows, concurrency).await;
+        let level = run_flows(client, &self.server.base, self.flows, concurrency).await;
         if level.errors > 0 {
             return Err(format!("{} of the floor's flows failed", level.errors));
         }
-        flow_cpu_us.push(cpu_per_op_us(cpu_before, cpu_seconds(pid), flows));
+        Ok(cpu_per_op_us(cpu_before, cpu_seconds(pid), self.flows))
     }
-    let token_url = format!("{}/api/v1/connections/floor/token", server.base);
-    let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
-    let mut read_cpu_us = Vec::new();
-    for concurrency in [1, 8, 64] {
+
+    async fn token_reads(
+        &self,
+        client: &reqwest::Client,
+        concurrency: usize,
+    ) -> Result<Option<f64>, String> {
+        let pid = self.pid();
         eprintln!("==> the floor: token reads at concurrency {concurrency} (server pid {pid})");
-        let reads = run_reads(
-            client,
-            &token_url,
-            bearer.clone(),
-            options.reads,
-            concurrency,
-            pid,
-        )
-        .await;
+        let url = format!("{}/api/v1/connections/floor/token", self.server.base);
+        let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
+        let reads = run_reads(client, &url, bearer, self.reads, concurrency, pid).await;
         if reads.errors > 0 {
             return Err(format!(
                 "{} of the floor's token reads failed",
                 reads.errors
             ));
         }
-        read_cpu_us.push(reads.cpu_us);
+        Ok(reads.cpu_us)
     }
-    let (_, cookies) = flow(client, &server.base).await?;
-    let session_url = format!("{}/api/session", server.base);
-    let cookie = (reqwest::header::COOKIE, cookies);
-    let sessions = run_reads(client, &session_url, cookie, options.reads, 8, pid).await;
-    Ok(Floor {
-        flow_cpu_us,
-        session_cpu_us: sessions.cpu_us,
-        read_cpu_us,
-    })
+
+    async fn session_reads(&self, client: &reqwest::Client) -> Result<Option<f64>, String> {
+        let (_, cookies) = flow(client, &self.server.base).await?;
+        let url = format!("{}/api/session", self.server.base);
+        let cookie = (reqwest::header::COOKIE, cookies);
+        let reads = run_reads(client, &url, cookie, self.reads, 8, self.pid()).await;
+        if reads.errors > 0 {
+            return Err(format!(
+                "{} of the floor's session reads failed",
+                reads.errors
+            ));
+        }
+        Ok(reads.cpu_us)
+    }
 }
 
 /// The scripts API key the benchmark's server is given.
@@ -607,6 +632,8 @@ async fn run(options: Options) -> Result<(), String> {
 
     // Warm up: connections at the highest concurrency, caches, the database file.
     let _ = run_flows(&client, &server.base, 500, 64).await;
+    let floor_server = FloorServer::start(&client, &options, stub).await?;
+    let mut floor = Floor::default();
 
     let mut levels = Vec::new();
     let mut direct = Vec::new();
@@ -619,6 +646,9 @@ async fn run(options: Options) -> Result<(), String> {
         level.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), options.flows);
         let accepted = counters.connections() - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
+        floor
+            .flow_cpu_us
+            .push(floor_server.flows(&client, concurrency).await?);
         direct.push(run_direct(&client, stub, options.flows, concurrency).await);
         levels.push(level);
     }
@@ -654,6 +684,9 @@ async fn run(options: Options) -> Result<(), String> {
             )
             .await,
         );
+        floor
+            .read_cpu_us
+            .push(floor_server.token_reads(&client, concurrency).await?);
     }
 
     // The page's read of its session after a sign-in, alone: what a flow spends beyond
@@ -665,7 +698,8 @@ async fn run(options: Options) -> Result<(), String> {
     let _ = run_reads(&client, &session_url, cookie.clone(), 200, 8, pid).await;
     let sessions = run_reads(&client, &session_url, cookie, options.reads, 8, pid).await;
 
-    let floor = measure_floor(&client, &options, stub).await?;
+    floor.session_cpu_us = floor_server.session_reads(&client).await?;
+    drop(floor_server);
 
     let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
     if options.rss_flows > done {
