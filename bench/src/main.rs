@@ -251,30 +251,35 @@ impl FloorServer {
         client: &reqwest::Client,
         concurrency: usize,
     ) -> Result<Option<f64>, String> {
-        let pid = self.pid();
-        eprintln!("==> the floor: token reads at concurrency {concurrency} (server pid {pid})");
+        eprintln!(
+            "==> the floor: token reads at concurrency {concurrency} (server pid {})",
+            self.pid()
+        );
         let url = format!("{}/api/v1/connections/floor/token", self.server.base);
         let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
-        let reads = run_reads(client, &url, bearer, self.reads, concurrency, pid).await;
-        if reads.errors > 0 {
-            return Err(format!(
-                "{} of the floor's token reads failed",
-                reads.errors
-            ));
-        }
-        Ok(reads.cpu_us)
+        self.reads(client, &url, bearer, concurrency, "token reads")
+            .await
     }
 
     async fn session_reads(&self, client: &reqwest::Client) -> Result<Option<f64>, String> {
         let (_, cookies) = flow(client, &self.server.base).await?;
         let url = format!("{}/api/session", self.server.base);
         let cookie = (reqwest::header::COOKIE, cookies);
-        let reads = run_reads(client, &url, cookie, self.reads, 8, self.pid()).await;
+        self.reads(client, &url, cookie, 8, "session reads").await
+    }
+
+    /// CPU per GET of `url` with `header`; an error if any failed.
+    async fn reads(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        header: (reqwest::header::HeaderName, String),
+        concurrency: usize,
+        what: &str,
+    ) -> Result<Option<f64>, String> {
+        let reads = run_reads(client, url, header, self.reads, concurrency, self.pid()).await;
         if reads.errors > 0 {
-            return Err(format!(
-                "{} of the floor's session reads failed",
-                reads.errors
-            ));
+            return Err(format!("{} of the floor's {what} failed", reads.errors));
         }
         Ok(reads.cpu_us)
     }
