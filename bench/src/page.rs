@@ -82,6 +82,9 @@ fn total(sizes: &[Size; 4]) -> Size {
 
 /// Milliseconds from navigation start to the token card, over `loads` loads of a signed-in page.
 pub async fn time_to_token_card(base: &str, loads: usize) -> Result<Vec<f64>, String> {
+    if loads == 0 {
+        return Ok(Vec::new());
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
@@ -115,23 +118,29 @@ pub async fn time_to_token_card(base: &str, loads: usize) -> Result<Vec<f64>, St
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let client = client.ok_or("chromedriver did not start a browser")?;
-        // Sign in once: the stub allows at once and sends the browser back.
-        client.goto(&format!("{base}/auth/login")).await.map_err(|e| e.to_string())?;
-        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-testid=access-token]")).await.map_err(|e| e.to_string())?;
-        let mut times = Vec::new();
-        for _ in 0..loads {
-            client.goto(base).await.map_err(|e| e.to_string())?;
-            let script = "const done = arguments[arguments.length - 1];
-                const look = () => document.querySelector('[data-testid=access-token]') ? done(performance.now()) : requestAnimationFrame(look);
-                look();";
-            let at = client.execute_async(script, vec![]).await.map_err(|e| e.to_string())?;
-            if let Some(ms) = at.as_f64() {
-                times.push(ms);
+        let times = async {
+            // Sign in once: the stub allows at once and sends the browser back.
+            client.goto(&format!("{base}/auth/login")).await.map_err(|e| e.to_string())?;
+            client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-testid=access-token]")).await.map_err(|e| e.to_string())?;
+            let mut times = Vec::new();
+            for _ in 0..loads {
+                client.goto(base).await.map_err(|e| e.to_string())?;
+                let script = "const done = arguments[arguments.length - 1];
+                    const look = () => document.querySelector('[data-testid=access-token]') ? done(performance.now()) : requestAnimationFrame(look);
+                    look();";
+                let at = client.execute_async(script, vec![]).await.map_err(|e| e.to_string())?;
+                if let Some(ms) = at.as_f64() {
+                    times.push(ms);
+                }
             }
+            Ok::<_, String>(times)
         }
+        .await;
+        // Closed whatever happened: chromedriver killed with its session open leaves the
+        // browser running.
         let _ = client.close().await;
         let _ = std::fs::remove_dir_all(profile);
-        Ok(times)
+        times
     }
     .await;
     let _ = driver.kill();
