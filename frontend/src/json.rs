@@ -528,11 +528,18 @@ mod tests {
                     method: "POST".into(),
                     url: "https://provider.example/token".into(),
                     status: Some(200),
-                    fields: vec![LogField {
-                        name: "access_token".into(),
-                        value: String::new(),
-                        masked: true,
-                    }],
+                    fields: vec![
+                        LogField {
+                            name: "access_token".into(),
+                            value: String::new(),
+                            masked: true,
+                        },
+                        LogField {
+                            name: "expires_in".into(),
+                            value: "3600".into(),
+                            masked: false,
+                        },
+                    ],
                 }],
             }),
             signed_in: true,
