@@ -100,14 +100,19 @@ impl Inline {
 /// number wherever they stand (SQLite numbers `$1` by its place in the text). Only a `$`
 /// before a digit is a placeholder.
 pub(super) fn numbered(sql: &str) -> String {
-    let mut bytes = sql.as_bytes().to_vec();
-    for i in 1..bytes.len() {
-        if bytes[i - 1] == b'$' && bytes[i].is_ascii_digit() {
-            bytes[i - 1] = b'?';
-        }
+    let mut rewritten = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        rewritten.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        rewritten.push(if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            '?'
+        } else {
+            '$'
+        });
     }
-    // Only ASCII `$` became ASCII `?`: still the UTF-8 it was.
-    String::from_utf8(bytes).unwrap_or_else(|_| sql.to_owned())
+    rewritten.push_str(rest);
+    rewritten
 }
 
 /// A value bound to a statement, by either driver.
@@ -207,6 +212,10 @@ mod tests {
         assert_eq!(
             numbered("SELECT '$x', a FROM t WHERE b = $12 AND c IN ($2, $3)"),
             "SELECT '$x', a FROM t WHERE b = ?12 AND c IN (?2, ?3)"
+        );
+        assert_eq!(
+            numbered("a = 'ё$$' AND b = $$1 AND c = $"),
+            "a = 'ё$$' AND b = $?1 AND c = $"
         );
     }
 }
