@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# System calls per flow, counted by strace: the kernel's side of a sign-in (SQLite's page
+# writes, page reads and file locks, the loopback's sends and receives), which
+# scripts/instructions.sh, counting user space only, does not see. The counts repeat from run
+# to run where CPU time does not, so two builds compare by them.
+# Runs the benchmark's release server, attaches `strace -c` for its flows at concurrency 8
+# (login, callback with exchange and save, session read), and prints each call per flow.
+# Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
+# Knobs: FLOWS (1000). Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=$(realpath "${1:-target/release/tokenbridge}")
+flows="${FLOWS:-1000}"
+command -v strace >/dev/null || { echo "strace is not installed (apt-get install strace)" >&2; exit 1; }
+work=$(mktemp -d)
+mkdir -p "$work/dist" && echo '<html></html>' > "$work/dist/index.html"
+log="$work/log"
+TOKENBRIDGE_BIN="$binary" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$work/dist" \
+  BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$flows" BENCH_READS=10 BENCH_OUT="$work/results.json" \
+  target/release/tokenbridge-bench >"$log" 2>&1 &
+bench=$!
+tracer=""
+# The server is the benchmark's child: stopped with it, or it would run on.
+trap 'kill ${tracer:-} 2>/dev/null; pkill -P $bench 2>/dev/null; kill $bench 2>/dev/null; rm -rf "$work"' EXIT
+wait_for() {
+  until grep -q "$1" "$log" 2>/dev/null; do
+    kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.01
+  done
+}
+wait_for "==> flows at concurrency 8"
+pid=$(grep "==> flows at concurrency 8" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
+# -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
+strace -f -c -p "$pid" -o "$work/counts" 2>/dev/null &
+tracer=$!
+wait_for "==> the floor: flows at concurrency 8"
+kill -INT "$tracer"
+wait "$tracer" 2>/dev/null || true
+tracer=""
+echo "system calls per flow, $flows flows at concurrency 8 ($binary):"
+# strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall.
+awk -v flows="$flows" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
+    name = $NF; calls = $4
+    if (name == "total") { total = calls; next }
+    printf "  %-16s %8.2f\n", name, calls / flows
+  }
+  END { if (total) printf "  %-16s %8.2f\n", "all", total / flows }' "$work/counts"
