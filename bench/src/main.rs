@@ -1,8 +1,8 @@
 //! tokenbridge's own benchmark (run it with `scripts/bench.sh`): complete flows
 //! through the release binary against a local stub provider at concurrency 1, 8
 //! and 64, and scripts' token reads at the same levels, each with the server's own
-//! CPU time per operation (from /proc, stable on a shared machine) beside rates and
-//! percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
+//! CPU time per operation (from /proc, stable on a shared machine; for flows also its
+//! system share, the kernel's) beside rates and percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
 //! server of the same crates that makes the same exchanges and nothing else), so that
 //! tokenbridge's own work shows apart from what the exchanges cost on this machine;
 //! the BFF's own cost next to direct calls to the stub; connection reuse;
@@ -196,6 +196,8 @@ fn start_floor(options: &Options, stub: std::net::SocketAddr) -> Result<Server, 
 struct Floor {
     /// Per complete flow at concurrency 1, 8 and 64, µs.
     flow_cpu_us: Vec<Option<f64>>,
+    /// Of which system time, µs.
+    flow_system_us: Vec<Option<f64>>,
     /// Per session read at concurrency 8, µs.
     session_cpu_us: Option<f64>,
     /// Per token read at concurrency 1, 8 and 64, µs.
@@ -231,19 +233,23 @@ impl FloorServer {
         self.server.child.id()
     }
 
+    /// CPU per flow, and the system time of it, µs.
     async fn flows(
         &self,
         client: &reqwest::Client,
         concurrency: usize,
-    ) -> Result<Option<f64>, String> {
+    ) -> Result<(Option<f64>, Option<f64>), String> {
         let pid = self.pid();
         eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
-        let cpu_before = cpu_seconds(pid);
+        let (cpu_before, system_before) = (cpu_seconds(pid), system_seconds(pid));
         let level = run_flows(client, &self.server.base, self.flows, concurrency).await;
         if level.errors > 0 {
             return Err(format!("{} of the floor's flows failed", level.errors));
         }
-        Ok(cpu_per_op_us(cpu_before, cpu_seconds(pid), self.flows))
+        Ok((
+            cpu_per_op_us(cpu_before, cpu_seconds(pid), self.flows),
+            cpu_per_op_us(system_before, system_seconds(pid), self.flows),
+        ))
     }
 
     async fn token_reads(
@@ -290,13 +296,24 @@ const API_KEY: &str = "bench-api-key-0123456789abcdef";
 
 /// The server's CPU time so far (user and system, all threads), in seconds.
 fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// The server's system (kernel) time so far, all threads, in seconds: its share of
+/// [`cpu_seconds`] spent in system calls (SQLite's writes and locks, the loopback's TCP).
+fn system_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(|(_, system)| system)
+}
+
+/// User and system CPU time so far, in seconds, from `/proc/<pid>/stat`.
+fn cpu_times(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    Some((utime / clock_ticks(), stime / clock_ticks()))
 }
 
 /// Clock ticks a second (`getconf CLK_TCK`), 100 where it cannot be asked.
@@ -480,6 +497,8 @@ struct Level {
     flows: usize,
     /// Server CPU per complete flow (login, callback with exchange and save, session read), µs.
     cpu_us: Option<f64>,
+    /// Of which system time, µs.
+    system_us: Option<f64>,
     seconds: f64,
     steps: [Vec<Duration>; 3],
     errors: usize,
@@ -517,6 +536,7 @@ async fn run_flows(
         concurrency,
         flows,
         cpu_us: None,
+        system_us: None,
         seconds: 0.0,
         steps: Default::default(),
         errors: 0,
@@ -646,14 +666,15 @@ async fn run(options: Options) -> Result<(), String> {
     for concurrency in [1, 8, 64] {
         eprintln!("==> flows at concurrency {concurrency} (server pid {pid})");
         let before = counters.connections();
-        let cpu_before = cpu_seconds(pid);
+        let (cpu_before, system_before) = (cpu_seconds(pid), system_seconds(pid));
         let mut level = run_flows(&client, &server.base, options.flows, concurrency).await;
         level.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), options.flows);
+        level.system_us = cpu_per_op_us(system_before, system_seconds(pid), options.flows);
         let accepted = counters.connections() - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
-        floor
-            .flow_cpu_us
-            .push(floor_server.flows(&client, concurrency).await?);
+        let (floor_cpu, floor_system) = floor_server.flows(&client, concurrency).await?;
+        floor.flow_cpu_us.push(floor_cpu);
+        floor.flow_system_us.push(floor_system);
         direct.push(run_direct(&client, stub, options.flows, concurrency).await);
         levels.push(level);
     }
@@ -760,6 +781,7 @@ async fn run(options: Options) -> Result<(), String> {
             "flows": level.flows,
             "flows_per_second": level.flows as f64 / level.seconds,
             "server_cpu_us_per_flow": level.cpu_us,
+            "server_system_us_per_flow": level.system_us,
             "errors": level.errors,
             "login": stats(&level.steps[0]),
             "callback": stats(&level.steps[1]),
@@ -857,6 +879,20 @@ async fn run(options: Options) -> Result<(), String> {
         us(floor.session_cpu_us),
         us(session_cpu)
     );
+    println!(
+        "of the CPU per flow, system (kernel) time at 1/8/64: floor {}, tokenbridge {} µs",
+        floor
+            .flow_system_us
+            .iter()
+            .map(|c| us(*c))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        levels
+            .iter()
+            .map(|l| us(l.system_us))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
     println!();
     println!("BFF overhead: the callback step against the same provider calls made directly");
     println!(
@@ -936,7 +972,7 @@ async fn run(options: Options) -> Result<(), String> {
         "server_cpu_us_per_sign_in": levels.iter().zip(&sign_in_cpu).map(|(l, c)| json!({"concurrency": l.concurrency, "login_and_callback": c})).collect::<Vec<_>>(),
         "floor": {
             "what": "the same exchanges served by a bare server of the same crates (bench/src/bin/tokenbridge-floor.rs)",
-            "server_cpu_us_per_flow": levels.iter().zip(&floor.flow_cpu_us).map(|(l, c)| json!({"concurrency": l.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
+            "server_cpu_us_per_flow": levels.iter().zip(floor.flow_cpu_us.iter().zip(&floor.flow_system_us)).map(|(l, (c, s))| json!({"concurrency": l.concurrency, "cpu_us": c, "system_us": s})).collect::<Vec<_>>(),
             "server_cpu_us_per_sign_in": levels.iter().zip(&floor_sign_in).map(|(l, c)| json!({"concurrency": l.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
             "server_cpu_us_per_token_read": reads.iter().zip(&floor.read_cpu_us).map(|(r, c)| json!({"concurrency": r.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
             "server_cpu_us_per_session_read": floor.session_cpu_us,
