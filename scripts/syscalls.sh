@@ -3,8 +3,9 @@
 # writes, page reads and file locks, the loopback's sends and receives), which
 # scripts/instructions.sh, counting user space only, does not see. The counts repeat from run
 # to run where CPU time does not, so two builds compare by them.
-# Runs the benchmark's release server, attaches `strace -c` for its flows at concurrency 8
-# (login, callback with exchange and save, session read), and prints each call per flow.
+# Runs the benchmark's release server, attaches `strace -c` across its flows at concurrency 8
+# (login, callback with exchange and save, session read; the server is idle just before and
+# after them), and prints each call per flow.
 # Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
 # Knobs: FLOWS (1000). Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
 set -euo pipefail
@@ -28,11 +29,21 @@ wait_for() {
     sleep 0.01
   done
 }
-wait_for "==> flows at concurrency 8"
-pid=$(grep "==> flows at concurrency 8" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
+# Attached while the floor runs its flows at concurrency 1 (this server idle), so that every
+# one of this server's flows at concurrency 8 is counted; detached when the floor's begin.
+wait_for "==> the floor: flows at concurrency 1"
+pid=$(grep "==> flows at concurrency 1" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
 # -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
-strace -f -c -p "$pid" -o "$work/counts" 2>/dev/null &
+strace -f -c -p "$pid" -o "$work/counts" 2>"$work/strace.err" &
 tracer=$!
+until grep -q "attached" "$work/strace.err" 2>/dev/null; do
+  kill -0 "$tracer" 2>/dev/null || { echo "strace could not attach to the server:" >&2; cat "$work/strace.err" >&2; exit 1; }
+  sleep 0.01
+done
+if grep -q "==> flows at concurrency 8" "$log"; then
+  echo "the flows at concurrency 8 began before strace was attached; try again" >&2
+  exit 1
+fi
 wait_for "==> the floor: flows at concurrency 8"
 kill -INT "$tracer"
 wait "$tracer" 2>/dev/null || true

@@ -1,4 +1,5 @@
--- A spent state is kept only until the sign-in it belonged to would have expired (minutes),
--- so the hourly pruning reads the whole, small table. Its index on expires_at cost every
--- callback one more page written to the log; nothing else reads by expiry.
+-- A spent state is kept until the sign-in it belonged to would have expired and is pruned
+-- hourly, so the table holds about an hour of sign-ins and the pruning reads it whole (it
+-- deletes most of it anyway). Its index on expires_at cost every callback one more page
+-- written to the log; nothing else reads by expiry.
 DROP INDEX spent_states_by_expiry;

@@ -1,8 +1,8 @@
 //! tokenbridge's own benchmark (run it with `scripts/bench.sh`): complete flows
 //! through the release binary against a local stub provider at concurrency 1, 8
 //! and 64, and scripts' token reads at the same levels, each with the server's own
-//! CPU time per operation (from /proc, stable on a shared machine; for flows also its
-//! system share, the kernel's) beside rates and percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
+//! CPU time per operation (from /proc, stable on a shared machine; for flows also how much
+//! of it was system time, the kernel's) beside rates and percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
 //! server of the same crates that makes the same exchanges and nothing else), so that
 //! tokenbridge's own work shows apart from what the exchanges cost on this machine;
 //! the BFF's own cost next to direct calls to the stub; connection reuse;
@@ -241,15 +241,12 @@ impl FloorServer {
     ) -> Result<(Option<f64>, Option<f64>), String> {
         let pid = self.pid();
         eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
-        let (cpu_before, system_before) = (cpu_seconds(pid), system_seconds(pid));
+        let before = cpu_times(pid);
         let level = run_flows(client, &self.server.base, self.flows, concurrency).await;
         if level.errors > 0 {
             return Err(format!("{} of the floor's flows failed", level.errors));
         }
-        Ok((
-            cpu_per_op_us(cpu_before, cpu_seconds(pid), self.flows),
-            cpu_per_op_us(system_before, system_seconds(pid), self.flows),
-        ))
+        Ok(cpu_and_system_per_op_us(before, cpu_times(pid), self.flows))
     }
 
     async fn token_reads(
@@ -299,13 +296,8 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     cpu_times(pid).map(|(user, system)| user + system)
 }
 
-/// The server's system (kernel) time so far, all threads, in seconds: its share of
-/// [`cpu_seconds`] spent in system calls (SQLite's writes and locks, the loopback's TCP).
-fn system_seconds(pid: u32) -> Option<f64> {
-    cpu_times(pid).map(|(_, system)| system)
-}
-
-/// User and system CPU time so far, in seconds, from `/proc/<pid>/stat`.
+/// The server's user and system (kernel: SQLite's writes and locks, the loopback's TCP)
+/// CPU time so far, all threads, in seconds, from `/proc/<pid>/stat`.
 fn cpu_times(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
@@ -333,6 +325,20 @@ fn clock_ticks() -> f64 {
 /// Microseconds of server CPU per operation between two readings.
 fn cpu_per_op_us(before: Option<f64>, after: Option<f64>, ops: usize) -> Option<f64> {
     Some((after? - before?) * 1e6 / ops.max(1) as f64)
+}
+
+/// Microseconds of server CPU per operation, and of system time, between two [`cpu_times`].
+fn cpu_and_system_per_op_us(
+    before: Option<(f64, f64)>,
+    after: Option<(f64, f64)>,
+    ops: usize,
+) -> (Option<f64>, Option<f64>) {
+    let total = |t: Option<(f64, f64)>| t.map(|(user, system)| user + system);
+    let system = |t: Option<(f64, f64)>| t.map(|(_, system)| system);
+    (
+        cpu_per_op_us(total(before), total(after), ops),
+        cpu_per_op_us(system(before), system(after), ops),
+    )
 }
 
 /// A script's token reads at one concurrency: latencies, errors and wall time.
@@ -666,10 +672,10 @@ async fn run(options: Options) -> Result<(), String> {
     for concurrency in [1, 8, 64] {
         eprintln!("==> flows at concurrency {concurrency} (server pid {pid})");
         let before = counters.connections();
-        let (cpu_before, system_before) = (cpu_seconds(pid), system_seconds(pid));
+        let cpu_before = cpu_times(pid);
         let mut level = run_flows(&client, &server.base, options.flows, concurrency).await;
-        level.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), options.flows);
-        level.system_us = cpu_per_op_us(system_before, system_seconds(pid), options.flows);
+        (level.cpu_us, level.system_us) =
+            cpu_and_system_per_op_us(cpu_before, cpu_times(pid), options.flows);
         let accepted = counters.connections() - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
         let (floor_cpu, floor_system) = floor_server.flows(&client, concurrency).await?;
