@@ -11,8 +11,8 @@
 //! `tokenbridge token` command saving a refresh) fails at once as busy, and the store runs
 //! it through sqlx instead, whose worker thread waits for the lock (see `Store::inline`).
 //! This process's own writers queue on the store's write lock before they come here.
-//! What does run on the calling thread is SQLite's automatic checkpoint, when a commit
-//! finds the write-ahead log past 1000 pages: a few milliseconds now and then.
+//! Checkpoints, which sync the files and take milliseconds, run on a thread of their own
+//! (see `checkpoint`), not on the committing one.
 
 use std::{
     path::{Path, PathBuf},
@@ -25,6 +25,8 @@ use rusqlite::{
     types::{Null, ToSqlOutput},
 };
 
+use super::checkpoint::{Checkpointer, FALLBACK_PAGES};
+
 /// Idle connections kept open; more are opened when requests overlap.
 const KEEP: usize = 4;
 
@@ -32,6 +34,8 @@ const KEEP: usize = 4;
 pub(super) struct Inline {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Checkpoints the file while these connections commit; stopped with them.
+    _checkpointer: Checkpointer,
 }
 
 impl Inline {
@@ -41,6 +45,7 @@ impl Inline {
         let inline = Self {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            _checkpointer: Checkpointer::start(path)?,
         };
         let first = inline.connect()?;
         first.execute_batch(
@@ -61,6 +66,8 @@ impl Inline {
         // As the sqlx connections have them (see Store::open; sqlx turns foreign keys on).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
+        // The checkpoint thread keeps the log short; a commit checkpoints only if it falls behind.
+        connection.pragma_update(None, "wal_autocheckpoint", FALLBACK_PAGES)?;
         Ok(connection)
     }
 

@@ -5,6 +5,7 @@
 //! reveals no token.
 
 mod cache;
+mod checkpoint;
 mod inline;
 mod sessions;
 

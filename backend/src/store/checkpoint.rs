@@ -1,0 +1,144 @@
+//! The write-ahead log's checkpoints, on a thread of their own.
+//!
+//! A checkpoint copies the pages of SQLite's write-ahead log back into the database file
+//! and syncs both. SQLite runs one on the commit that finds the log past 1000 pages, on the
+//! committing thread: every fortieth sign-in or so waited 4–6 ms for it (the callback's p99
+//! at concurrency 1, and a runtime thread stalled meanwhile at any concurrency). The inline
+//! connections leave the log to this thread, which checkpoints `PASSIVE` (waiting for no
+//! reader or writer) every few tens of milliseconds while pages come in. They keep SQLite's
+//! own checkpoint only for a log ten times as long, should this thread ever fall behind.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// The log length (pages) at which an inline connection's commit checkpoints by itself.
+pub(super) const FALLBACK_PAGES: i64 = 10_000;
+/// The pause between checkpoints while pages come in: at the benchmark's fastest sign-ins
+/// the log grows by about 2,500 pages in it (10 MB), a quarter of [`FALLBACK_PAGES`].
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
+/// The pause while nothing is written.
+const IDLE_PAUSE: Duration = Duration::from_millis(500);
+
+/// The thread that checkpoints one SQLite file, stopped when this is dropped.
+pub(super) struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the SQLite file at `path` (already in write-ahead-log mode).
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || run(&connection, &stop)
+            })
+            .map_err(|error| {
+                rusqlite::Error::ToSqlConversionFailure(
+                    format!("cannot start the checkpoint thread: {error}").into(),
+                )
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            // Ends within one checkpoint; a panicked thread has nothing more to say.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(connection: &Connection, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let pause = match checkpoint(connection) {
+            Ok(copied) if copied > 0 => BUSY_PAUSE,
+            Ok(_) => IDLE_PAUSE,
+            Err(error) => {
+                tracing::warn!(%error, "SQLite checkpoint failed; trying again");
+                IDLE_PAUSE
+            }
+        };
+        std::thread::park_timeout(pause);
+    }
+}
+
+/// One passive checkpoint; how many pages it copied into the database file.
+fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
+    // (busy, pages in the log, pages of it now in the database file); -1 when not in WAL mode.
+    let (_busy, _log, copied): (i64, i64, i64) =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    Ok(copied.max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is committed reaches the database file itself, not only its log: a backup that
+    /// copies the file alone (without `-wal`) has it.
+    #[test]
+    fn commits_reach_the_database_file_without_a_commit_checkpointing() {
+        let dir = std::env::temp_dir().join(format!("tb-checkpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (42);",
+            )
+            .unwrap();
+        let copy = dir.join("copy.db");
+        let in_the_file_alone = || {
+            std::fs::copy(&path, &copy).unwrap();
+            let _ = std::fs::remove_file(dir.join("copy.db-wal"));
+            Connection::open(&copy)
+                .unwrap()
+                .query_row("SELECT count(*) FROM t WHERE x = 42", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .unwrap_or(0)
+        };
+        assert_eq!(
+            in_the_file_alone(),
+            0,
+            "without a checkpoint, only the log has it"
+        );
+
+        let checkpointer = Checkpointer::start(&path).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while in_the_file_alone() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(in_the_file_alone(), 1, "the checkpoint thread copied it");
+        drop(checkpointer);
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
