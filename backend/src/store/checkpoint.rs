@@ -35,7 +35,8 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the SQLite file at `path` (already in write-ahead-log mode).
+    /// Starts checkpointing the SQLite file at `path` (already in write-ahead-log mode). If
+    /// the thread cannot start, commits checkpoint by themselves at [`FALLBACK_PAGES`].
     pub fn start(path: &Path) -> rusqlite::Result<Self> {
         let connection = Connection::open_with_flags(
             path,
@@ -48,15 +49,11 @@ impl Checkpointer {
                 let stop = Arc::clone(&stop);
                 move || run(&connection, &stop)
             })
-            .map_err(|error| {
-                rusqlite::Error::ToSqlConversionFailure(
-                    format!("cannot start the checkpoint thread: {error}").into(),
-                )
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot start the SQLite checkpoint thread; commits checkpoint by themselves");
+            })
+            .ok();
+        Ok(Self { stop, thread })
     }
 }
 
