@@ -69,12 +69,23 @@ impl Drop for Checkpointer {
 }
 
 fn run(connection: &Connection, stop: &AtomicBool) {
+    // Said once when checkpoints start failing (a full disk, say) and once when they work again,
+    // not twice a second.
+    let mut failing = false;
     while !stop.load(Ordering::Relaxed) {
         let pause = match checkpoint(connection) {
-            Ok(copied) if copied > 0 => BUSY_PAUSE,
-            Ok(_) => IDLE_PAUSE,
+            Ok(copied) => {
+                if failing {
+                    tracing::info!("SQLite checkpoints work again");
+                    failing = false;
+                }
+                if copied > 0 { BUSY_PAUSE } else { IDLE_PAUSE }
+            }
             Err(error) => {
-                tracing::warn!(%error, "SQLite checkpoint failed; trying again");
+                if !failing {
+                    tracing::warn!(%error, "SQLite checkpoint failed; trying again every {IDLE_PAUSE:?}");
+                    failing = true;
+                }
                 IDLE_PAUSE
             }
         };
