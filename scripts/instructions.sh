@@ -13,31 +13,19 @@ binary=$(realpath "${1:-target/release/tokenbridge}")
 flows="${FLOWS:-150}"
 reads="${READS:-3000}"
 command -v callgrind_control >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
-work=$(mktemp -d)
-cat > "$work/server" <<EOS
-#!/bin/sh
-exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$work/out "$binary" "\$@"
-EOS
-chmod +x "$work/server"
-mkdir -p "$work/dist" && echo '<html></html>' > "$work/dist/index.html"
-log="$work/log"
-TOKENBRIDGE_BIN="$work/server" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$work/dist" \
-  BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$flows" BENCH_READS="$reads" BENCH_OUT="$work/results.json" \
-  target/release/tokenbridge-bench >"$log" 2>&1 &
-bench=$!
+. scripts/bench-driver.sh
 pid=""
-# The server under valgrind is the benchmark's child: stopped with it, or it would run on.
-# So is its browser (chromedriver and Chromium, with a profile named after the benchmark's pid).
-trap 'pkill -P $bench 2>/dev/null; kill $bench ${pid:-} 2>/dev/null; pkill -f "tokenbridge-bench-chrome-$bench" 2>/dev/null; rm -rf "$work"' EXIT
-wait_for() {
-  until grep -q "$1" "$log" 2>/dev/null; do
-    kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.05
-  done
-}
+trap 'kill ${pid:-} 2>/dev/null || true; stop_bench' EXIT
+cat > "$bench_work/server" <<EOS
+#!/bin/sh
+exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$bench_work/out "$binary" "\$@"
+EOS
+chmod +x "$bench_work/server"
+# The server under valgrind is the benchmark's child.
+start_bench "$bench_work/server" "$flows" "$reads"
 count() { # marker to start at, marker to stop at, name of the dump
   wait_for "$1"
-  pid=$(grep "$1" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
+  pid=$(server_pid "$1")
   callgrind_control -i on "$pid" >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
   wait_for "$2"
@@ -46,11 +34,12 @@ count() { # marker to start at, marker to stop at, name of the dump
 }
 count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
 count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
-pkill -P $bench 2>/dev/null || true
-kill $bench "$pid" 2>/dev/null || true
-wait $bench 2>/dev/null || true
+pkill -P "$bench" 2>/dev/null || true
+kill "$bench" "$pid" 2>/dev/null || true
+wait "$bench" 2>/dev/null || true
+# callgrind writes its last dump as the server exits.
 while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-for dump in "$work"/out.*; do
+for dump in "$bench_work"/out.*; do
   name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')
   total=$(grep -m1 "^summary:" "$dump" | awk '{print $2}')
   case "$name" in

@@ -13,34 +13,22 @@ cd "$(dirname "$0")/.."
 binary=$(realpath "${1:-target/release/tokenbridge}")
 flows="${FLOWS:-1000}"
 command -v strace >/dev/null || { echo "strace is not installed (apt-get install strace)" >&2; exit 1; }
-work=$(mktemp -d)
-mkdir -p "$work/dist" && echo '<html></html>' > "$work/dist/index.html"
-log="$work/log"
-TOKENBRIDGE_BIN="$binary" BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$work/dist" \
-  BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$flows" BENCH_READS=10 BENCH_OUT="$work/results.json" \
-  target/release/tokenbridge-bench >"$log" 2>&1 &
-bench=$!
+. scripts/bench-driver.sh
 tracer=""
-# The server is the benchmark's child: stopped with it, or it would run on.
-trap 'kill ${tracer:-} 2>/dev/null; pkill -P $bench 2>/dev/null; kill $bench 2>/dev/null; rm -rf "$work"' EXIT
-wait_for() {
-  until grep -q "$1" "$log" 2>/dev/null; do
-    kill -0 $bench 2>/dev/null || { cat "$log" >&2; exit 1; }
-    sleep 0.01
-  done
-}
+trap 'kill ${tracer:-} 2>/dev/null || true; stop_bench' EXIT
+start_bench "$binary" "$flows" 10
 # Attached while the floor runs its flows at concurrency 1 (this server idle), so that every
 # one of this server's flows at concurrency 8 is counted; detached when the floor's begin.
 wait_for "==> the floor: flows at concurrency 1"
-pid=$(grep "==> flows at concurrency 1" "$log" | sed 's/.*server pid \([0-9]*\).*/\1/')
+pid=$(server_pid "==> flows at concurrency 1")
 # -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
-strace -f -c -p "$pid" -o "$work/counts" 2>"$work/strace.err" &
+strace -f -c -p "$pid" -o "$bench_work/counts" 2>"$bench_work/strace.err" &
 tracer=$!
-until grep -q "attached" "$work/strace.err" 2>/dev/null; do
-  kill -0 "$tracer" 2>/dev/null || { echo "strace could not attach to the server:" >&2; cat "$work/strace.err" >&2; exit 1; }
+until grep -q "attached" "$bench_work/strace.err" 2>/dev/null; do
+  kill -0 "$tracer" 2>/dev/null || { echo "strace could not attach to the server:" >&2; cat "$bench_work/strace.err" >&2; exit 1; }
   sleep 0.01
 done
-if grep -q "==> flows at concurrency 8" "$log"; then
+if grep -q "==> flows at concurrency 8" "$bench_log"; then
   echo "the flows at concurrency 8 began before strace was attached; try again" >&2
   exit 1
 fi
@@ -55,4 +43,4 @@ awk -v flows="$flows" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
     if (name == "total") { total = calls; next }
     printf "  %-16s %8.2f\n", name, calls / flows
   }
-  END { if (total) printf "  %-16s %8.2f\n", "all", total / flows }' "$work/counts"
+  END { if (total) printf "  %-16s %8.2f\n", "all", total / flows }' "$bench_work/counts"

@@ -2,8 +2,9 @@
 //! through the release binary against a local stub provider at concurrency 1, 8
 //! and 64, and scripts' token reads at the same levels, each with the server's own
 //! CPU time per operation (from /proc, stable on a shared machine; for flows also how much
-//! of it was system time, the kernel's) beside rates and percentiles; the same flows and reads against the floor (`tokenbridge-floor`, a bare
-//! server of the same crates that makes the same exchanges and nothing else), so that
+//! of it was system time, the kernel's) beside rates and percentiles; the same flows and
+//! reads against the floor (`tokenbridge-floor`, a bare server of the same crates that
+//! makes the same exchanges and nothing else), so that
 //! tokenbridge's own work shows apart from what the exchanges cost on this machine;
 //! the BFF's own cost next to direct calls to the stub; connection reuse;
 //! binary size, start-up time and memory; and the page's size (against a bare
@@ -320,6 +321,11 @@ fn clock_ticks() -> f64 {
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// Microseconds as the tables print them: whole, or "n/a" where /proc could not be read.
+fn us(micros: Option<f64>) -> String {
+    micros.map_or("n/a".to_owned(), |c| format!("{c:.0}"))
 }
 
 /// Microseconds of server CPU per operation between two readings.
@@ -776,7 +782,7 @@ async fn run(options: Options) -> Result<(), String> {
             "{:<12} {:>9.0} {:>9} {:>7} | {:>23} | {:>23} | {:>23}",
             level.concurrency,
             level.flows as f64 / level.seconds,
-            level.cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+            us(level.cpu_us),
             level.errors,
             fmt(&level.steps[0]),
             fmt(&level.steps[1]),
@@ -801,7 +807,7 @@ async fn run(options: Options) -> Result<(), String> {
     println!(
         "the page's session read alone, {} at concurrency 8: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
         sessions.reads,
-        session_cpu.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+        us(session_cpu),
         sessions.reads as f64 / sessions.seconds,
         percentile(&sessions.times, 50.0),
         percentile(&sessions.times, 99.0),
@@ -815,7 +821,7 @@ async fn run(options: Options) -> Result<(), String> {
         "server CPU per sign-in (login + callback = flow − session read) at 1/8/64: {} µs",
         sign_in_cpu
             .iter()
-            .map(|c| c.map_or("n/a".to_owned(), |c| format!("{c:.0}")))
+            .map(|c| us(*c))
             .collect::<Vec<_>>()
             .join(" / ")
     );
@@ -834,7 +840,7 @@ async fn run(options: Options) -> Result<(), String> {
             "{:<12} {:>9.0} {:>9} {:>7} | {:>18}",
             read.concurrency,
             read.reads as f64 / read.seconds,
-            read.cpu_us.map_or("n/a".to_owned(), |c| format!("{c:.0}")),
+            us(read.cpu_us),
             read.errors,
             format!(
                 "{:.2}/{:.2}",
@@ -862,7 +868,6 @@ async fn run(options: Options) -> Result<(), String> {
         "CPU µs per sign-in: floor / tb",
         "CPU µs per read: floor / tb"
     );
-    let us = |c: Option<f64>| c.map_or("n/a".to_owned(), |c| format!("{c:.0}"));
     let floor_sign_in: Vec<Option<f64>> = floor
         .flow_cpu_us
         .iter()

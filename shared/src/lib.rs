@@ -659,10 +659,9 @@ mod tests {
     use super::*;
 
     /// The server hands its log cookie's JSON to the page unread, and a browser keeps that
-    /// cookie for hours: JSON written by earlier versions must keep reading (this sample is the
-    /// form before empty values were left out). If this
-    /// fails because the log's types changed, rename the cookie (`LOG` in
-    /// backend/src/flow.rs) and then update this sample.
+    /// cookie for hours: JSON written by earlier versions must keep reading (this sample is
+    /// the form before empty values were left out). If this fails because the log's types
+    /// changed, rename the cookie (`LOG` in backend/src/flow.rs) and then update this sample.
     #[test]
     fn an_exchange_log_written_today_still_reads() {
         let written = r#"{"entries":[
