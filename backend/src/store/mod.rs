@@ -7,6 +7,7 @@
 mod cache;
 mod checkpoint;
 mod inline;
+mod keyed;
 mod sessions;
 
 use std::{path::Path, str::FromStr, sync::Arc};
@@ -111,6 +112,8 @@ pub enum StoreError {
     },
     #[error("{0}")]
     BadKey(String),
+    #[error("the database's tables could not be rebuilt without rowids (nothing was changed): {0}")]
+    Rebuild(String),
 }
 
 /// The 32-byte key that seals tokens at rest.
@@ -383,6 +386,9 @@ impl Store {
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        if sqlite {
+            keyed::rebuild(&pool).await?;
+        }
         let sealer = Sealer(
             Aes256Gcm::new_from_slice(&key.0)
                 .map_err(|_| StoreError::BadKey("store key".into()))?,

@@ -514,3 +514,111 @@ async fn a_visitor_costs_no_row_and_reading_the_page_renews_at_most_once_a_minut
         );
     }
 }
+
+/// The session tables as the migrations make them, which is how every SQLite file was left
+/// before tokenbridge rebuilt them without rowids at start-up.
+fn as_written_before_the_rebuild(file: &std::path::Path) {
+    let db = rusqlite::Connection::open(file).unwrap();
+    db.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         BEGIN;
+         CREATE TABLE old_spent_states (state_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+         INSERT INTO old_spent_states SELECT state_hash, expires_at FROM spent_states;
+         DROP TABLE spent_states;
+         ALTER TABLE old_spent_states RENAME TO spent_states;
+         CREATE TABLE old_sessions (id_hash TEXT PRIMARY KEY, created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL);
+         INSERT INTO old_sessions SELECT id_hash, created_at, seen_at FROM sessions;
+         DROP TABLE sessions;
+         ALTER TABLE old_sessions RENAME TO sessions;
+         CREATE INDEX sessions_by_seen ON sessions (seen_at);
+         CREATE INDEX sessions_by_created ON sessions (created_at);
+         CREATE TABLE old_session_connections (
+             session_hash TEXT NOT NULL REFERENCES sessions (id_hash) ON DELETE CASCADE,
+             connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
+             PRIMARY KEY (session_hash, connection_id));
+         INSERT INTO old_session_connections SELECT session_hash, connection_id FROM session_connections;
+         DROP TABLE session_connections;
+         ALTER TABLE old_session_connections RENAME TO session_connections;
+         CREATE INDEX session_connections_by_connection ON session_connections (connection_id);
+         COMMIT;",
+    )
+    .unwrap();
+}
+
+/// How many of the three session tables of `file` are stored without rowids.
+fn keyed_tables(file: &std::path::Path) -> usize {
+    let db = rusqlite::Connection::open(file).unwrap();
+    let mut statement = db
+        .prepare(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID' \
+             AND name IN ('spent_states', 'sessions', 'session_connections')",
+        )
+        .unwrap();
+    statement.query_row([], |row| row.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn an_upgrade_rebuilds_the_sqlite_session_tables_and_keeps_every_session_and_spent_state() {
+    let data = scratch_dir();
+    let file = data.join("tokenbridge.db");
+    let settings = || Settings {
+        data_dir: Some(data.clone()),
+        database_url: Some(format!("sqlite://{}", file.display()).into()),
+        ..Settings::default()
+    };
+    let before = spawn_app(settings(), |_| {}).await;
+    assert_eq!(keyed_tables(&file), 3, "a new database has them so at once");
+    // A sign-in whose flow cookie is kept, to replay its callback later.
+    let login = before
+        .browser
+        .get(before.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let copied = cookie_header(&set_cookies(&login));
+    let callback = before.decide(&location(&login), "allow").await;
+    before.callback(&callback).await;
+    let login = before.session().await.connections[0].login.clone();
+    as_written_before_the_rebuild(&file);
+    assert_eq!(keyed_tables(&file), 0);
+
+    // The upgraded server starts on that file; the browser keeps its cookies.
+    let after = TestApp {
+        browser: before.browser.clone(),
+        ..spawn_app(settings(), |_| {}).await
+    };
+    assert_eq!(keyed_tables(&file), 3, "rebuilt at start-up");
+    let session = after.session().await;
+    assert!(session.signed_in, "the session survived the rebuild");
+    assert_eq!(session.connections.len(), 1);
+    assert_eq!(session.connections[0].login, login);
+    let query = callback.split_once('?').unwrap().1;
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(after.url(&format!("/auth/callback?{query}")))
+        .header(reqwest::header::COOKIE, &copied)
+        .send()
+        .await
+        .unwrap();
+    let outcome = after
+        .open_cookie(&set_cookies(&replay), "tb_outcome")
+        .expect("an outcome for the replayed callback");
+    assert_eq!(
+        serde_json::from_str::<FlowOutcome>(&outcome).unwrap(),
+        FlowOutcome::Failed(tokenbridge_shared::ApiError::new(ErrorCode::StateReplayed)),
+        "the state spent before the rebuild is still spent"
+    );
+
+    // Sign-out still ends what the session saw, through the rebuilt foreign keys.
+    after.logout().await;
+    let db = Db {
+        name: "SQLite",
+        url: format!("sqlite://{}", file.display()),
+        _postgres: None,
+    };
+    assert_eq!(db.count("sessions").await, 0);
+    assert_eq!(db.count("session_connections").await, 0);
+    assert_eq!(db.count("spent_states").await, 1);
+}
