@@ -7,7 +7,7 @@
 //! microseconds, so they run inline on connections of this process's own, with the same
 //! SQL as on PostgreSQL; the rest of the store stays on sqlx.
 //!
-//! A statement never waits here: one that finds the file locked by another process (the
+//! A statement never waits here for another process: one that finds the file locked (the
 //! `tokenbridge token` command saving a refresh) fails at once as busy, and the store runs
 //! it through sqlx instead, whose worker thread waits for the lock (see `Store::inline`).
 //! This process's own writers queue on the store's write lock before they come here.
@@ -16,7 +16,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Mutex, PoisonError},
+    sync::{Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
 
@@ -27,13 +27,30 @@ use rusqlite::{
 
 use super::checkpoint::{Checkpointer, FALLBACK_PAGES};
 
-/// Idle connections kept open; more are opened when requests overlap.
+/// Idle reading connections kept open; more are opened when reads overlap.
 const KEEP: usize = 4;
 
-/// Connections to one SQLite file, used on the caller's thread.
+/// What a piece of inline work does to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    Reads,
+    /// Only under the store's write lock.
+    Writes,
+}
+
+/// Connections to one SQLite file, used on the caller's thread: one that writes, and a few
+/// that read.
+///
+/// SQLite empties a connection's page cache whenever another connection has committed since
+/// its last transaction. When any of several connections wrote, each found the others'
+/// commits and read the pages it was about to change again (22 `pread`s a sign-in at
+/// concurrency 8); the one writing connection finds only its own, and keeps its cache. The
+/// store's write lock already lets one write at a time, so it never waits for it.
 pub(super) struct Inline {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// `None` until the first write, and after a transaction was left open.
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
     /// Checkpoints the file while these connections commit; stopped with them.
     _checkpointer: Checkpointer,
 }
@@ -44,15 +61,16 @@ impl Inline {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let inline = Self {
             path: path.to_owned(),
-            idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
             _checkpointer: Checkpointer::start(path)?,
         };
-        let first = inline.connect()?;
-        first.execute_batch(
-            "SELECT 1 FROM spent_states LIMIT 0; SELECT 1 FROM sessions LIMIT 0; \
-             SELECT 1 FROM session_connections LIMIT 0; SELECT 1 FROM connections LIMIT 0",
-        )?;
-        inline.give_back(first);
+        inline.with(Access::Reads, |db| {
+            db.execute_batch(
+                "SELECT 1 FROM spent_states LIMIT 0; SELECT 1 FROM sessions LIMIT 0; \
+                 SELECT 1 FROM session_connections LIMIT 0; SELECT 1 FROM connections LIMIT 0",
+            )
+        })?;
         Ok(inline)
     }
 
@@ -71,36 +89,37 @@ impl Inline {
         Ok(connection)
     }
 
-    fn give_back(&self, connection: Connection) {
-        // A transaction left open (its rollback failed) would swallow the next writes.
-        if !connection.is_autocommit() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < KEEP {
-            idle.push(connection);
-        }
-    }
-
-    /// Runs `work` on an idle connection (or a new one). A transaction `work` opens and
-    /// does not commit is rolled back when it is dropped.
+    /// Runs `work` on the writing connection or on an idle reading one (opened first if need
+    /// be). A transaction `work` opens and does not commit is rolled back when it is dropped.
     pub fn with<T, E: From<rusqlite::Error>>(
         &self,
+        access: Access,
         work: impl FnOnce(&mut Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => self.connect()?,
-        };
+        let mut connection = match access {
+            Access::Writes => lock(&self.writer).take(),
+            Access::Reads => lock(&self.readers).pop(),
+        }
+        .map_or_else(|| self.connect(), Ok)?;
         let result = work(&mut connection);
-        self.give_back(connection);
+        // A transaction left open (its rollback failed) would swallow the next writes.
+        if connection.is_autocommit() {
+            match access {
+                Access::Writes => *lock(&self.writer) = Some(connection),
+                Access::Reads => {
+                    let mut idle = lock(&self.readers);
+                    if idle.len() < KEEP {
+                        idle.push(connection);
+                    }
+                }
+            }
+        }
         result
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `sql` with PostgreSQL's `$1, $2, …` written as SQLite's `?1, ?2, …`, which bind by

@@ -21,7 +21,7 @@ use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
-use self::inline::{Arg, Columns, Inline, bind_sqlx, numbered};
+use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered};
 
 use crate::clock::{unix_now, unix_now_ns};
 
@@ -474,7 +474,7 @@ impl Store {
         ];
         let session_steps = sessions::start(session, now);
         let _writing = self.writing().await;
-        let inline = self.inline(|db| {
+        let inline = self.inline(Access::Writes, |db| {
             let tx = db.transaction()?;
             let saved = tx
                 .prepare_cached(&numbered(SAVE_CONNECTION))?
@@ -526,9 +526,10 @@ impl Store {
     /// request's). A busy `work` has changed nothing: its transaction is rolled back.
     fn inline<T>(
         &self,
+        access: Access,
         work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Option<Result<T, StoreError>> {
-        match self.inline.as_ref()?.with(work) {
+        match self.inline.as_ref()?.with(access, work) {
             Err(error) if inline::is_locked_out(&error) => None,
             done => Some(done),
         }
@@ -542,7 +543,7 @@ impl Store {
         args: &[Arg<'_>],
         read: impl Fn(&dyn Columns) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let inline = self.inline(|db| {
+        let inline = self.inline(Access::Reads, |db| {
             let mut statement = db.prepare_cached(&numbered(sql))?;
             let mut rows = statement.query(rusqlite::params_from_iter(args))?;
             let mut read_rows = Vec::new();
@@ -562,10 +563,10 @@ impl Store {
         }
     }
 
-    /// Runs one statement outside a transaction: inline on a SQLite file, else through
-    /// sqlx. How many rows it changed.
+    /// Runs one statement that writes, outside a transaction, under the write lock the
+    /// caller holds: inline on a SQLite file, else through sqlx. How many rows it changed.
     async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let inline = self.inline(|db| {
+        let inline = self.inline(Access::Writes, |db| {
             Ok(db
                 .prepare_cached(&numbered(sql))?
                 .execute(rusqlite::params_from_iter(args))?)
