@@ -68,15 +68,14 @@ const TABLES: [Table; 3] = [
 ];
 
 /// Rebuilds those of the tables that still have a rowid. The connection it uses is closed
-/// afterwards rather than given back to the pool with foreign keys off.
+/// afterwards, however it ends, rather than given back to the pool with foreign keys off.
 pub(super) async fn rebuild(pool: &AnyPool) -> Result<(), StoreError> {
     if with_rowid(&mut pool.acquire().await?).await?.is_empty() {
         return Ok(());
     }
     let mut db = pool.acquire().await?;
-    let rebuilt = rebuild_on(&mut db).await;
     db.close_on_drop();
-    rebuilt
+    rebuild_on(&mut db).await
 }
 
 /// The names of those of [`TABLES`] that are plain tables.

@@ -386,9 +386,6 @@ impl Store {
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        if sqlite {
-            keyed::rebuild(&pool).await?;
-        }
         let sealer = Sealer(
             Aes256Gcm::new_from_slice(&key.0)
                 .map_err(|_| StoreError::BadKey("store key".into()))?,
@@ -397,6 +394,15 @@ impl Store {
         let (cache, inline) = if sqlite {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
+            // Only a file: an in-memory database lives only as long as its connections, and
+            // the rebuild closes the one it used. It only saves pages, so a file it cannot
+            // rebuild (a row the old tables let in that the new ones refuse) keeps its tables.
+            if plain_sqlite_file(&url)
+                && Path::new(&file).is_file()
+                && let Err(error) = keyed::rebuild(&pool).await
+            {
+                tracing::warn!("SQLite: the session tables keep their rowids: {error}");
+            }
             // An in-memory database has no index file beside it (nothing is ever cached).
             // Inline statements need a plain file that rusqlite opens as sqlx does: not an
             // in-memory database (another driver's connection would not see it), and no

@@ -611,7 +611,28 @@ async fn an_upgrade_rebuilds_the_sqlite_session_tables_and_keeps_every_session_a
         "the state spent before the rebuild is still spent"
     );
 
-    // Sign-out still ends what the session saw, through the rebuilt foreign keys.
+    // The rebuilt tables keep their foreign keys and indexes.
+    let rebuilt = rusqlite::Connection::open(&file).unwrap();
+    let cascades: i64 = rebuilt
+        .query_row(
+            "SELECT count(*) FROM pragma_foreign_key_list('session_connections') \
+             WHERE on_delete = 'CASCADE'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(cascades, 2, "both of session_connections' keys cascade");
+    let indexes: i64 = rebuilt
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+             ('sessions_by_seen', 'sessions_by_created', 'session_connections_by_connection')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 3);
+
+    // Sign-out still ends the session and what it saw.
     after.logout().await;
     let db = Db {
         name: "SQLite",
