@@ -16,7 +16,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard, PoisonError},
+    sync::{Mutex, MutexGuard, PoisonError, TryLockError},
     time::Duration,
 };
 
@@ -45,10 +45,12 @@ pub(super) enum Access {
 /// its last transaction. When any of several connections wrote, each found the others'
 /// commits and read the pages it was about to change again (22 `pread`s a sign-in at
 /// concurrency 8); the one writing connection finds only its own, and keeps its cache. The
-/// store's write lock already lets one write at a time, so it never waits for it.
+/// store's write lock already lets one write at a time, so a write waits for it only while a
+/// read has it (see [`Inline::with`]).
 pub(super) struct Inline {
     path: PathBuf,
-    /// `None` until the first write, and after a transaction was left open.
+    /// `None` until the first write, and after a transaction was left open. Held while it
+    /// works.
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// Checkpoints the file while these connections commit; stopped with them.
@@ -91,28 +93,51 @@ impl Inline {
 
     /// Runs `work` on the writing connection or on an idle reading one (opened first if need
     /// be). A transaction `work` opens and does not commit is rolled back when it is dropped.
+    ///
+    /// A read takes the writing connection when it is idle: its cache has seen no other
+    /// connection's commits, so it holds the pages a read is about to need (a reading
+    /// connection finds every sign-in's commit and reads them from the file again). A read that
+    /// finds it busy never waits for it; a write waits for a read there, which takes
+    /// microseconds.
     pub fn with<T, E: From<rusqlite::Error>>(
         &self,
         access: Access,
         work: impl FnOnce(&mut Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut connection = match access {
-            Access::Writes => lock(&self.writer).take(),
-            Access::Reads => lock(&self.readers).pop(),
+        if access == Access::Writes {
+            return self.on(&mut lock(&self.writer), work);
         }
-        .map_or_else(|| self.connect(), Ok)?;
+        let idle_writer = match self.writer.try_lock() {
+            Ok(writer) => Some(writer),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut writer) = idle_writer.filter(|writer| writer.is_some()) {
+            return self.on(&mut writer, work);
+        }
+        let mut connection = lock(&self.readers)
+            .pop()
+            .map_or_else(|| self.connect(), Ok)?;
         let result = work(&mut connection);
-        // A transaction left open (its rollback failed) would swallow the next writes.
+        let mut idle = lock(&self.readers);
+        if connection.is_autocommit() && idle.len() < KEEP {
+            idle.push(connection);
+        }
+        result
+    }
+
+    /// Runs `work` on the connection in `slot` (opened first if there is none), and keeps it
+    /// there unless `work` left a transaction open (its rollback failed), which would swallow
+    /// the next writes.
+    fn on<T, E: From<rusqlite::Error>>(
+        &self,
+        slot: &mut Option<Connection>,
+        work: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut connection = slot.take().map_or_else(|| self.connect(), Ok)?;
+        let result = work(&mut connection);
         if connection.is_autocommit() {
-            match access {
-                Access::Writes => *lock(&self.writer) = Some(connection),
-                Access::Reads => {
-                    let mut idle = lock(&self.readers);
-                    if idle.len() < KEEP {
-                        idle.push(connection);
-                    }
-                }
-            }
+            *slot = Some(connection);
         }
         result
     }
