@@ -3,24 +3,35 @@
 # writes, page reads and file locks, the loopback's sends and receives), which
 # scripts/instructions.sh, counting user space only, does not see. The counts repeat from run
 # to run where CPU time does not, so two builds compare by them.
-# Runs the benchmark's release server, attaches `strace -c` across its flows at concurrency 8
+# Runs the benchmark's release server, attaches `strace -c` across its flows at one concurrency
 # (login, callback with exchange and save, session read; the server is idle just before and
 # after them), and prints each call per flow.
 # Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
-# Knobs: FLOWS (1000). Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+# Knobs: FLOWS (1000), LEVEL (the concurrency: 1, 8 or 64; 8).
+# Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=$(realpath "${1:-target/release/tokenbridge}")
 flows="${FLOWS:-1000}"
+level="${LEVEL:-8}"
+# The benchmark runs tokenbridge's flows at 1, 8 and 64, each followed by the floor's at the
+# same level; the server is idle after the warm-up (the benchmark pauses there when asked)
+# and while the floor runs.
+case "$level" in
+  1) idle="==> warmed up"; export BENCH_PAUSE_MS=1000 ;; # the line names tokenbridge's pid
+  8) idle="==> the floor: flows at concurrency 1" ;;
+  64) idle="==> the floor: flows at concurrency 8" ;;
+  *) echo "LEVEL is 1, 8 or 64, not $level" >&2; exit 1 ;;
+esac
 command -v strace >/dev/null || { echo "strace is not installed (apt-get install strace)" >&2; exit 1; }
 . scripts/bench-driver.sh
 tracer=""
 trap 'kill ${tracer:-} 2>/dev/null || true; stop_bench' EXIT
 start_bench "$binary" "$flows" 10
-# Attached while the floor runs its flows at concurrency 1 (this server idle), so that every
-# one of this server's flows at concurrency 8 is counted; detached when the floor's begin.
-wait_for "==> the floor: flows at concurrency 1"
-pid=$(server_pid "==> flows at concurrency 1")
+# Attached while the server is idle, so that every one of its flows at the level is counted;
+# detached when the floor's begin.
+wait_for "$idle"
+pid=$(server_pid "==> warmed up")
 # -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
 strace -f -c -p "$pid" -o "$bench_work/counts" 2>"$bench_work/strace.err" &
 tracer=$!
@@ -28,15 +39,15 @@ until grep -q "attached" "$bench_work/strace.err" 2>/dev/null; do
   kill -0 "$tracer" 2>/dev/null || { echo "strace could not attach to the server:" >&2; cat "$bench_work/strace.err" >&2; exit 1; }
   sleep 0.01
 done
-if grep -q "==> flows at concurrency 8" "$bench_log"; then
-  echo "the flows at concurrency 8 began before strace was attached; try again" >&2
+if grep -q "==> flows at concurrency $level " "$bench_log"; then
+  echo "the flows at concurrency $level began before strace was attached; try again" >&2
   exit 1
 fi
-wait_for "==> the floor: flows at concurrency 8"
+wait_for "==> the floor: flows at concurrency $level "
 kill -INT "$tracer"
 wait "$tracer" 2>/dev/null || true
 tracer=""
-echo "system calls per flow, $flows flows at concurrency 8 ($binary):"
+echo "system calls per flow, $flows flows at concurrency $level ($binary):"
 # strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall.
 awk -v flows="$flows" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
     name = $NF; calls = $4

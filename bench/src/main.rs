@@ -34,6 +34,9 @@ struct Options {
     rss_flows: usize,
     loads: usize,
     out: PathBuf,
+    /// A pause after the warm-up, for a tool to attach to the idle server
+    /// (`scripts/syscalls.sh`).
+    pause: Duration,
 }
 
 impl Options {
@@ -52,6 +55,7 @@ impl Options {
             rss_flows: number("BENCH_RSS_FLOWS", 10_000),
             loads: number("BENCH_LOADS", 20),
             out: var("BENCH_OUT", "bench/results.json").into(),
+            pause: Duration::from_millis(number("BENCH_PAUSE_MS", 0) as u64),
         }
     }
 }
@@ -669,6 +673,8 @@ async fn run(options: Options) -> Result<(), String> {
 
     // Warm up: connections at the highest concurrency, caches, the database file.
     let _ = run_flows(&client, &server.base, 500, 64).await;
+    eprintln!("==> warmed up (server pid {pid})");
+    tokio::time::sleep(options.pause).await;
     let floor_server = FloorServer::start(&client, &options, stub).await?;
     let mut floor = Floor::default();
 
