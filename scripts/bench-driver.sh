@@ -11,7 +11,9 @@ bench=""
 
 start_bench() { # server binary, flows per level, token reads per level
   mkdir -p "$bench_work/dist" && echo '<html></html>' > "$bench_work/dist/index.html"
-  TOKENBRIDGE_BIN="$1" BENCH_DIST="$bench_work/dist" BENCH_REFERENCE_DIST="$bench_work/dist" \
+  # TMPDIR: the servers' data folders go into the work folder, removed with it (the benchmark,
+  # stopped by a signal, cannot remove them itself).
+  TMPDIR="$bench_work" TOKENBRIDGE_BIN="$1" BENCH_DIST="$bench_work/dist" BENCH_REFERENCE_DIST="$bench_work/dist" \
     BENCH_LOADS=0 BENCH_RSS_FLOWS=0 BENCH_FLOWS="$2" BENCH_READS="$3" \
     BENCH_OUT="$bench_work/results.json" \
     target/release/tokenbridge-bench >"$bench_log" 2>&1 &

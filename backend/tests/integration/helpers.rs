@@ -147,14 +147,42 @@ impl TestApp {
     }
 }
 
-/// A new, empty folder for one test's files.
+/// A new, empty folder for one test's files. Nothing removes it while the tests run (the app
+/// and its database may outlive the test that made them), so the first call of a run removes
+/// what earlier runs left: such folders of other processes, untouched for an hour.
 pub fn scratch_dir() -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| remove_earlier_runs_folders("tokenbridge-test-"));
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("tokenbridge-test-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes the folders named `prefix…` in the temp dir that are not this process's and that
+/// nothing has changed for an hour.
+fn remove_earlier_runs_folders(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let own = format!("{prefix}{}-", std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let idle_an_hour = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|idle| idle > std::time::Duration::from_secs(3600));
+        if name.starts_with(prefix) && !name.starts_with(&own) && idle_an_hour {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn browser() -> reqwest::Client {

@@ -550,20 +550,17 @@ async fn raw_request(app: &TestApp, request_line: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn path_traversal_never_leaves_the_app_folder() {
-    let dist = std::env::temp_dir().join(format!("tb-traversal-{}", std::process::id()));
+    // The app's folder, and a file beside it that no path may reach.
+    let scratch = scratch_dir();
+    let dist = scratch.join("app");
     std::fs::create_dir_all(&dist).unwrap();
     std::fs::write(
         dist.join("index.html"),
         "<!doctype html><title>the app</title>",
     )
     .unwrap();
-    std::fs::write(
-        dist.parent()
-            .unwrap()
-            .join(format!("tb-outside-{}", std::process::id())),
-        "SECRET-OUTSIDE",
-    )
-    .unwrap();
+    let outside = "tb-outside";
+    std::fs::write(scratch.join(outside), "SECRET-OUTSIDE").unwrap();
     let app = spawn_app(
         Settings {
             dist: Some(dist),
@@ -572,7 +569,6 @@ async fn path_traversal_never_leaves_the_app_folder() {
         |_| {},
     )
     .await;
-    let outside = format!("tb-outside-{}", std::process::id());
 
     for target in [
         "/../../../../etc/passwd".to_owned(),
