@@ -394,20 +394,18 @@ impl Store {
         let (cache, inline) = if sqlite {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
-            // Only a file: an in-memory database lives only as long as its connections, and
-            // the rebuild closes the one it used. It only saves pages, so a file it cannot
-            // rebuild (a row the old tables let in that the new ones refuse) keeps its tables.
-            if plain_sqlite_file(&url)
-                && Path::new(&file).is_file()
-                && let Err(error) = keyed::rebuild(&pool).await
-            {
+            // The rebuild, the inline statements and the cache need a plain file: not an
+            // in-memory database (it lives only as long as its connections, the rebuild closes
+            // the one it used, another driver's connection would not see it, and it has no index
+            // file beside it), and no option beyond the mode (vfs=, immutable=, …) that rusqlite
+            // and sqlx might read apart.
+            let plain_file = plain_sqlite_file(&url) && Path::new(&file).is_file();
+            // The rebuild only saves pages, so a file it cannot rebuild (a row the old tables
+            // let in that the new ones refuse) keeps its tables.
+            if plain_file && let Err(error) = keyed::rebuild(&pool).await {
                 tracing::warn!("SQLite: the session tables keep their rowids: {error}");
             }
-            // An in-memory database has no index file beside it (nothing is ever cached).
-            // Inline statements need a plain file that rusqlite opens as sqlx does: not an
-            // in-memory database (another driver's connection would not see it), and no
-            // option beyond the mode (vfs=, immutable=, …) that the two might read apart.
-            let inline = if plain_sqlite_file(&url) && Path::new(&file).is_file() {
+            let inline = if plain_file {
                 Inline::open(Path::new(&file))
                     .inspect_err(|error| {
                         tracing::warn!(
@@ -419,7 +417,7 @@ impl Store {
             } else {
                 None
             };
-            let cache = if plain_sqlite_file(&url) && Path::new(&file).is_file() {
+            let cache = if plain_file {
                 cache::RowCache::sqlite(&file)
             } else {
                 cache::RowCache::nothing()
