@@ -115,13 +115,13 @@ impl Inline {
         if let Some(mut writer) = idle_writer.filter(|writer| writer.is_some()) {
             return self.on(&mut writer, work);
         }
-        let mut connection = lock(&self.readers)
-            .pop()
-            .map_or_else(|| self.connect(), Ok)?;
-        let result = work(&mut connection);
-        let mut idle = lock(&self.readers);
-        if connection.is_autocommit() && idle.len() < KEEP {
-            idle.push(connection);
+        let mut reader = lock(&self.readers).pop();
+        let result = self.on(&mut reader, work);
+        if let Some(reader) = reader {
+            let mut idle = lock(&self.readers);
+            if idle.len() < KEEP {
+                idle.push(reader);
+            }
         }
         result
     }
