@@ -48,10 +48,8 @@ const TABLES: [Table; 3] = [
              seen_at BIGINT NOT NULL
          ) WITHOUT ROWID",
         columns: "id_hash, created_at, seen_at",
-        indexes: &[
-            "CREATE INDEX sessions_by_seen ON sessions (seen_at)",
-            "CREATE INDEX sessions_by_created ON sessions (created_at)",
-        ],
+        // Its indexes by time went with a later migration, which runs before this.
+        indexes: &[],
     },
     Table {
         name: "session_connections",

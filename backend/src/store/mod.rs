@@ -248,17 +248,23 @@ macro_rules! columns {
 }
 const COLUMNS: &str = columns!();
 
-/// A sign-in's connection: added, or the one of the same provider account updated.
+/// A sign-in's connection: added, or the one of the same provider account updated. The
+/// login is left as it was ([`RENAME_CONNECTION`] follows when it changed): a column in the
+/// `SET` list has its index entries written again even when the value is the same, which
+/// was a page of `connections_by_login` in the log at every sign-in.
 const SAVE_CONNECTION: &str = concat!(
     "INSERT INTO connections (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-     ON CONFLICT (provider, account_id) DO UPDATE SET login = excluded.login, access_token = excluded.access_token, \
+     ON CONFLICT (provider, account_id) DO UPDATE SET access_token = excluded.access_token, \
      refresh_token = excluded.refresh_token, token_type = excluded.token_type, expires_at = excluded.expires_at, \
      scope = excluded.scope, status = excluded.status, device_id = excluded.device_id, \
      device_name = excluded.device_name, refreshed_at = excluded.created_at, touched_ns = excluded.touched_ns \
-     RETURNING id, created_at, refreshed_at, touched_ns"
+     RETURNING id, login, created_at, refreshed_at, touched_ns"
 );
+
+/// The new login of an account whose login changed since its last sign-in.
+const RENAME_CONNECTION: &str = "UPDATE connections SET login = $1 WHERE id = $2";
 
 impl StoreError {
     /// Whether the database could not be reached (rather than refusing what was asked):
@@ -485,6 +491,11 @@ impl Store {
                 .query_row(rusqlite::params_from_iter(&args), |row| {
                     Ok(Saved::read(row))
                 })??;
+            if saved.login != new.login {
+                tx.prepare_cached(&numbered(RENAME_CONNECTION))?.execute(
+                    rusqlite::params_from_iter(&[Arg::Text(&new.login), Arg::Text(&saved.id)]),
+                )?;
+            }
             sessions::run_inline(&tx, &session_steps, &saved.id)?;
             tx.commit()?;
             Ok(saved)
@@ -497,6 +508,13 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let saved = Saved::read(&row)?;
+                if saved.login != new.login {
+                    sqlx::query(RENAME_CONNECTION)
+                        .bind(new.login.as_str())
+                        .bind(saved.id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
                 self.announce(&mut tx).await?;
                 tx.commit().await?;
@@ -884,6 +902,8 @@ impl SealedRow {
 /// What saving a sign-in's connection gives back ([`SAVE_CONNECTION`]'s RETURNING).
 struct Saved {
     id: String,
+    /// The login the row held before this sign-in (a new row: this sign-in's).
+    login: String,
     created_at: i64,
     refreshed_at: Option<i64>,
     touched_ns: i64,
@@ -893,6 +913,7 @@ impl Saved {
     fn read(row: &(impl Columns + ?Sized)) -> Result<Self, StoreError> {
         Ok(Self {
             id: row.text("id")?,
+            login: row.text("login")?,
             created_at: row.int("created_at")?,
             refreshed_at: row.maybe_int("refreshed_at")?,
             touched_ns: row.int("touched_ns")?,

@@ -142,6 +142,53 @@ async fn two_people_without_user_info_never_see_or_touch_each_others_token() {
 }
 
 #[tokio::test]
+async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login() {
+    for db in databases("an_account_whose_login_changed").await {
+        let provider = MockServer::start().await;
+        issue_next(&provider, "first-token").await;
+        Mock::given(method("GET"))
+            .and(path("/info"))
+            .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
+            .mount(&provider)
+            .await;
+        let settings = Settings {
+            database_url: Some(db.url.clone().into()),
+            ..played_by(&provider, ProviderArg::Custom, "app", Some("/info"), None)
+        };
+        let app = spawn_app(settings, |_| {}).await;
+        app.return_with_code("", "1").await;
+        let before = app.session().await.connections;
+        assert_eq!(before[0].login, "carol", "{}", db.name);
+
+        // The provider's account 42 is called something else now; signing in again says so.
+        issue_next(&provider, "second-token").await;
+        Mock::given(method("GET"))
+            .and(path("/info"))
+            .respond_with(json_response(200, r#"{"id":"42","login":"carol.new"}"#))
+            .mount(&provider)
+            .await;
+        app.return_with_code("", "2").await;
+        let session = app.session().await;
+        assert_eq!(session.connections.len(), 1, "{}: one account", db.name);
+        assert_eq!(session.connections[0].id, before[0].id, "{}", db.name);
+        assert_eq!(session.connections[0].login, "carol.new", "{}", db.name);
+        assert_eq!(session.token.unwrap().access_token, "second-token");
+
+        // And the same sign-in once more leaves it so (no rename when nothing changed).
+        issue_next(&provider, "third-token").await;
+        Mock::given(method("GET"))
+            .and(path("/info"))
+            .respond_with(json_response(200, r#"{"id":"42","login":"carol.new"}"#))
+            .mount(&provider)
+            .await;
+        app.return_with_code("", "3").await;
+        let session = app.session().await;
+        assert_eq!(session.connections[0].login, "carol.new", "{}", db.name);
+        assert_eq!(session.token.unwrap().access_token, "third-token");
+    }
+}
+
+#[tokio::test]
 async fn a_restart_with_default_settings_keeps_the_connection_on_the_page() {
     for db in databases("a_restart_keeps_the_session").await {
         let data = scratch_dir();
@@ -515,13 +562,15 @@ async fn a_visitor_costs_no_row_and_reading_the_page_renews_at_most_once_a_minut
     }
 }
 
-/// The session tables as the migrations make them, which is how every SQLite file was left
-/// before tokenbridge rebuilt them without rowids at start-up.
+/// The session tables as the versions before the rebuild without rowids left every SQLite
+/// file: plain tables, with the sessions' indexes by time, whose dropping (a later
+/// migration) has not run yet.
 fn as_written_before_the_rebuild(file: &std::path::Path) {
     let db = rusqlite::Connection::open(file).unwrap();
     db.execute_batch(
         "PRAGMA foreign_keys = OFF;
          BEGIN;
+         DELETE FROM _sqlx_migrations WHERE version = 20261205000001;
          CREATE TABLE old_spent_states (state_hash TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
          INSERT INTO old_spent_states SELECT state_hash, expires_at FROM spent_states;
          DROP TABLE spent_states;
@@ -611,7 +660,8 @@ async fn an_upgrade_rebuilds_the_sqlite_session_tables_and_keeps_every_session_a
         "the state spent before the rebuild is still spent"
     );
 
-    // The rebuilt tables keep their foreign keys and indexes.
+    // The rebuilt tables keep their foreign keys and the index the cascade reads; the
+    // sessions' indexes by time are gone, by the migration that dropped them.
     let rebuilt = rusqlite::Connection::open(&file).unwrap();
     let cascades: i64 = rebuilt
         .query_row(
@@ -622,15 +672,18 @@ async fn an_upgrade_rebuilds_the_sqlite_session_tables_and_keeps_every_session_a
         )
         .unwrap();
     assert_eq!(cascades, 2, "both of session_connections' keys cascade");
-    let indexes: i64 = rebuilt
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-             ('sessions_by_seen', 'sessions_by_created', 'session_connections_by_connection')",
-            [],
-            |row| row.get(0),
+    let indexes: Vec<String> = rebuilt
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN \
+             ('spent_states', 'sessions', 'session_connections') \
+             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
         )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(indexes, 3);
+    assert_eq!(indexes, ["session_connections_by_connection"]);
 
     // Sign-out still ends the session and what it saw.
     after.logout().await;
