@@ -3,5 +3,5 @@
 -- a page or two more written to SQLite's log, and every renewal of a session one more. The
 -- sessions of a deployment number in the thousands; reading them once an hour costs
 -- milliseconds.
-DROP INDEX sessions_by_seen;
-DROP INDEX sessions_by_created;
+DROP INDEX IF EXISTS sessions_by_seen;
+DROP INDEX IF EXISTS sessions_by_created;
