@@ -7,7 +7,9 @@
 # (login, callback with exchange and save, session read; the server is idle just before and
 # after them), and prints each call per flow.
 # Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
-# Knobs: FLOWS (1000), LEVEL (the concurrency: 1, 8 or 64; 8).
+# Knobs: FLOWS (1000), LEVEL (the concurrency: 1, 8 or 64; 8), FILES=1 (instead of the count of
+# every call: SQLite's reads and writes by file — frames and pages written to the write-ahead
+# log, pages the checkpoints copy into the database file, pages read — from each call's file and size).
 # Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,13 @@ start_bench "$binary" "$flows" 10
 wait_for "$idle"
 pid=$(server_pid "==> warmed up")
 # -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
-strace -f -c -p "$pid" -o "$bench_work/counts" 2>"$bench_work/strace.err" &
+if [ -n "${FILES:-}" ]; then
+  # -y names each call's file; only SQLite's reads and writes are traced; -ff writes each
+  # thread's calls to a file of its own, so that no call is split across two lines.
+  strace -ff -y -e trace=pwrite64,pread64 -p "$pid" -o "$bench_work/calls" 2>"$bench_work/strace.err" &
+else
+  strace -f -c -p "$pid" -o "$bench_work/counts" 2>"$bench_work/strace.err" &
+fi
 tracer=$!
 until grep -q "attached" "$bench_work/strace.err" 2>/dev/null; do
   kill -0 "$tracer" 2>/dev/null || { echo "strace could not attach to the server:" >&2; cat "$bench_work/strace.err" >&2; exit 1; }
@@ -47,6 +55,26 @@ wait_for "==> the floor: flows at concurrency $level "
 kill -INT "$tracer"
 wait "$tracer" 2>/dev/null || true
 tracer=""
+if [ -n "${FILES:-}" ]; then
+  echo "SQLite's page reads and writes per flow, $flows flows at concurrency $level ($binary):"
+  # A line: [pid N] pwrite64(5</path/tokenbridge.db-wal>, "..."..., 4096, 123) = 4096
+  # SQLite writes a log frame as its 24-byte header, then its page.
+  awk -v flows="$flows" '
+    /pwrite64\(|pread64\(/ {
+      call = ($0 ~ /pwrite64\(/) ? "pwrite" : "pread"
+      file = $0; sub(/^[^<]*</, "", file); sub(/>.*/, "", file)
+      kind = file ~ /-wal$/ ? "log" : file ~ /-shm$/ ? "log index" : file ~ /\.db$/ ? "database" : "other"
+      size = $0; sub(/, [0-9]+\) *= *-?[0-9]+.*$/, "", size); sub(/.*, /, "", size)
+      if (call == "pwrite" && kind == "log" && size == 24) frames++
+      key = call " " kind
+      n[key]++
+    }
+    END {
+      printf "  %-40s %8.2f\n", "frames written to the log", frames / flows
+      for (key in n) printf "  %-40s %8.2f\n", key " (calls)", n[key] / flows
+    }' "$bench_work"/calls.*
+  exit 0
+fi
 echo "system calls per flow, $flows flows at concurrency $level ($binary):"
 # strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall.
 awk -v flows="$flows" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
