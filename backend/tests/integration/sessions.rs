@@ -153,12 +153,21 @@ async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login
             .await;
         let settings = Settings {
             database_url: Some(db.url.clone().into()),
+            api_key: Some(API_KEY.into()),
             ..played_by(&provider, ProviderArg::Custom, "app", Some("/info"), None)
         };
         let app = spawn_app(settings, |_| {}).await;
+        // A script's token read by login, which the in-memory rows answer.
+        let token_of = |login: &str| {
+            reqwest::Client::new()
+                .get(app.url(&format!("/api/v1/connections/{login}/token")))
+                .bearer_auth(API_KEY)
+                .send()
+        };
         app.return_with_code("", "1").await;
         let before = app.session().await.connections;
         assert_eq!(before[0].login, "carol", "{}", db.name);
+        assert_eq!(token_of("carol").await.unwrap().status(), StatusCode::OK);
 
         // The provider's account 42 is called something else now; signing in again says so.
         issue_next(&provider, "second-token").await;
@@ -173,6 +182,16 @@ async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login
         assert_eq!(session.connections[0].id, before[0].id, "{}", db.name);
         assert_eq!(session.connections[0].login, "carol.new", "{}", db.name);
         assert_eq!(session.token.unwrap().access_token, "second-token");
+        let renamed = token_of("carol.new").await.unwrap();
+        assert_eq!(renamed.status(), StatusCode::OK, "{}", db.name);
+        let renamed: serde_json::Value = renamed.json().await.unwrap();
+        assert_eq!(renamed["access_token"], "second-token");
+        assert_eq!(
+            token_of("carol").await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{}: the old login names nothing now",
+            db.name
+        );
 
         // And the same sign-in once more leaves it so (no rename when nothing changed).
         issue_next(&provider, "third-token").await;
