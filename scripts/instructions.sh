@@ -42,7 +42,7 @@ wait "$bench" 2>/dev/null || true
 while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 # One file per thread and dump (--separate-threads). The SQLite checkpoint thread's share is
 # counted apart: whether a checkpoint lands inside the counted window or just outside it moved
-# single runs by ±6 %, where the request threads' count repeats within about 1 %.
+# single runs by ±6 %, where the request threads' count repeats within about 2 %.
 declare -A work checkpoints
 for dump in "$bench_work"/out.*; do
   name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')

@@ -34,7 +34,7 @@ start_bench "$binary" "$flows" 10
 # detached when the floor's begin.
 wait_for "$idle"
 pid=$(server_pid "==> warmed up")
-# -f: every thread of the server (the runtime's workers, sqlx's SQLite threads).
+# -f / -ff: every thread of the server (the runtime's workers, the checkpoint thread, sqlx's).
 if [ -n "${FILES:-}" ]; then
   # -y names each call's file; only SQLite's reads and writes are traced; -ff writes each
   # thread's calls to a file of its own, so that no call is split across two lines.
@@ -57,7 +57,7 @@ wait "$tracer" 2>/dev/null || true
 tracer=""
 if [ -n "${FILES:-}" ]; then
   echo "SQLite's page reads and writes per flow, $flows flows at concurrency $level ($binary):"
-  # A line: [pid N] pwrite64(5</path/tokenbridge.db-wal>, "..."..., 4096, 123) = 4096
+  # A line (one file per thread): pwrite64(5</path/tokenbridge.db-wal>, "..."..., 4096, 123) = 4096
   # SQLite writes a log frame as its 24-byte header, then its page.
   awk -v flows="$flows" '
     /pwrite64\(|pread64\(/ {

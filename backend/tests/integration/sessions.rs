@@ -82,6 +82,19 @@ async fn issue_next(provider: &MockServer, token: &str) {
         .await;
 }
 
+/// Like [`issue_next`], with user info that names the provider's account 42 `login`.
+async fn issue_next_as(provider: &MockServer, token: &str, login: &str) {
+    issue_next(provider, token).await;
+    Mock::given(method("GET"))
+        .and(path("/info"))
+        .respond_with(json_response(
+            200,
+            &format!(r#"{{"id":"42","login":"{login}"}}"#),
+        ))
+        .mount(provider)
+        .await;
+}
+
 #[tokio::test]
 async fn two_people_without_user_info_never_see_or_touch_each_others_token() {
     for db in databases("two_people_without_user_info").await {
@@ -145,12 +158,7 @@ async fn two_people_without_user_info_never_see_or_touch_each_others_token() {
 async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login() {
     for db in databases("an_account_whose_login_changed").await {
         let provider = MockServer::start().await;
-        issue_next(&provider, "first-token").await;
-        Mock::given(method("GET"))
-            .and(path("/info"))
-            .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
-            .mount(&provider)
-            .await;
+        issue_next_as(&provider, "first-token", "carol").await;
         let settings = Settings {
             database_url: Some(db.url.clone().into()),
             api_key: Some(API_KEY.into()),
@@ -170,12 +178,7 @@ async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login
         assert_eq!(token_of("carol").await.unwrap().status(), StatusCode::OK);
 
         // The provider's account 42 is called something else now; signing in again says so.
-        issue_next(&provider, "second-token").await;
-        Mock::given(method("GET"))
-            .and(path("/info"))
-            .respond_with(json_response(200, r#"{"id":"42","login":"carol.new"}"#))
-            .mount(&provider)
-            .await;
+        issue_next_as(&provider, "second-token", "carol.new").await;
         app.return_with_code("", "2").await;
         let session = app.session().await;
         assert_eq!(session.connections.len(), 1, "{}: one account", db.name);
@@ -194,12 +197,7 @@ async fn an_account_whose_login_changed_keeps_its_connection_under_the_new_login
         );
 
         // And the same sign-in once more leaves it so (no rename when nothing changed).
-        issue_next(&provider, "third-token").await;
-        Mock::given(method("GET"))
-            .and(path("/info"))
-            .respond_with(json_response(200, r#"{"id":"42","login":"carol.new"}"#))
-            .mount(&provider)
-            .await;
+        issue_next_as(&provider, "third-token", "carol.new").await;
         app.return_with_code("", "3").await;
         let session = app.session().await;
         assert_eq!(session.connections[0].login, "carol.new", "{}", db.name);
