@@ -203,6 +203,9 @@ struct Floor {
     flow_cpu_us: Vec<Option<f64>>,
     /// Of which system time, µs.
     flow_system_us: Vec<Option<f64>>,
+    /// Its callbacks' times at concurrency 1, 8 and 64: what a bare server of the same
+    /// crates adds to the two provider calls, against which tokenbridge's is set.
+    callback_times: Vec<Vec<Duration>>,
     /// Per session read at concurrency 8, µs.
     session_cpu_us: Option<f64>,
     /// Per token read at concurrency 1, 8 and 64, µs.
@@ -238,12 +241,12 @@ impl FloorServer {
         self.server.child.id()
     }
 
-    /// CPU per flow, and the system time of it, µs.
+    /// CPU per flow and the system time of it, µs, and the callbacks' times.
     async fn flows(
         &self,
         client: &reqwest::Client,
         concurrency: usize,
-    ) -> Result<(Option<f64>, Option<f64>), String> {
+    ) -> Result<(Option<f64>, Option<f64>, Vec<Duration>), String> {
         let pid = self.pid();
         eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
         let before = cpu_times(pid);
@@ -251,7 +254,9 @@ impl FloorServer {
         if level.errors > 0 {
             return Err(format!("{} of the floor's flows failed", level.errors));
         }
-        Ok(cpu_and_system_per_op_us(before, cpu_times(pid), self.flows))
+        let (cpu, system) = cpu_and_system_per_op_us(before, cpu_times(pid), self.flows);
+        let [_, callbacks, _] = level.steps;
+        Ok((cpu, system, callbacks))
     }
 
     async fn token_reads(
@@ -690,9 +695,11 @@ async fn run(options: Options) -> Result<(), String> {
             cpu_and_system_per_op_us(cpu_before, cpu_times(pid), options.flows);
         let accepted = counters.connections() - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
-        let (floor_cpu, floor_system) = floor_server.flows(&client, concurrency).await?;
+        let (floor_cpu, floor_system, floor_callbacks) =
+            floor_server.flows(&client, concurrency).await?;
         floor.flow_cpu_us.push(floor_cpu);
         floor.flow_system_us.push(floor_system);
+        floor.callback_times.push(floor_callbacks);
         direct.push(run_direct(&client, stub, options.flows, concurrency).await);
         levels.push(level);
     }
@@ -913,19 +920,27 @@ async fn run(options: Options) -> Result<(), String> {
     println!();
     println!("BFF overhead: the callback step against the same provider calls made directly");
     println!(
-        "{:<12} {:>16} {:>20} {:>16} {:>22}",
+        "(the floor's: its callback, which makes the same two calls and serves the same request, against them)"
+    );
+    println!(
+        "{:<12} {:>16} {:>20} {:>16} {:>22} {:>22}",
         "concurrency",
         "token POST p50/p99",
         "token+userinfo p50/p99",
         "callback p50/p99",
-        "overhead p50 / p99 ms"
+        "overhead p50 / p99 ms",
+        "the floor's p50 / p99"
     );
     let mut json_overhead = Vec::new();
-    for (level, [token, both]) in levels.iter().zip(&direct) {
+    for ((level, [token, both]), floor_callbacks) in
+        levels.iter().zip(&direct).zip(&floor.callback_times)
+    {
         let over50 = percentile(&level.steps[1], 50.0) - percentile(both, 50.0);
         let over99 = percentile(&level.steps[1], 99.0) - percentile(both, 99.0);
+        let floor50 = percentile(floor_callbacks, 50.0) - percentile(both, 50.0);
+        let floor99 = percentile(floor_callbacks, 99.0) - percentile(both, 99.0);
         println!(
-            "{:<12} {:>16} {:>22} {:>16} {:>22}",
+            "{:<12} {:>16} {:>22} {:>16} {:>22} {:>22}",
             level.concurrency,
             format!(
                 "{:.2}/{:.2}",
@@ -942,7 +957,8 @@ async fn run(options: Options) -> Result<(), String> {
                 percentile(&level.steps[1], 50.0),
                 percentile(&level.steps[1], 99.0)
             ),
-            format!("{over50:.2} / {over99:.2}")
+            format!("{over50:.2} / {over99:.2}"),
+            format!("{floor50:.2} / {floor99:.2}")
         );
         json_overhead.push(json!({
             "concurrency": level.concurrency,
@@ -951,6 +967,9 @@ async fn run(options: Options) -> Result<(), String> {
             "callback": stats(&level.steps[1]),
             "overhead_p50_ms": over50,
             "overhead_p99_ms": over99,
+            "floor_callback": stats(floor_callbacks),
+            "floor_overhead_p50_ms": floor50,
+            "floor_overhead_p99_ms": floor99,
         }));
     }
     println!();
