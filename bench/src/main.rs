@@ -626,6 +626,11 @@ async fn run_direct(
     out
 }
 
+/// How much longer `times` took than `direct` at the 50th and the 99th percentile, ms.
+fn beyond(times: &[Duration], direct: &[Duration]) -> [f64; 2] {
+    [50.0, 99.0].map(|p| percentile(times, p) - percentile(direct, p))
+}
+
 fn percentile(times: &[Duration], p: f64) -> f64 {
     if times.is_empty() {
         return f64::NAN;
@@ -936,10 +941,8 @@ async fn run(options: Options) -> Result<(), String> {
     for ((level, [token, both]), floor_callbacks) in
         levels.iter().zip(&direct).zip(&floor.callback_times)
     {
-        let over50 = percentile(&level.steps[1], 50.0) - percentile(both, 50.0);
-        let over99 = percentile(&level.steps[1], 99.0) - percentile(both, 99.0);
-        let floor50 = percentile(floor_callbacks, 50.0) - percentile(both, 50.0);
-        let floor99 = percentile(floor_callbacks, 99.0) - percentile(both, 99.0);
+        let [over50, over99] = beyond(&level.steps[1], both);
+        let [floor50, floor99] = beyond(floor_callbacks, both);
         println!(
             "{:<12} {:>16} {:>22} {:>16} {:>22} {:>22}",
             level.concurrency,
