@@ -6,7 +6,7 @@
 //! reads against the floor (`tokenbridge-floor`, a bare server of the same crates that
 //! makes the same exchanges and nothing else), so that
 //! tokenbridge's own work shows apart from what the exchanges cost on this machine;
-//! the BFF's own cost next to direct calls to the stub; connection reuse;
+//! the BFF's own cost next to direct calls to the stub (a process of its own); connection reuse;
 //! binary size, start-up time and memory; and the page's size (against a bare
 //! Leptos page built the same way) and time to the token card in headless
 //! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.
@@ -645,9 +645,22 @@ fn stats(times: &[Duration]) -> Value {
     json!({ "p50_ms": percentile(times, 50.0), "p95_ms": percentile(times, 95.0), "p99_ms": percentile(times, 99.0), "n": times.len() })
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match run(Options::from_env()).await {
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(stub::ARG) {
+        return match stub::serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bench: the stub provider: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(run(Options::from_env())));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("bench: {error}");
@@ -660,7 +673,8 @@ async fn run(options: Options) -> Result<(), String> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let (stub, counters) = stub::start().await.map_err(|e| e.to_string())?;
+    let mut provider = stub::Stub::start()?;
+    let stub = provider.addr;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
@@ -693,12 +707,12 @@ async fn run(options: Options) -> Result<(), String> {
     let mut reuse = Vec::new();
     for concurrency in [1, 8, 64] {
         eprintln!("==> flows at concurrency {concurrency} (server pid {pid})");
-        let before = counters.connections();
+        let before = provider.connections()?;
         let cpu_before = cpu_times(pid);
         let mut level = run_flows(&client, &server.base, options.flows, concurrency).await;
         (level.cpu_us, level.system_us) =
             cpu_and_system_per_op_us(cpu_before, cpu_times(pid), options.flows);
-        let accepted = counters.connections() - before;
+        let accepted = provider.connections()? - before;
         reuse.push((concurrency, accepted as f64 * 1000.0 / options.flows as f64));
         let (floor_cpu, floor_system, floor_callbacks) =
             floor_server.flows(&client, concurrency).await?;
@@ -923,7 +937,9 @@ async fn run(options: Options) -> Result<(), String> {
             .join(" / ")
     );
     println!();
-    println!("BFF overhead: the callback step against the same provider calls made directly");
+    println!(
+        "BFF overhead: the callback step against the same provider calls made directly (from this process to the stub's own)"
+    );
     println!(
         "(the floor's: its callback, which makes the same two calls and serves the same request, against them)"
     );
@@ -975,6 +991,7 @@ async fn run(options: Options) -> Result<(), String> {
             "floor_callback": stats(floor_callbacks),
             "floor_overhead_p50_ms": floor50,
             "floor_overhead_p99_ms": floor99,
+            "direct_calls": "from the benchmark's process to the stub provider's own process",
         }));
     }
     if below_zero {
