@@ -70,37 +70,40 @@ impl Transport {
         }
     }
 
-    /// Sends one request and sorts out the answers oauth2 would lump together. A 4xx with
-    /// JSON passes through for the caller to read the provider's error.
+    /// Sends one request (as oauth2 builds it) and sorts out the answers oauth2 would lump
+    /// together. A 4xx with JSON passes through for the caller to read the provider's error.
     pub async fn send(
         &self,
         request: http::Request<Vec<u8>>,
         log: Option<&Recorder>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
         let (parts, body) = request.into_parts();
+        let url = parts.uri.to_string();
         if let Some(log) = log {
             let authorization = parts.headers.contains_key(http::header::AUTHORIZATION);
-            log.request(
-                parts.method.as_str(),
-                &parts.uri.to_string(),
-                authorization,
-                &body,
-            );
+            log.request(parts.method.as_str(), &url, authorization, &body);
         }
-        let mut response = self
+        let request = self
             .http
-            .request(parts.method, parts.uri.to_string())
+            .request(parts.method, url)
             .headers(parts.headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    TransportError::Timeout
-                } else {
-                    TransportError::Unreachable(describe(&e))
-                }
-            })?;
+            .body(body);
+        self.answer(request, log).await
+    }
+
+    /// Sends `request` and reads, sorts out and (into `log`, if given) records its answer.
+    async fn answer(
+        &self,
+        request: reqwest::RequestBuilder,
+        log: Option<&Recorder>,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        let mut response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                TransportError::Timeout
+            } else {
+                TransportError::Unreachable(describe(&e))
+            }
+        })?;
         let status = response.status();
         if status.is_redirection() {
             return Err(TransportError::Redirect {
@@ -159,23 +162,22 @@ impl Transport {
             .map_err(|e| TransportError::Body(e.to_string()))
     }
 
-    /// `GET url` with `authorization` as the Authorization header, if given.
+    /// `GET url` with `authorization` as the Authorization header, if given. The `Url` goes
+    /// to reqwest as it is: written out as text, reqwest would parse it again (twice, with
+    /// the `http::Uri` a built request needs).
     pub async fn get(
         &self,
         url: &url::Url,
         authorization: Option<String>,
     ) -> Result<http::Response<Vec<u8>>, TransportError> {
-        let mut request = http::Request::builder()
-            .method(http::Method::GET)
-            .uri(url.as_str())
+        let mut request = self
+            .http
+            .get(url.clone())
             .header(http::header::ACCEPT, "application/json");
         if let Some(value) = authorization {
             request = request.header(http::header::AUTHORIZATION, value);
         }
-        let request = request
-            .body(Vec::new())
-            .map_err(|e| TransportError::Unreachable(format!("cannot build the request: {e}")))?;
-        self.send(request, None).await
+        self.answer(request, None).await
     }
 
     /// `POST url` with a form body, and `authorization` as the Authorization header if given.
@@ -188,9 +190,9 @@ impl Transport {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let mut request = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(url.as_str())
+        let mut request = self
+            .http
+            .post(url.clone())
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -199,10 +201,7 @@ impl Transport {
         if let Some(value) = authorization {
             request = request.header(http::header::AUTHORIZATION, value);
         }
-        let request = request
-            .body(body.into_bytes())
-            .map_err(|e| TransportError::Unreachable(format!("cannot build the request: {e}")))?;
-        self.send(request, None).await
+        self.answer(request.body(body), None).await
     }
 }
 
