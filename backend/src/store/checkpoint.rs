@@ -72,14 +72,21 @@ fn run(connection: &Connection, stop: &AtomicBool) {
     // Said once when checkpoints start failing (a full disk, say) and once when they work again,
     // not twice a second.
     let mut failing = false;
+    let mut last = None;
     while !stop.load(Ordering::Relaxed) {
         let pause = match checkpoint(connection) {
-            Ok(copied) => {
+            Ok(log) => {
                 if failing {
                     tracing::info!("SQLite checkpoints work again");
                     failing = false;
                 }
-                if copied > 0 { BUSY_PAUSE } else { IDLE_PAUSE }
+                let pages_came_in = last != Some(log);
+                last = Some(log);
+                if pages_came_in {
+                    BUSY_PAUSE
+                } else {
+                    IDLE_PAUSE
+                }
             }
             Err(error) => {
                 if !failing {
@@ -93,19 +100,65 @@ fn run(connection: &Connection, stop: &AtomicBool) {
     }
 }
 
-/// One passive checkpoint; how many pages it copied into the database file.
-fn checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
-    // (busy, pages in the log, pages of it now in the database file); -1 when not in WAL mode.
-    let (_busy, _log, copied): (i64, i64, i64) =
+/// The write-ahead log as a checkpoint left it, in pages (both -1 when not in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Log {
+    /// Pages in the log since it last started over.
+    pages: i64,
+    /// Of those, the pages in the database file as well.
+    copied: i64,
+}
+
+/// One passive checkpoint. The log it reports is the same as the last one's when nothing
+/// was written in between. (Its count of copied pages is not this checkpoint's: it counts
+/// every page of the log already in the database file, so it stays above zero while the
+/// server is idle, until the next write starts the log over.)
+fn checkpoint(connection: &Connection) -> rusqlite::Result<Log> {
+    let (_busy, pages, copied): (i64, i64, i64) =
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })?;
-    Ok(copied.max(0))
+    Ok(Log { pages, copied })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An idle server's checkpoint thread waits the idle pause, not the busy one: with nothing
+    /// written since, a checkpoint reports the log as the last one left it (it reported pages
+    /// copied at every one, and the thread woke twenty times a second doing nothing).
+    #[test]
+    fn a_checkpoint_with_nothing_written_since_finds_the_log_unchanged() {
+        let dir = std::env::temp_dir().join(format!("tb-checkpoint-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let checkpointer = Connection::open(&path).unwrap();
+        let after_writes = checkpoint(&checkpointer).unwrap();
+        assert!(after_writes.copied > 0, "{after_writes:?}");
+        assert_eq!(
+            checkpoint(&checkpointer).unwrap(),
+            after_writes,
+            "nothing was written in between"
+        );
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        assert_ne!(
+            checkpoint(&checkpointer).unwrap(),
+            after_writes,
+            "a page came in"
+        );
+        drop(checkpointer);
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// What is committed reaches the database file itself, not only its log: a backup that
     /// copies the file alone (without `-wal`) has it.
