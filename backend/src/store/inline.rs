@@ -54,7 +54,7 @@ pub(super) struct Inline {
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     /// Checkpoints the file while these connections commit; stopped with them.
-    _checkpointer: Checkpointer,
+    checkpointer: Checkpointer,
 }
 
 impl Inline {
@@ -65,7 +65,7 @@ impl Inline {
             path: path.to_owned(),
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
-            _checkpointer: Checkpointer::start(path)?,
+            checkpointer: Checkpointer::start(path)?,
         };
         inline.with(Access::Reads, |db| {
             db.execute_batch(
@@ -105,7 +105,9 @@ impl Inline {
         work: impl FnOnce(&mut Connection) -> Result<T, E>,
     ) -> Result<T, E> {
         if access == Access::Writes {
-            return self.on(&mut lock(&self.writer), work);
+            let result = self.on(&mut lock(&self.writer), work);
+            self.checkpointer.wrote();
+            return result;
         }
         let idle_writer = match self.writer.try_lock() {
             Ok(writer) => Some(writer),
