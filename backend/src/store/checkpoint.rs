@@ -97,13 +97,9 @@ fn run(connection: &Connection, stop: &AtomicBool, idle: &AtomicBool) {
                     tracing::info!("SQLite checkpoints work again");
                     failing = false;
                 }
-                let pages_came_in = last != Some(log);
+                let pause = pause_after(last, log);
                 last = Some(log);
-                if pages_came_in {
-                    BUSY_PAUSE
-                } else {
-                    IDLE_PAUSE
-                }
+                pause
             }
             Err(error) => {
                 if !failing {
@@ -130,6 +126,16 @@ struct Log {
     copied: i64,
 }
 
+/// The pause after a checkpoint that left `log`: the busy one when pages came in since the
+/// `last` checkpoint.
+fn pause_after(last: Option<Log>, log: Log) -> Duration {
+    if last == Some(log) {
+        IDLE_PAUSE
+    } else {
+        BUSY_PAUSE
+    }
+}
+
 /// One passive checkpoint. The log it reports is the same as the last one's when nothing
 /// was written in between. (Its count of copied pages is not this checkpoint's: it counts
 /// every page of the log already in the database file, so it stays above zero while the
@@ -146,34 +152,43 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<Log> {
 mod tests {
     use super::*;
 
-    /// An idle server's checkpoint thread waits the idle pause, not the busy one: with nothing
-    /// written since, a checkpoint reports the log as the last one left it (it reported pages
-    /// copied at every one, and the thread woke twenty times a second doing nothing).
-    #[test]
-    fn a_checkpoint_with_nothing_written_since_finds_the_log_unchanged() {
-        let dir = std::env::temp_dir().join(format!("tb-checkpoint-idle-{}", std::process::id()));
+    /// A SQLite file in write-ahead-log mode with one row in table `t` (x = `x`), which
+    /// no commit checkpoints: its directory (removed by the caller), path and connection.
+    fn wal_file(label: &str, x: i64) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
+        let dir =
+            std::env::temp_dir().join(format!("tb-checkpoint-{label}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
         let _ = std::fs::remove_file(&path);
         let writer = Connection::open(&path).unwrap();
         writer
-            .execute_batch(
+            .execute_batch(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);",
-            )
+                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES ({x});"
+            ))
             .unwrap();
+        (dir, path, writer)
+    }
+
+    /// An idle server's checkpoint thread waits the idle pause, not the busy one (it took the
+    /// log's pages already in the database file for pages just copied, and woke twenty times
+    /// a second doing nothing); the first checkpoint after a write waits the busy one.
+    #[test]
+    fn with_nothing_written_since_the_last_checkpoint_the_thread_waits_the_idle_pause() {
+        let (dir, path, writer) = wal_file("idle", 1);
         let checkpointer = Connection::open(&path).unwrap();
         let after_writes = checkpoint(&checkpointer).unwrap();
         assert!(after_writes.copied > 0, "{after_writes:?}");
+        let idle = checkpoint(&checkpointer).unwrap();
         assert_eq!(
-            checkpoint(&checkpointer).unwrap(),
-            after_writes,
-            "nothing was written in between"
+            pause_after(Some(after_writes), idle),
+            IDLE_PAUSE,
+            "nothing was written in between: {after_writes:?}, {idle:?}"
         );
         writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        assert_ne!(
-            checkpoint(&checkpointer).unwrap(),
-            after_writes,
+        assert_eq!(
+            pause_after(Some(idle), checkpoint(&checkpointer).unwrap()),
+            BUSY_PAUSE,
             "a page came in"
         );
         drop(checkpointer);
@@ -185,17 +200,7 @@ mod tests {
     /// copies the file alone (without `-wal`) has it.
     #[test]
     fn commits_reach_the_database_file_without_a_commit_checkpointing() {
-        let dir = std::env::temp_dir().join(format!("tb-checkpoint-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
-        let _ = std::fs::remove_file(&path);
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-                 CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (42);",
-            )
-            .unwrap();
+        let (dir, path, writer) = wal_file("file", 42);
         let copy = dir.join("copy.db");
         let in_the_file_alone = || {
             std::fs::copy(&path, &copy).unwrap();
