@@ -292,9 +292,9 @@ async fn token_for_script(
     })?;
     let connection = state.connections.fresh_by_login(&login, provider).await?;
     Ok(Json(FreshToken {
-        login: connection.login.clone(),
-        access_token: connection.access_token.secret().clone(),
-        token_type: connection.token_type.clone(),
+        login: connection.login,
+        access_token: connection.access_token.into_secret(),
+        token_type: connection.token_type,
         expires_at: connection.expires_at,
     }))
 }

@@ -170,8 +170,11 @@ struct RowKey<'a> {
 }
 
 impl RowKey<'_> {
+    /// What a sealed value is bound to: `provider/account_id/column`. Stores hold values
+    /// sealed with it, so it never changes. (Joined rather than `format!`ted: the formatting
+    /// machinery took 1,100 instructions of a token read's 38,000.)
     fn aad(&self, column: &str) -> String {
-        format!("{}/{}/{column}", self.provider, self.account_id)
+        [self.provider, self.account_id, column].join("/")
     }
 }
 
@@ -1081,6 +1084,32 @@ mod tests {
         );
         assert!(sealer.open(&sealed, &other, "access_token").is_err());
         assert!(sealer.open(&sealed, &row, "refresh_token").is_err());
+    }
+
+    /// A value sealed by any earlier version still opens: what it is bound to is spelled the
+    /// same (sealed here by hand, as `provider/account_id/column`).
+    #[test]
+    fn a_value_sealed_by_an_earlier_version_still_opens() {
+        let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap();
+        let nonce = [3u8; 12];
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: b"y0_earlier",
+                    aad: b"yandex/42/refresh_token",
+                },
+            )
+            .unwrap();
+        let sealed = STANDARD.encode([nonce.as_slice(), &ciphertext].concat());
+        let row = RowKey {
+            provider: "yandex",
+            account_id: "42",
+        };
+        assert_eq!(
+            Sealer(cipher).open(&sealed, &row, "refresh_token").unwrap(),
+            "y0_earlier"
+        );
     }
 
     #[test]
