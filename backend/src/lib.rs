@@ -169,7 +169,8 @@ fn loopback_url(local_addr: SocketAddr, path: &str) -> Url {
     Url::parse(&format!("http://{base}{path}")).unwrap_or_else(|e| panic!("loopback URL: {e}"))
 }
 
-/// The whole application: API, auth routes, sandbox, and the static app.
+/// The whole application — API, auth routes, sandbox, and the static app — as a `Router`,
+/// to embed in another. [`serve`] serves the same service without the router around it.
 pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
@@ -203,7 +204,13 @@ pub async fn serve_until(
         }
     });
     let header_read_timeout = state.config.header_read_timeout;
-    let served = server::serve(listener, app(state), header_read_timeout, shutdown).await;
+    let served = server::serve(
+        listener,
+        routes::service(state),
+        header_read_timeout,
+        shutdown,
+    )
+    .await;
     pruning.abort();
     forgetting.abort();
     served

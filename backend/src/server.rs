@@ -3,10 +3,14 @@
 //! size (a header bomb gets 431), a cap on open connections, a listen backlog
 //! that fits a burst, and a graceful shutdown that lets in-flight sign-ins finish.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::ConnectInfo};
-use hyper::server::conn::http1;
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    response::Response,
+};
+use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
     server::graceful::GracefulShutdown,
@@ -16,7 +20,7 @@ use tokio::{
     net::{TcpListener, TcpSocket},
     sync::Semaphore,
 };
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// Request line and headers together; past it hyper answers 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -38,16 +42,20 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then waits (at most
+/// Serves `app` on `listener` until `shutdown` completes, then waits (at most
 /// [`SHUTDOWN_GRACE`]) for the requests in flight. A client gets `header_read_timeout`
 /// to send a request's headers, which is also how long an idle keep-alive connection
 /// stays open.
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    app: S,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
@@ -78,9 +86,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router
+        let service = app
             .clone()
-            .map_request(move |mut request: axum::extract::Request<_>| {
+            .map_request(move |request: hyper::Request<Incoming>| {
+                let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
