@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback_service(service(state))
 }
 
+/// The routes inside the layers every request passes, as one service.
 pub fn service(state: AppState) -> App {
     let mut routes = Router::new().merge(auth::router()).merge(api::router());
     if state.sandbox.is_some() {
