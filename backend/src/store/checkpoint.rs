@@ -17,7 +17,7 @@
 //! once the log is long, which lets it start over (a log of 3,000–5,000 pages at most in
 //! the benchmark, not 10,000); the writers wait through its syncs (1–10 ms), the callback's
 //! p99 rose at concurrency 1 and 8 in three benchmark pairs, and CPU per sign-in did not move
-//! (see the README's Performance).
+//! (see docs/performance.md, *Measured and not taken*).
 
 use std::{
     path::Path,
