@@ -203,41 +203,43 @@ pub(super) fn bind_sqlx<'q>(
     query
 }
 
-/// A result row of either driver, read by column name.
+/// A result row of either driver, read by column position (from 0). Not by name: SQLite's
+/// driver finds a name by asking the database for each column's name in turn until one
+/// matches, 8 on average of a connection's 15 columns, at every column of every row.
 pub(super) trait Columns {
-    fn text(&self, name: &str) -> Result<String, super::StoreError>;
-    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError>;
-    fn int(&self, name: &str) -> Result<i64, super::StoreError>;
-    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError>;
+    fn text(&self, at: usize) -> Result<String, super::StoreError>;
+    fn maybe_text(&self, at: usize) -> Result<Option<String>, super::StoreError>;
+    fn int(&self, at: usize) -> Result<i64, super::StoreError>;
+    fn maybe_int(&self, at: usize) -> Result<Option<i64>, super::StoreError>;
 }
 
 impl Columns for sqlx::any::AnyRow {
-    fn text(&self, name: &str) -> Result<String, super::StoreError> {
-        Ok(sqlx::Row::try_get(self, name)?)
+    fn text(&self, at: usize) -> Result<String, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, at)?)
     }
-    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError> {
-        Ok(sqlx::Row::try_get(self, name)?)
+    fn maybe_text(&self, at: usize) -> Result<Option<String>, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, at)?)
     }
-    fn int(&self, name: &str) -> Result<i64, super::StoreError> {
-        Ok(sqlx::Row::try_get(self, name)?)
+    fn int(&self, at: usize) -> Result<i64, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, at)?)
     }
-    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError> {
-        Ok(sqlx::Row::try_get(self, name)?)
+    fn maybe_int(&self, at: usize) -> Result<Option<i64>, super::StoreError> {
+        Ok(sqlx::Row::try_get(self, at)?)
     }
 }
 
 impl Columns for rusqlite::Row<'_> {
-    fn text(&self, name: &str) -> Result<String, super::StoreError> {
-        Ok(self.get(name)?)
+    fn text(&self, at: usize) -> Result<String, super::StoreError> {
+        Ok(self.get(at)?)
     }
-    fn maybe_text(&self, name: &str) -> Result<Option<String>, super::StoreError> {
-        Ok(self.get(name)?)
+    fn maybe_text(&self, at: usize) -> Result<Option<String>, super::StoreError> {
+        Ok(self.get(at)?)
     }
-    fn int(&self, name: &str) -> Result<i64, super::StoreError> {
-        Ok(self.get(name)?)
+    fn int(&self, at: usize) -> Result<i64, super::StoreError> {
+        Ok(self.get(at)?)
     }
-    fn maybe_int(&self, name: &str) -> Result<Option<i64>, super::StoreError> {
-        Ok(self.get(name)?)
+    fn maybe_int(&self, at: usize) -> Result<Option<i64>, super::StoreError> {
+        Ok(self.get(at)?)
     }
 }
 

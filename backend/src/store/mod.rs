@@ -653,7 +653,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(SealedRow::read)
+            .map(|row| SealedRow::read(row, 0))
             .collect::<Result<Arc<[_]>, _>>()?;
         let opened = rows
             .iter()
@@ -679,7 +679,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| Ok(self.unseal(&SealedRow::read(row)?, Refresh::Leave)))
+            .map(|row| Ok(self.unseal(&SealedRow::read(row, 0)?, Refresh::Leave)))
             .collect()
     }
 
@@ -787,7 +787,7 @@ impl Store {
     }
 
     fn open_row(&self, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
-        Ok(self.unseal(&SealedRow::read(row)?, Refresh::Open))
+        Ok(self.unseal(&SealedRow::read(row, 0)?, Refresh::Open))
     }
 
     /// The connection in `row`, its access token opened, and its refresh token if `refresh` says so.
@@ -880,24 +880,25 @@ pub struct SealedRow {
 }
 
 impl SealedRow {
-    /// A row selected with [`COLUMNS`], from either driver.
-    fn read(row: &(impl Columns + ?Sized)) -> Result<Self, StoreError> {
+    /// A row that selects [`COLUMNS`] from its column `first` on, from either driver.
+    fn read(row: &(impl Columns + ?Sized), first: usize) -> Result<Self, StoreError> {
+        let at = |n: usize| first + n;
         Ok(Self {
-            id: row.text("id")?,
-            provider: row.text("provider")?,
-            account_id: row.text("account_id")?,
-            login: row.text("login")?,
-            access_token: row.text("access_token")?,
-            refresh_token: row.maybe_text("refresh_token")?,
-            token_type: row.text("token_type")?,
-            expires_at: row.maybe_int("expires_at")?,
-            scope: row.maybe_text("scope")?,
-            status: row.text("status")?,
-            device_id: row.maybe_text("device_id")?,
-            device_name: row.maybe_text("device_name")?,
-            created_at: row.int("created_at")?,
-            refreshed_at: row.maybe_int("refreshed_at")?,
-            touched_ns: row.int("touched_ns")?,
+            id: row.text(at(0))?,
+            provider: row.text(at(1))?,
+            account_id: row.text(at(2))?,
+            login: row.text(at(3))?,
+            access_token: row.text(at(4))?,
+            refresh_token: row.maybe_text(at(5))?,
+            token_type: row.text(at(6))?,
+            expires_at: row.maybe_int(at(7))?,
+            scope: row.maybe_text(at(8))?,
+            status: row.text(at(9))?,
+            device_id: row.maybe_text(at(10))?,
+            device_name: row.maybe_text(at(11))?,
+            created_at: row.int(at(12))?,
+            refreshed_at: row.maybe_int(at(13))?,
+            touched_ns: row.int(at(14))?,
         })
     }
 }
@@ -913,13 +914,14 @@ struct Saved {
 }
 
 impl Saved {
+    /// `RETURNING id, login, created_at, refreshed_at, touched_ns`.
     fn read(row: &(impl Columns + ?Sized)) -> Result<Self, StoreError> {
         Ok(Self {
-            id: row.text("id")?,
-            login: row.text("login")?,
-            created_at: row.int("created_at")?,
-            refreshed_at: row.maybe_int("refreshed_at")?,
-            touched_ns: row.int("touched_ns")?,
+            id: row.text(0)?,
+            login: row.text(1)?,
+            created_at: row.int(2)?,
+            refreshed_at: row.maybe_int(3)?,
+            touched_ns: row.int(4)?,
         })
     }
 }
@@ -1141,5 +1143,105 @@ mod tests {
             error.contains("32 bytes") && error.contains("openssl rand"),
             "{error}"
         );
+    }
+
+    /// Rows are read by column position: every column lands in its own field, through each
+    /// way a connection is read (the scripts' and the lists' queries through sqlx, the page's
+    /// session read inline on SQLite's own connections). Each field holds a value no other has.
+    #[tokio::test]
+    async fn a_saved_connection_reads_back_field_by_field() {
+        let dir = std::env::temp_dir().join(format!("tb-columns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let store = Store::open(&url, &StoreKey([7; 32])).await.unwrap();
+        let session = sessions::NewSession {
+            hash: hash_id("session"),
+            replaces: None,
+        };
+        let saved = store
+            .save_sign_in(
+                NewConnection {
+                    provider: "prov".into(),
+                    account_id: "account-1".into(),
+                    login: "alice".into(),
+                    access_token: AccessToken::new("access-2".into()),
+                    refresh_token: Some(RefreshToken::new("refresh-3".into())),
+                    token_type: "bearer".into(),
+                    expires_at: Some(4_000_000_004),
+                    scope: Some("scope:5".into()),
+                    device_id: Some("device-6".into()),
+                    device_name: Some("Device seven".into()),
+                },
+                &session,
+            )
+            .await
+            .unwrap();
+        let check = |read: &Connection, how: &str| {
+            assert_eq!(
+                (
+                    read.id.as_str(),
+                    read.provider.as_str(),
+                    read.account_id.as_str(),
+                    read.login.as_str(),
+                    read.access_token.secret().as_str(),
+                    read.holds_refresh_token,
+                    read.token_type.as_str(),
+                ),
+                (
+                    saved.id.as_str(),
+                    "prov",
+                    "account-1",
+                    "alice",
+                    "access-2",
+                    true,
+                    "bearer",
+                ),
+                "{how}"
+            );
+            assert_eq!(
+                (
+                    read.expires_at,
+                    read.scope.as_deref(),
+                    read.status,
+                    read.device_id.as_deref(),
+                    read.device_name.as_deref(),
+                    read.created_at,
+                    read.refreshed_at,
+                    read.touched_ns,
+                ),
+                (
+                    Some(4_000_000_004),
+                    Some("scope:5"),
+                    Status::Active,
+                    Some("device-6"),
+                    Some("Device seven"),
+                    saved.created_at,
+                    None,
+                    saved.touched_ns,
+                ),
+                "{how}"
+            );
+        };
+        assert!(saved.created_at > 1_700_000_000 && saved.touched_ns > saved.created_at);
+        let by_id = store.get(&["prov"], &saved.id).await.unwrap().unwrap();
+        check(&by_id, "by id");
+        assert_eq!(
+            by_id.refresh_token.map(|t| t.into_secret()).as_deref(),
+            Some("refresh-3")
+        );
+        check(
+            &store.by_login(&["prov"], "alice").await.unwrap()[0],
+            "by login",
+        );
+        check(&store.all(&["prov"]).await.unwrap()[0], "all");
+        let (_, seen) = store
+            .session_seeing(&["prov"], &session.hash)
+            .await
+            .unwrap()
+            .unwrap();
+        check(&seen[0], "the session's read");
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

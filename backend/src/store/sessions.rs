@@ -119,8 +119,8 @@ impl Store {
         const SQL: &str = "SELECT created_at, seen_at FROM sessions WHERE id_hash = $1";
         let read = |row: &dyn Columns| -> Result<SessionRow, StoreError> {
             Ok(SessionRow {
-                created_at: row.int("created_at")?,
-                seen_at: row.int("seen_at")?,
+                created_at: row.int(0)?,
+                seen_at: row.int(1)?,
             })
         };
         Ok(self
@@ -160,11 +160,12 @@ impl Store {
         // Each row: the session, and one connection it sees (NULLs when it sees none of these).
         let read = |row: &dyn Columns| -> Result<(SessionRow, Option<SealedRow>), StoreError> {
             let session = SessionRow {
-                created_at: row.int("session_created_at")?,
-                seen_at: row.int("session_seen_at")?,
+                created_at: row.int(0)?,
+                seen_at: row.int(1)?,
             };
-            let seen = match row.maybe_text("id")? {
-                Some(_) => Some(SealedRow::read(row)?),
+            // The connection's columns follow the session's two (all NULL when it sees none).
+            let seen = match row.maybe_text(2)? {
+                Some(_) => Some(SealedRow::read(row, 2)?),
                 None => None,
             };
             Ok((session, seen))
