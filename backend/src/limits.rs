@@ -14,9 +14,8 @@ use std::{
 };
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{ConnectInfo, Request},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use governor::{
@@ -251,12 +250,8 @@ pub fn too_many(limited: Limited, path: &str, headers: &HeaderMap) -> Response {
 }
 
 /// Finds the client's address, keeps it for the handlers, and applies the limits of
-/// the sign-in routes and the scripts API.
-pub async fn middleware(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// the sign-in routes and the scripts API: the refusal, if the request is over its limit.
+pub fn admit(state: &AppState, request: &mut Request) -> Option<Response> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -271,10 +266,9 @@ pub async fn middleware(
     } else {
         Ok(())
     };
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err(limited) => too_many(limited, path, request.headers()),
-    }
+    verdict
+        .err()
+        .map(|limited| too_many(limited, path, request.headers()))
 }
 
 #[cfg(test)]

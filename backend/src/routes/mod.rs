@@ -10,7 +10,7 @@ mod security;
 
 use std::convert::Infallible;
 
-use axum::{Router, extract::DefaultBodyLimit, middleware, response::IntoResponse, routing::any};
+use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse, routing::any};
 use tokenbridge_shared::ErrorCode;
 use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
 use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
@@ -56,15 +56,8 @@ pub fn service(state: AppState) -> App {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.config.provider_timeout * 3 + std::time::Duration::from_secs(10),
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security::guard,
-        ))
+        .layer(security::Guard::layer(state))
         .layer(CatchPanicLayer::custom(security::panic_response))
-        .layer(middleware::from_fn_with_state(
-            state,
-            crate::limits::middleware,
-        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .service(routes)
         .map_response(IntoResponse::into_response);

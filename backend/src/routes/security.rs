@@ -1,13 +1,17 @@
 //! What every response carries for the browser's protection, and the rule
 //! that API errors are always our JSON, even when axum or a layer produced them.
 
-use axum::extract::State;
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
 use axum::{
     Json,
     body::Body,
     extract::Request,
     http::{HeaderMap, HeaderValue, Response, StatusCode, header},
-    middleware::Next,
     response::IntoResponse,
 };
 use tokenbridge_shared::{ApiError, ErrorCode};
@@ -16,30 +20,75 @@ use crate::AppState;
 
 pub use crate::policy::CSP;
 
-/// Every request's guard and every answer's dress, as one layer (each layer is one more
-/// boxed future per request): a request for a foreign host is refused, an error in plain
-/// text becomes our JSON, and the security headers are set.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response<Body> {
-    let no_store = is_api(request.uri().path());
-    let response = match foreign_host(&state, &request) {
-        Some(refusal) => refusal,
-        None => {
-            let mut response = as_json(next.run(request).await);
-            if state.config.public_url.scheme() == "https" {
+/// Every request's guard and every answer's dress, as one layer: a request for a foreign
+/// host is refused, the client's address is found and its rate limits applied
+/// ([`crate::limits::admit`]), an error in plain text becomes our JSON, and the security
+/// headers are set. Written as a service rather than two `from_fn` middlewares, each of which
+/// cloned and boxed the rest of the stack and boxed two futures at every request.
+#[derive(Clone)]
+pub struct Guard<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> Guard<S> {
+    pub fn layer(state: AppState) -> impl tower::Layer<S, Service = Self> + Clone {
+        tower::layer::layer_fn(move |inner| Self {
+            state: state.clone(),
+            inner,
+        })
+    }
+}
+
+impl<S, B> tower::Service<Request> for Guard<S>
+where
+    S: tower::Service<Request, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let no_store = is_api(request.uri().path());
+        if let Some(refusal) = foreign_host(&self.state, &request) {
+            return Box::pin(std::future::ready(Ok(dressed(refusal, no_store))));
+        }
+        let https = self.state.config.public_url.scheme() == "https";
+        let finish = move |response| {
+            let mut response = as_json(response);
+            if https {
                 response.headers_mut().insert(
                     header::STRICT_TRANSPORT_SECURITY,
                     HeaderValue::from_static("max-age=31536000"),
                 );
             }
-            response
+            Ok(dressed(response, no_store))
+        };
+        if let Some(refusal) = crate::limits::admit(&self.state, &mut request) {
+            return Box::pin(std::future::ready(finish(refusal)));
         }
-    };
-    dressed(response, no_store)
+        // The clone that was made ready is the one called (tower's rule for services).
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        Box::pin(async move {
+            let Ok(response) = inner.call(request).await;
+            finish(response.map(Body::new))
+        })
+    }
 }
 
 /// The headers every response gets, unless a handler set its own policy.
 fn dressed(mut response: Response<Body>, no_store: bool) -> Response<Body> {
     let headers = response.headers_mut();
+    // Room for them at once: the map would otherwise grow (and rehash) on the way.
+    headers.reserve(6);
     set_default(headers, header::CONTENT_SECURITY_POLICY, CSP);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -116,7 +165,7 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 
 /// Requests for another host than the public URL's (or this machine's) are refused: a
 /// DNS name rebound to a localhost instance must not reach it. Over https, every answer
-/// tells the browser to stay on https (HSTS, in [`guard`]). The refusal, if refused.
+/// tells the browser to stay on https (HSTS, in [`Guard`]). The refusal, if refused.
 fn foreign_host(state: &AppState, request: &Request) -> Option<Response<Body>> {
     let public = &state.config.public_url;
     let given = request
