@@ -203,6 +203,16 @@ impl Sealer {
 
     fn open(&self, sealed: &str, row: &RowKey<'_>, column: &str) -> Result<String, StoreError> {
         let bytes = STANDARD.decode(sealed).map_err(|_| StoreError::Unseal)?;
+        self.open_bytes(&bytes, row, column)
+    }
+
+    /// [`Sealer::open`] of a value already decoded from its base64.
+    fn open_bytes(
+        &self,
+        bytes: &[u8],
+        row: &RowKey<'_>,
+        column: &str,
+    ) -> Result<String, StoreError> {
         if bytes.len() < 12 {
             return Err(StoreError::Unseal);
         }
@@ -798,7 +808,7 @@ impl Store {
         };
         let opened = self
             .sealer
-            .open(&row.access_token, &key, "access_token")
+            .open_bytes(&row.access_token, &key, "access_token")
             .and_then(|access| {
                 let refresh = row
                     .refresh_token
@@ -866,7 +876,10 @@ pub struct SealedRow {
     provider: String,
     account_id: String,
     login: String,
-    access_token: String,
+    /// Sealed, decoded from the column's base64 as the row is read: every token read opens
+    /// it, and the rows token reads find stay in memory (empty when the column is not
+    /// base64, which no key opens).
+    access_token: Vec<u8>,
     refresh_token: Option<String>,
     token_type: String,
     expires_at: Option<i64>,
@@ -888,7 +901,7 @@ impl SealedRow {
             provider: row.text(at(1))?,
             account_id: row.text(at(2))?,
             login: row.text(at(3))?,
-            access_token: row.text(at(4))?,
+            access_token: STANDARD.decode(row.text(at(4))?).unwrap_or_default(),
             refresh_token: row.maybe_text(at(5))?,
             token_type: row.text(at(6))?,
             expires_at: row.maybe_int(at(7))?,

@@ -610,7 +610,8 @@ async fn a_row_that_cannot_be_opened_is_reported_and_hides_none_of_the_others() 
     let app = app_with_api(&dir, None).await;
     let alice = connect_as(&app, "alice").await;
     connect_as(&app, "bob").await;
-    // Bob's token as another key (or a damaged disk) would leave it.
+    connect_as(&app, "carol").await;
+    // Bob's token as another key (or a damaged disk) would leave it; Carol's not even base64.
     let pool = sqlx::AnyPool::connect(&format!(
         "sqlite://{}",
         dir.join("tokenbridge.db").display()
@@ -621,11 +622,16 @@ async fn a_row_that_cannot_be_opened_is_reported_and_hides_none_of_the_others() 
         .execute(&pool)
         .await
         .unwrap();
+    sqlx::query("UPDATE connections SET access_token = 'not base64!' WHERE login = 'carol'")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     let listed = api_list(&app).await;
     let status_of = |login: &str| listed.iter().find(|c| c.login == login).unwrap().status;
     assert_eq!(status_of("alice"), ConnectionStatus::Active);
     assert_eq!(status_of("bob"), ConnectionStatus::Unreadable);
+    assert_eq!(status_of("carol"), ConnectionStatus::Unreadable);
     assert_eq!(
         api_token(&app, "alice").await.unwrap().access_token,
         alice.token.access_token
@@ -633,8 +639,10 @@ async fn a_row_that_cannot_be_opened_is_reported_and_hides_none_of_the_others() 
     let (status, error) = api_token(&app, "bob").await.unwrap_err();
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(error.code, ErrorCode::ConnectionUnreadable);
+    let (_, error) = api_token(&app, "carol").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::ConnectionUnreadable);
     let page = app.session().await;
-    assert_eq!(page.connections.len(), 2, "the page lists both");
+    assert_eq!(page.connections.len(), 3, "the page lists all three");
     assert_eq!(page.token.unwrap().access_token, alice.token.access_token);
     assert!(logs().contains("a stored token cannot be opened"));
 }
