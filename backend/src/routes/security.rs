@@ -71,8 +71,14 @@ where
             }
             Ok(dressed(response, no_store))
         };
-        if let Some(refusal) = crate::limits::admit(&self.state, &mut request) {
-            return Box::pin(std::future::ready(finish(refusal)));
+        // Inside the panic catcher, as it was when it was a layer of its own below it.
+        let admitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::limits::admit(&self.state, &mut request)
+        }));
+        match admitted {
+            Ok(None) => {}
+            Ok(Some(refusal)) => return Box::pin(std::future::ready(finish(refusal))),
+            Err(panic) => return Box::pin(std::future::ready(finish(panic_response(panic)))),
         }
         // The clone that was made ready is the one called (tower's rule for services).
         let ready = self.inner.clone();
