@@ -210,6 +210,9 @@ struct Floor {
     session_cpu_us: Option<f64>,
     /// Per token read at concurrency 1, 8 and 64, µs.
     read_cpu_us: Vec<Option<f64>>,
+    /// Its token reads' times at concurrency 1, 8 and 64: the latency any server of these
+    /// crates answering the same reads gets on this machine.
+    read_times: Vec<Vec<Duration>>,
 }
 
 /// The floor server, warmed up; each measurement runs right after tokenbridge's of the
@@ -263,7 +266,7 @@ impl FloorServer {
         &self,
         client: &reqwest::Client,
         concurrency: usize,
-    ) -> Result<Option<f64>, String> {
+    ) -> Result<Reads, String> {
         eprintln!(
             "==> the floor: token reads at concurrency {concurrency} (server pid {})",
             self.pid()
@@ -278,10 +281,13 @@ impl FloorServer {
         let (_, cookies) = flow(client, &self.server.base).await?;
         let url = format!("{}/api/session", self.server.base);
         let cookie = (reqwest::header::COOKIE, cookies);
-        self.reads(client, &url, cookie, 8, "session reads").await
+        Ok(self
+            .reads(client, &url, cookie, 8, "session reads")
+            .await?
+            .cpu_us)
     }
 
-    /// CPU per GET of `url` with `header`; an error if any failed.
+    /// GETs of `url` with `header`, timed and with the server's CPU; an error if any failed.
     async fn reads(
         &self,
         client: &reqwest::Client,
@@ -289,12 +295,12 @@ impl FloorServer {
         header: (reqwest::header::HeaderName, String),
         concurrency: usize,
         what: &str,
-    ) -> Result<Option<f64>, String> {
+    ) -> Result<Reads, String> {
         let reads = run_reads(client, url, header, self.reads, concurrency, self.pid()).await;
         if reads.errors > 0 {
             return Err(format!("{} of the floor's {what} failed", reads.errors));
         }
-        Ok(reads.cpu_us)
+        Ok(reads)
     }
 }
 
@@ -754,9 +760,9 @@ async fn run(options: Options) -> Result<(), String> {
             )
             .await,
         );
-        floor
-            .read_cpu_us
-            .push(floor_server.token_reads(&client, concurrency).await?);
+        let floor_reads = floor_server.token_reads(&client, concurrency).await?;
+        floor.read_cpu_us.push(floor_reads.cpu_us);
+        floor.read_times.push(floor_reads.times);
     }
 
     // The page's read of its session after a sign-in, alone: what a flow spends beyond
@@ -918,6 +924,28 @@ async fn run(options: Options) -> Result<(), String> {
         );
     }
     println!(
+        "token read p50/p99 ms at 1/8/64: floor {}, tokenbridge {}",
+        floor
+            .read_times
+            .iter()
+            .map(|times| format!(
+                "{:.2}/{:.2}",
+                percentile(times, 50.0),
+                percentile(times, 99.0)
+            ))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        reads
+            .iter()
+            .map(|r| format!(
+                "{:.2}/{:.2}",
+                percentile(&r.times, 50.0),
+                percentile(&r.times, 99.0)
+            ))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    );
+    println!(
         "(the floor's session read at concurrency 8: {} µs, tokenbridge's {} µs)",
         us(floor.session_cpu_us),
         us(session_cpu)
@@ -1038,6 +1066,7 @@ async fn run(options: Options) -> Result<(), String> {
             "server_cpu_us_per_flow": levels.iter().zip(floor.flow_cpu_us.iter().zip(&floor.flow_system_us)).map(|(l, (c, s))| json!({"concurrency": l.concurrency, "cpu_us": c, "system_us": s})).collect::<Vec<_>>(),
             "server_cpu_us_per_sign_in": levels.iter().zip(&floor_sign_in).map(|(l, c)| json!({"concurrency": l.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
             "server_cpu_us_per_token_read": reads.iter().zip(&floor.read_cpu_us).map(|(r, c)| json!({"concurrency": r.concurrency, "cpu_us": c})).collect::<Vec<_>>(),
+            "token_read_latency": reads.iter().zip(&floor.read_times).map(|(r, times)| json!({"concurrency": r.concurrency, "latency": stats(times)})).collect::<Vec<_>>(),
             "server_cpu_us_per_session_read": floor.session_cpu_us,
         },
         "overhead": json_overhead,
