@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the server's CPU goes: runs the benchmark's release server under load (complete
 # sign-ins, scripts' token reads, or the page's session reads) and records it with perf (call graphs from DWARF)
-# for a few seconds at concurrency 1, then prints the hottest call chains.
+# for a few seconds (flows and token reads at concurrency 1, session reads at 8), then prints the hottest call chains.
 # Usage: scripts/profile.sh flows|reads|sessions [seconds]   (needs perf: apt-get install linux-perf)
 # Build first (scripts/bench.sh does, or: cargo build --release -p tokenbridge -p tokenbridge-bench).
 set -euo pipefail
