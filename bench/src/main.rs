@@ -34,6 +34,11 @@ struct Options {
     rss_flows: usize,
     loads: usize,
     out: PathBuf,
+    /// The servers' log filter (`RUST_LOG`): the server's own default, `info`, unless set.
+    log_filter: String,
+    /// Where the servers' log goes (beside `out`, `server.log`): a file, as a deployment's
+    /// goes to a file or the journal, not the terminal the benchmark prints to.
+    log: PathBuf,
     /// A pause after the warm-up, for a tool to attach to the idle server
     /// (`scripts/syscalls.sh`).
     pause: Duration,
@@ -45,6 +50,7 @@ impl Options {
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let number =
             |name: &str, default: usize| var(name, &default.to_string()).parse().unwrap_or(default);
+        let out = PathBuf::from(var("BENCH_OUT", "bench/results.json"));
         Self {
             binary: var("TOKENBRIDGE_BIN", "target/release/tokenbridge").into(),
             floor_binary: var("BENCH_FLOOR_BIN", "target/release/tokenbridge-floor").into(),
@@ -54,7 +60,9 @@ impl Options {
             reads: number("BENCH_READS", 5000),
             rss_flows: number("BENCH_RSS_FLOWS", 10_000),
             loads: number("BENCH_LOADS", 20),
-            out: var("BENCH_OUT", "bench/results.json").into(),
+            log_filter: var("BENCH_RUST_LOG", "info"),
+            log: out.with_file_name("server.log"),
+            out,
             pause: Duration::from_millis(number("BENCH_PAUSE_MS", 0) as u64),
         }
     }
@@ -107,6 +115,11 @@ fn start_server(
     let dir = TempDir::new(label);
     let port = free_port().map_err(|e| e.to_string())?;
     let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&options.log)
+        .map_err(|e| format!("{}: {e}", options.log.display()))?;
     let started = Instant::now();
     let child = Command::new(&options.binary)
         .env_clear()
@@ -126,11 +139,11 @@ fn start_server(
         // The benchmark is one address doing thousands of sign-ins: no flood limits.
         .env("TOKENBRIDGE_SIGNIN_RATE", "0")
         .env("TOKENBRIDGE_API_RATE", "0")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", &options.log_filter)
         // Passed on when set, to compare runtime sizes.
         .envs(std::env::var("TOKIO_WORKER_THREADS").map(|n| ("TOKIO_WORKER_THREADS", n)))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start {} (run scripts/bench.sh, which builds it): {e}", options.binary.display()))?;
     let mut server = Server {
@@ -676,6 +689,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> Result<(), String> {
+    // Each run's servers log afresh.
+    std::fs::write(&options.log, "").map_err(|e| format!("{}: {e}", options.log.display()))?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -792,8 +807,10 @@ async fn run(options: Options) -> Result<(), String> {
 
     // The table.
     println!(
-        "tokenbridge benchmark — {cores} cores, {} flows per level, release build",
-        options.flows
+        "tokenbridge benchmark — {cores} cores, {} flows per level, release build, RUST_LOG={} (its log in {})",
+        options.flows,
+        options.log_filter,
+        options.log.display()
     );
     println!();
     println!(
@@ -1049,6 +1066,7 @@ async fn run(options: Options) -> Result<(), String> {
 
     let results = json!({
         "machine": { "cores": cores, "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
+        "server_log_filter": options.log_filter,
         "flows_per_level": options.flows,
         "levels": json_levels,
         "token_reads": json_reads,
@@ -1084,5 +1102,16 @@ async fn run(options: Options) -> Result<(), String> {
     )
     .map_err(|e| format!("{}: {e}", options.out.display()))?;
     println!("\nwrote {}", options.out.display());
+    let logged = std::fs::read_to_string(&options.log).unwrap_or_default();
+    println!(
+        "the servers' log (RUST_LOG={}): {}, {} lines, {} warnings or errors",
+        options.log_filter,
+        options.log.display(),
+        logged.lines().count(),
+        logged
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .count()
+    );
     Ok(())
 }

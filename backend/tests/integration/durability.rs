@@ -13,9 +13,10 @@ use tokenbridge_shared::ConnectionSummary;
 use crate::connections::API_KEY;
 use crate::helpers::*;
 
-struct Server {
+/// The real binary, killed when dropped.
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -25,7 +26,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -33,7 +34,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(dir: &std::path::Path, port: u16) -> Server {
+/// Starts the real binary on `port` with its data in `dir`, its log going to `stderr`.
+pub(crate) async fn start(dir: &std::path::Path, port: u16, stderr: Stdio) -> Server {
     let base = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_tokenbridge"))
         .env_clear()
@@ -52,7 +54,7 @@ async fn start(dir: &std::path::Path, port: u16) -> Server {
         .env("TOKENBRIDGE_DIST", dir.join("no-dist"))
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let server = Server { child, base };
@@ -68,7 +70,7 @@ async fn start(dir: &std::path::Path, port: u16) -> Server {
 }
 
 /// One sign-in as `login`; `Ok` once the callback has answered (the connection is committed by then).
-async fn sign_in(base: &str, login: &str) -> Result<(), reqwest::Error> {
+pub(crate) async fn sign_in(base: &str, login: &str) -> Result<(), reqwest::Error> {
     let browser = browser();
     let login_response = browser
         .get(format!("{base}/auth/login?login_hint={login}"))
@@ -111,7 +113,7 @@ async fn a_kill_9_at_any_moment_loses_no_committed_connection() {
     let mut committed = Vec::new();
 
     for (round, kill_after_ms) in [(0, 150u64), (1, 40), (2, 300)].into_iter() {
-        let mut server = start(&dir, port).await;
+        let mut server = start(&dir, port, Stdio::null()).await;
         let base = server.base.clone();
         let signing_in = tokio::spawn(async move {
             let mut done = Vec::new();
@@ -130,7 +132,7 @@ async fn a_kill_9_at_any_moment_loses_no_committed_connection() {
         committed.extend(signing_in.await.unwrap());
     }
 
-    let server = start(&dir, port).await;
+    let server = start(&dir, port, Stdio::null()).await;
     let saved: Vec<String> = listed(&server.base)
         .await
         .into_iter()

@@ -14,6 +14,7 @@ mod hostile;
 mod leaks;
 mod limits;
 mod load;
+mod logging;
 mod oidc;
 mod outage;
 mod postgres;
