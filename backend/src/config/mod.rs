@@ -27,7 +27,6 @@ pub const YANDEX_REVOKE_URL: &str = "https://oauth.yandex.com/revoke_token";
 const DEFAULT_DATA_DIR: &str = "data";
 const DEFAULT_REFRESH_MARGIN_SECS: i64 = 300;
 pub const SANDBOX_CLIENT_ID: &str = "tokenbridge-sandbox";
-const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_PROVIDER_TIMEOUT_MS: u64 = 10_000;
 /// A person clicking Connect never meets these; a flood does.
@@ -101,7 +100,7 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_FORCE_CONFIRM")]
     pub force_confirm: Option<bool>,
 
-    /// The external base URL; the Callback URI to register is <PUBLIC_URL>/auth/callback [default: http://localhost:8080]
+    /// The external base URL; the Callback URI to register is <PUBLIC_URL>/auth/callback [default: http://localhost:<the listen port>]
     #[arg(long, env = "TOKENBRIDGE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -463,7 +462,14 @@ pub enum ConfigError {
 impl Config {
     /// Applies defaults and checks everything, reading the secret file if one is named.
     pub fn resolve(settings: Settings) -> Result<Self, ConfigError> {
-        let public_url = parse_public_url(settings.public_url.as_deref())?;
+        let listen_text = settings.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::BadListen {
+                value: listen_text.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let public_url = parse_public_url(settings.public_url.as_deref(), listen.port())?;
         let providers_file = settings.config.clone().or_else(|| {
             let default = PathBuf::from(DEFAULT_PROVIDERS_FILE);
             default.is_file().then_some(default)
@@ -472,14 +478,6 @@ impl Config {
             Some(path) => providers::from_file(path, &public_url)?,
             None => vec![providers::from_settings(&settings, &public_url)?],
         };
-        let listen_text = settings.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen = listen_text
-            .parse::<SocketAddr>()
-            .map_err(|e| ConfigError::BadListen {
-                value: listen_text.to_owned(),
-                reason: e.to_string(),
-            })?;
-
         let timeout_ms = settings
             .provider_timeout_ms
             .unwrap_or(DEFAULT_PROVIDER_TIMEOUT_MS);
@@ -664,8 +662,11 @@ fn random_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn parse_public_url(value: Option<&str>) -> Result<Url, ConfigError> {
-    let text = value.unwrap_or(DEFAULT_PUBLIC_URL);
+/// The public URL as given, or else this machine at the port tokenbridge listens on (so that
+/// moving the port alone keeps the sign-in working: the Callback URI moves with it).
+fn parse_public_url(value: Option<&str>, listen_port: u16) -> Result<Url, ConfigError> {
+    let default = format!("http://localhost:{listen_port}");
+    let text = value.unwrap_or(&default);
     let bad = |reason: &str| ConfigError::BadUrl {
         variable: "TOKENBRIDGE_PUBLIC_URL",
         value: text.to_owned(),
@@ -773,6 +774,31 @@ mod tests {
         );
         assert!(
             matches!(config.cookie_key, CookieKeySource::File(ref path) if path.ends_with("cookie.key"))
+        );
+    }
+
+    #[test]
+    fn moving_the_listen_port_alone_moves_the_callback_uri_with_it() {
+        let config = resolve(Settings {
+            listen: Some("0.0.0.0:9000".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(config.public_url.as_str(), "http://localhost:9000/");
+        assert_eq!(
+            config.redirect_url().as_str(),
+            "http://localhost:9000/auth/callback"
+        );
+        let given = resolve(Settings {
+            listen: Some("0.0.0.0:9000".into()),
+            public_url: Some("http://localhost:8443".into()),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(
+            given.redirect_url().as_str(),
+            "http://localhost:8443/auth/callback",
+            "a public URL that is given wins"
         );
     }
 

@@ -36,11 +36,19 @@ pub(crate) fn free_port() -> u16 {
 
 /// Starts the real binary on `port` with its data in `dir`, its log going to `stderr`.
 pub(crate) async fn start(dir: &std::path::Path, port: u16, stderr: Stdio) -> Server {
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_tokenbridge"))
+    let mut command = command(dir, port);
+    command.stderr(stderr);
+    run(command, &format!("http://127.0.0.1:{port}")).await
+}
+
+/// The real binary, set to listen on `port` (its public URL that address) with its data in
+/// `dir`, for a test to change before [`run`]ning it.
+pub(crate) fn command(dir: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenbridge"));
+    command
         .env_clear()
         .env("TOKENBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TOKENBRIDGE_PUBLIC_URL", &base)
+        .env("TOKENBRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env(
             "TOKENBRIDGE_DATABASE_URL",
             format!("sqlite://{}", dir.join("tokenbridge.db").display()),
@@ -54,10 +62,17 @@ pub(crate) async fn start(dir: &std::path::Path, port: u16, stderr: Stdio) -> Se
         .env("TOKENBRIDGE_DIST", dir.join("no-dist"))
         .current_dir(dir)
         .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let server = Server { child, base };
+        .stderr(Stdio::null());
+    command
+}
+
+/// Runs `command` and waits until it answers at `base`.
+pub(crate) async fn run(mut command: Command, base: &str) -> Server {
+    let child = command.spawn().unwrap();
+    let server = Server {
+        child,
+        base: base.to_owned(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{}/healthz", server.base))
         .await

@@ -5,6 +5,7 @@
 // A failed step in a test should stop it where it failed.
 #![allow(clippy::unwrap_used)]
 
+mod binary;
 mod connections;
 mod durability;
 mod exchange_log;
@@ -14,7 +15,6 @@ mod hostile;
 mod leaks;
 mod limits;
 mod load;
-mod logging;
 mod oidc;
 mod outage;
 mod postgres;

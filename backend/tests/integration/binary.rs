@@ -1,0 +1,91 @@
+//! The real binary as its operator starts it: its log, sent to a file as systemd, Docker or
+//! a shell's `2>` would, at the default level; and its port, moved with one variable.
+
+use std::process::Stdio;
+
+use crate::durability::{command, free_port, run, sign_in, start};
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_log_written_to_a_file_is_plain_text_naming_each_request() {
+    let dir = scratch_dir();
+    let log_path = dir.join("tokenbridge.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start(&dir, free_port(), Stdio::from(log)).await;
+    sign_in(&server.base, "ada").await.unwrap();
+    drop(server);
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("sign-in completed"),
+        "the sign-in was logged at the default level: {logged}"
+    );
+    assert!(
+        logged.contains("request{method=GET path=/auth/callback}"),
+        "a line says which request it came from: {logged}"
+    );
+    assert!(
+        !logged.contains('\u{1b}'),
+        "no terminal colour codes in a file: {logged:?}"
+    );
+}
+
+/// Only `TOKENBRIDGE_LISTEN` moved: the Callback URI moves with the port, so a sign-in in the
+/// sandbox goes through at the address the start-up line says to open.
+#[tokio::test]
+async fn moving_the_port_alone_keeps_the_sign_in_working() {
+    let dir = scratch_dir();
+    let port = free_port();
+    let log_path = dir.join("tokenbridge.log");
+    let mut binary = command(&dir, port);
+    binary
+        .env_remove("TOKENBRIDGE_PUBLIC_URL")
+        .env_remove("TOKENBRIDGE_CLIENT_SECRET")
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()));
+    let base = format!("http://localhost:{port}");
+    let server = run(binary, &base).await;
+
+    let browser = browser();
+    let started = browser
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = reqwest::Url::parse(&location(&started)).unwrap();
+    assert_eq!(
+        authorize.origin().ascii_serialization(),
+        base,
+        "the sandbox's consent page is on this server"
+    );
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("decision".into(), "allow".into()));
+    let decided = browser
+        .post(format!("{base}/sandbox/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&decided);
+    assert!(
+        callback.starts_with(&format!("{base}/auth/callback?")),
+        "{callback}"
+    );
+    let finished = browser.get(&callback).send().await.unwrap();
+    assert_eq!(location(&finished), "/");
+    let session: tokenbridge_shared::SessionView = browser
+        .get(format!("{base}/api/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session.connections.len(), 1, "the sign-in was saved");
+    drop(server);
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains(&format!("open {base}/")),
+        "the start-up line names the address that works: {logged}"
+    );
+}
