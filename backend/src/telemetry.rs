@@ -24,7 +24,7 @@ pub fn init(default: &str) {
 
 /// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set to anything but
 /// empty (no-color.org). Written to a file or a pipe, colour codes are bytes nobody reads, and
-/// they were the larger part of the cost of a request's span (~3.7 k instructions a request).
+/// writing a request span's fields with them cost a token read 1.7–3.0 k instructions more.
 fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
