@@ -3,7 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::durability::{command, free_port, run, sign_in, start};
+use crate::durability::{command, free_port, run, sign_in, sign_in_with, start};
 use crate::helpers::*;
 
 #[tokio::test]
@@ -46,32 +46,20 @@ async fn moving_the_port_alone_keeps_the_sign_in_working() {
     let server = run(binary, &base).await;
 
     let browser = browser();
-    let started = browser
-        .get(format!("{base}/auth/login"))
-        .send()
-        .await
-        .unwrap();
-    let authorize = reqwest::Url::parse(&location(&started)).unwrap();
+    let signed_in = sign_in_with(&browser, &base, "ada").await.unwrap();
     assert_eq!(
-        authorize.origin().ascii_serialization(),
+        signed_in.authorize.origin().ascii_serialization(),
         base,
         "the sandbox's consent page is on this server"
     );
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("decision".into(), "allow".into()));
-    let decided = browser
-        .post(format!("{base}/sandbox/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&decided);
     assert!(
-        callback.starts_with(&format!("{base}/auth/callback?")),
-        "{callback}"
+        signed_in
+            .callback
+            .starts_with(&format!("{base}/auth/callback?")),
+        "{}",
+        signed_in.callback
     );
-    let finished = browser.get(&callback).send().await.unwrap();
-    assert_eq!(location(&finished), "/");
+    assert_eq!(signed_in.home, "/");
     let session: tokenbridge_shared::SessionView = browser
         .get(format!("{base}/api/session"))
         .send()

@@ -86,17 +86,32 @@ pub(crate) async fn run(mut command: Command, base: &str) -> Server {
 
 /// One sign-in as `login`; `Ok` once the callback has answered (the connection is committed by then).
 pub(crate) async fn sign_in(base: &str, login: &str) -> Result<(), reqwest::Error> {
-    let browser = browser();
+    sign_in_with(&browser(), base, login).await.map(|_| ())
+}
+
+/// Where one sandbox sign-in took the browser.
+pub(crate) struct SandboxSignIn {
+    /// The provider's consent page the login sent the browser to.
+    pub(crate) authorize: reqwest::Url,
+    /// The callback the consent page sent the browser back to.
+    pub(crate) callback: String,
+    /// Where the callback sent the browser.
+    pub(crate) home: String,
+}
+
+/// One sign-in as `login` in `browser` (which keeps its cookies), allowed on the sandbox's
+/// consent page at `base`.
+pub(crate) async fn sign_in_with(
+    browser: &reqwest::Client,
+    base: &str,
+    login: &str,
+) -> Result<SandboxSignIn, reqwest::Error> {
     let login_response = browser
         .get(format!("{base}/auth/login?login_hint={login}"))
         .send()
         .await?;
-    let authorize = location(&login_response);
-    let mut form: Vec<(String, String)> = reqwest::Url::parse(&authorize)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
+    let authorize = reqwest::Url::parse(&location(&login_response)).unwrap();
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     form.push(("decision".into(), "allow".into()));
     let decided = browser
         .post(format!("{base}/sandbox/authorize"))
@@ -104,9 +119,13 @@ pub(crate) async fn sign_in(base: &str, login: &str) -> Result<(), reqwest::Erro
         .send()
         .await?;
     let callback = location(&decided);
-    let finished = browser.get(callback).send().await?;
+    let finished = browser.get(&callback).send().await?;
     assert_eq!(finished.status(), 303);
-    Ok(())
+    Ok(SandboxSignIn {
+        authorize,
+        callback,
+        home: location(&finished),
+    })
 }
 
 async fn listed(base: &str) -> Vec<ConnectionSummary> {
