@@ -12,6 +12,7 @@
 //! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.
 
 mod page;
+mod store;
 mod stub;
 
 use std::{
@@ -33,6 +34,8 @@ struct Options {
     reads: usize,
     rss_flows: usize,
     loads: usize,
+    /// Sign-ins the store makes alone (`store`), and as many spent states after them.
+    store_sign_ins: usize,
     out: PathBuf,
     /// The servers' log filter (`RUST_LOG`): the server's own default, `info`, unless set.
     log_filter: String,
@@ -60,6 +63,7 @@ impl Options {
             reads: number("BENCH_READS", 5000),
             rss_flows: number("BENCH_RSS_FLOWS", 10_000),
             loads: number("BENCH_LOADS", 20),
+            store_sign_ins: number("BENCH_STORE_SIGNINS", 5000),
             log_filter: var("BENCH_RUST_LOG", "info"),
             log: out.with_file_name("server.log"),
             out,
@@ -665,6 +669,19 @@ fn stats(times: &[Duration]) -> Value {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(store::ARG) {
+        let sign_ins = std::env::args()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(5000);
+        return match store::serve(sign_ins) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bench: the store alone: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if std::env::args().nth(1).as_deref() == Some(stub::ARG) {
         return match stub::serve() {
             Ok(()) => ExitCode::SUCCESS,
@@ -791,6 +808,13 @@ async fn run(options: Options) -> Result<(), String> {
 
     floor.session_cpu_us = floor_server.session_reads(&client).await?;
     drop(floor_server);
+
+    // The store alone, in a process of its own, while nothing else runs.
+    eprintln!(
+        "==> the store alone: {} sign-ins' writes",
+        options.store_sign_ins
+    );
+    let store_alone = store::run(options.store_sign_ins)?;
 
     let done: usize = 500 + levels.iter().map(|l| l.flows).sum::<usize>();
     if options.rss_flows > done {
@@ -967,6 +991,28 @@ async fn run(options: Options) -> Result<(), String> {
         us(floor.session_cpu_us),
         us(session_cpu)
     );
+    let store_cpu = store_alone["cpu_us_per_sign_in"].as_f64();
+    println!(
+        "the store alone (this checkout's store code, one sign-in after another, no HTTP): {} µs CPU per sign-in's two commits ({} of it system), spending the state {} µs, the save {} µs",
+        us(store_cpu),
+        us(store_alone["system_us_per_sign_in"].as_f64()),
+        us(store_alone["cpu_us_per_spent_state"].as_f64()),
+        us(store_alone["cpu_us_per_save"].as_f64()),
+    );
+    println!(
+        "the floor's sign-in and the store's together at 1/8/64: {} µs; tokenbridge's sign-in above both: {} µs",
+        floor_sign_in
+            .iter()
+            .map(|f| us(f.zip(store_cpu).map(|(f, s)| f + s)))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        floor_sign_in
+            .iter()
+            .zip(&sign_in_cpu)
+            .map(|(f, t)| us(f.zip(store_cpu).zip(*t).map(|((f, s), t)| t - f - s)))
+            .collect::<Vec<_>>()
+            .join(" / "),
+    );
     println!(
         "of the CPU per flow, system (kernel) time at 1/8/64: floor {}, tokenbridge {} µs",
         floor
@@ -1087,6 +1133,7 @@ async fn run(options: Options) -> Result<(), String> {
             "token_read_latency": reads.iter().zip(&floor.read_times).map(|(r, times)| json!({"concurrency": r.concurrency, "latency": stats(times)})).collect::<Vec<_>>(),
             "server_cpu_us_per_session_read": floor.session_cpu_us,
         },
+        "store_alone": store_alone,
         "overhead": json_overhead,
         "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
         "binary_bytes": binary_bytes,
