@@ -6,6 +6,8 @@
 //! reads against the floor (`tokenbridge-floor`, a bare server of the same crates that
 //! makes the same exchanges and nothing else), so that
 //! tokenbridge's own work shows apart from what the exchanges cost on this machine;
+//! the store alone (`store`: a sign-in's two commits through this checkout's store code, in a
+//! process of its own, no HTTP), the least a sign-in's writes cost here;
 //! the BFF's own cost next to direct calls to the stub (a process of its own); connection reuse;
 //! binary size, start-up time and memory; and the page's size (against a bare
 //! Leptos page built the same way) and time to the token card in headless
