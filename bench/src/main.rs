@@ -672,11 +672,7 @@ fn stats(times: &[Duration]) -> Value {
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some(store::ARG) {
-        let sign_ins = std::env::args()
-            .nth(2)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(5000);
-        return match store::serve(sign_ins) {
+        return match store::serve(std::env::args().nth(2)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("bench: the store alone: {error}");

@@ -23,7 +23,7 @@ use tokenbridge::{
     store::{NewConnection, Store, StoreKey, random_hex},
 };
 
-use crate::{TempDir, cpu_times};
+use crate::{TempDir, cpu_and_system_per_op_us, cpu_times};
 
 /// The argument that makes the benchmark's binary the store's process.
 pub const ARG: &str = "--store";
@@ -34,7 +34,11 @@ const WARM_UP: usize = 500;
 
 /// The store's side, run by `tokenbridge-bench --store N`: makes N sign-ins' writes, then N
 /// spent states alone, and prints one line of JSON with the CPU time per operation.
-pub fn serve(sign_ins: usize) -> Result<(), String> {
+pub fn serve(sign_ins: Option<String>) -> Result<(), String> {
+    let sign_ins: usize = sign_ins
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .ok_or("--store takes the number of sign-ins to make (more than 0)")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -78,21 +82,15 @@ async fn measure(sign_ins: usize) -> Result<Value, String> {
         sign_in(&store, &sessions, n, Writes::SpentStateOnly).await?;
     }
     let after = cpu_times(pid);
-    let per = |from: Option<(f64, f64)>, to: Option<(f64, f64)>| {
-        from.zip(to).map(|((u0, s0), (u1, s1))| {
-            let n = sign_ins as f64;
-            (((u1 - u0) + (s1 - s0)) * 1e6 / n, (s1 - s0) * 1e6 / n)
-        })
-    };
-    let whole = per(before, between);
-    let spend = per(between, after);
+    let (cpu, system) = cpu_and_system_per_op_us(before, between, sign_ins);
+    let (spend, _) = cpu_and_system_per_op_us(between, after, sign_ins);
     Ok(json!({
         "what": "a sign-in's two commits (the spent state; the connection, the session and its sight) made by this checkout's store code, one after another, in a process of its own (bench/src/store.rs)",
         "sign_ins": sign_ins,
-        "cpu_us_per_sign_in": whole.map(|w| w.0),
-        "system_us_per_sign_in": whole.map(|w| w.1),
-        "cpu_us_per_spent_state": spend.map(|s| s.0),
-        "cpu_us_per_save": whole.zip(spend).map(|(w, s)| w.0 - s.0),
+        "cpu_us_per_sign_in": cpu,
+        "system_us_per_sign_in": system,
+        "cpu_us_per_spent_state": spend,
+        "cpu_us_per_save": cpu.zip(spend).map(|(whole, spend)| whole - spend),
     }))
 }
 
