@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokenbridge_shared::{LogEntry, LogField, LogStep};
 use url::Url;
 
+use crate::params::Params;
+
 /// Parameter and field names whose values are shown: protocol parameters that carry no
 /// credential. Everything else is masked, so a field nobody thought of stays hidden.
 const SHOWN: [&str; 20] = [
@@ -94,12 +96,31 @@ fn without_query(url: &Url) -> String {
 
 /// A request the browser makes: its URL's query becomes the fields.
 pub fn browser_request(step: LogStep, url: &Url) -> LogEntry {
+    browser_request_of(
+        step,
+        without_query(url),
+        url.query_pairs().map(|(k, v)| field(&k, &v)),
+    )
+}
+
+/// A request the browser made to `url` (without its query), whose query this server has
+/// read already into `params`: the fields from them, without writing the query into a URL
+/// and reading it back.
+pub fn browser_request_to(step: LogStep, url: String, params: &Params) -> LogEntry {
+    browser_request_of(step, url, params.pairs().map(|(k, v)| field(k, v)))
+}
+
+fn browser_request_of(
+    step: LogStep,
+    url: String,
+    fields: impl Iterator<Item = LogField>,
+) -> LogEntry {
     LogEntry {
         step,
         method: "GET".into(),
-        url: without_query(url),
+        url,
         status: None,
-        fields: url.query_pairs().map(|(k, v)| field(&k, &v)).collect(),
+        fields: fields.collect(),
     }
 }
 
@@ -115,11 +136,9 @@ impl Recorder {
             .push(entry);
     }
 
-    pub fn entries(&self) -> Vec<LogEntry> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// What was recorded, taken out (a second call finds nothing more).
+    pub fn take(&self) -> Vec<LogEntry> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A form request to the token endpoint, with its Authorization header if any.
@@ -180,7 +199,7 @@ mod tests {
             false,
             b"",
         );
-        let entries = recorder.entries();
+        let entries = recorder.take();
         assert_eq!(entries[0].url, "https://oauth.example/token");
         assert_eq!(
             entries[2].url, "https://oauth.example/token",
@@ -204,7 +223,7 @@ mod tests {
             200,
             br#"{"access_token":"y0_abc","x_session_key":"sk-123","expires_in":3600,"token_type":"bearer","extra":{"nested_token":"nt-456","error":"none","deeper":[{"secret":"s-789"}]}}"#,
         );
-        let entries = recorder.entries();
+        let entries = recorder.take();
         let text = serde_json::to_string(&entries).unwrap();
         for secret in ["y0_abc", "sk-123", "nt-456", "s-789"] {
             assert!(!text.contains(secret), "{secret} in {text}");
@@ -229,7 +248,7 @@ mod tests {
             format!(r#"{{"error":"access_denied","error_description":"{description}"}}"#)
                 .as_bytes(),
         );
-        let entries = recorder.entries();
+        let entries = recorder.take();
         let shown = &entries[0]
             .fields
             .iter()
@@ -239,6 +258,30 @@ mod tests {
         assert_eq!(shown.chars().count(), MAX_VALUE);
         assert!(description.starts_with(shown.as_str()));
         assert_eq!(cut("short", 100), "short");
+    }
+
+    /// The callback's entry made from the query as the server read it is the one made from
+    /// the URL the browser asked for.
+    #[test]
+    fn a_callback_read_once_logs_as_its_url_does() {
+        let query = "code=7654321&state=x%2By&error_description=N%C3%A9+pas&scope=a+b&empty=";
+        let url = Url::parse(&format!("http://localhost/auth/callback?{query}")).unwrap();
+        let from_params = browser_request_to(
+            LogStep::Callback,
+            "http://localhost/auth/callback".into(),
+            &Params::parse(query.as_bytes()),
+        );
+        let from_url = browser_request(LogStep::Callback, &url);
+        assert_eq!(
+            serde_json::to_string(&from_params).unwrap(),
+            serde_json::to_string(&from_url).unwrap()
+        );
+        assert!(
+            from_params
+                .fields
+                .iter()
+                .any(|f| f.name == "error_description" && f.value == "Né pas")
+        );
     }
 
     #[test]

@@ -18,6 +18,11 @@ impl Params {
         )
     }
 
+    /// Every parameter, decoded, in the order given.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The one value of `name`, if given; empty values count as absent.
     pub fn get(&self, name: &'static str) -> Result<Option<&str>, Duplicate> {
         let mut values = self

@@ -20,7 +20,7 @@ use crate::{
     AppState,
     connections::Device,
     error::AppError,
-    exchange_log::{Recorder, browser_request},
+    exchange_log::{Recorder, browser_request, browser_request_to},
     flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
     jar::Jar,
     notice::{self, Text},
@@ -237,10 +237,12 @@ async fn callback(
             Err(ApiError::new(ErrorCode::UnknownProvider))
         }
     };
-    let mut callback_url = state.config.redirect_url();
-    callback_url.set_query(query.as_deref());
-    entries.push(browser_request(LogStep::Callback, &callback_url));
-    entries.extend(recorder.entries());
+    entries.push(browser_request_to(
+        LogStep::Callback,
+        state.config.redirect_url().into(),
+        &params,
+    ));
+    entries.extend(recorder.take());
     let mut jar = state.cookies.set_log(jar, &ExchangeLog { entries });
     let outcome = match result {
         Ok(session) => {
