@@ -458,32 +458,45 @@ impl Provider {
         }
     }
 
-    /// The authorize request of a sign-in as far as its flow cookie remembers it: the
-    /// protocol parameters, a short scope and the device (the cookie keeps no other
-    /// options, so that it stays small whatever was asked; those are not shown).
-    pub async fn authorize_url_of(
+    /// The authorize request of a sign-in as far as its flow cookie remembers it: the URL
+    /// it went to, without its query, and the query's parameters — the protocol's, a short
+    /// scope and the device (the cookie keeps no other options, so that it stays small
+    /// whatever was asked; those are not shown). In the order and with the values of the
+    /// URL [`Self::authorize`] wrote for it (the endpoint's own parameters, then oauth2's,
+    /// then the device), put together without writing that URL again and reading it back
+    /// (a test holds the two together).
+    pub async fn authorize_request_of(
         &self,
         state: &str,
         verifier: &PkceCodeVerifier,
         scope: Option<&str>,
         device: Option<(&str, &str)>,
-    ) -> Option<Url> {
+    ) -> Option<(String, Vec<(String, String)>)> {
         let endpoints = self.endpoints().await.ok()?;
-        let client = self.client(&endpoints);
-        let state = state.to_owned();
-        let mut request = client
-            .authorize_url(move || CsrfToken::new(state))
-            .set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(verifier));
+        let url = &endpoints.authorize;
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(verifier);
+        let mut params: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        let mut add = |name: &str, value: &str| params.push((name.to_owned(), value.to_owned()));
+        add("response_type", "code");
+        add("client_id", self.client_id.as_str());
+        add("state", state);
+        add("code_challenge", challenge.as_str());
+        add("code_challenge_method", challenge.method().as_str());
+        add("redirect_uri", self.redirect_url.as_str());
         if let Some(scope) = scope {
-            request =
-                request.add_scopes(scope.split_whitespace().map(|s| Scope::new(s.to_owned())));
+            let scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !scope.is_empty() {
+                add("scope", &scope);
+            }
         }
         if let Some((id, name)) = device {
-            request = request
-                .add_extra_param("device_id", id.to_owned())
-                .add_extra_param("device_name", name.to_owned());
+            add("device_id", id);
+            add("device_name", name);
         }
-        Some(request.url().0)
+        Some((url[..url::Position::AfterPath].to_owned(), params))
     }
 
     /// Checks the callback's `iss` (RFC 9207): it must name this provider's issuer when
@@ -708,6 +721,76 @@ impl Providers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{AccountFields, SpecEndpoints};
+
+    /// A Yandex-speaking provider whose authorize endpoint has a query of its own.
+    async fn provider_with(scope: Option<&str>) -> Provider {
+        let url = |text: &str| Some(Url::parse(text).unwrap());
+        let spec = ProviderSpec {
+            id: "yandex".into(),
+            kind: ProviderKind::Yandex,
+            name: "Yandex".into(),
+            client_id: ClientId::new("app id".into()),
+            client_secret: ClientSecret::new("s3cr3t".into()),
+            client_auth: ClientAuth::Post,
+            endpoints: SpecEndpoints {
+                authorize: url("http://127.0.0.1:9/authorize?tenant=t+1&x=%2F"),
+                token: url("http://127.0.0.1:9/token"),
+                userinfo: None,
+                revoke: None,
+            },
+            issuer: None,
+            scope: scope.map(str::to_owned),
+            force_confirm: false,
+            account_fields: AccountFields::default(),
+        };
+        let transport = Transport::new(std::time::Duration::from_secs(1)).unwrap();
+        let redirect = Url::parse("http://localhost:8080/auth/callback").unwrap();
+        Provider::new(&spec, redirect, transport, None)
+            .await
+            .unwrap()
+    }
+
+    /// The exchange log's authorize request is the one the browser was sent to (less the
+    /// options the flow cookie does not keep), for a scope asked for, the configured one,
+    /// none, and with and without a device.
+    #[tokio::test]
+    async fn the_logged_authorize_request_is_the_url_the_browser_was_sent_to() {
+        for (configured, asked, device_name) in [
+            (None, Some("direct:api  login:info"), Some("my laptop")),
+            (Some("login:email"), None, None),
+            (None, None, Some("phone")),
+            (None, None, None),
+        ] {
+            let provider = provider_with(configured).await;
+            let options = AuthorizeOptions {
+                scope: asked.map(str::to_owned),
+                optional_scope: None,
+                force_confirm: false,
+                login_hint: None,
+                device_name: device_name.map(str::to_owned),
+            };
+            let sent = provider.authorize(&options).await.unwrap();
+            let scope = provider.requested_scope(asked);
+            let device = sent.device_id.as_deref().zip(device_name);
+            let (url, params) = provider
+                .authorize_request_of(
+                    sent.state.secret(),
+                    &sent.verifier,
+                    scope.as_deref(),
+                    device,
+                )
+                .await
+                .unwrap();
+            assert_eq!(url, "http://127.0.0.1:9/authorize");
+            let expected: Vec<(String, String)> = sent
+                .url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(params, expected, "{configured:?} {asked:?} {device_name:?}");
+        }
+    }
 
     #[test]
     fn provider_text_loses_the_secret() {

@@ -20,7 +20,7 @@ use crate::{
     AppState,
     connections::Device,
     error::AppError,
-    exchange_log::{Recorder, browser_request, browser_request_to},
+    exchange_log::{Recorder, browser_request},
     flow::{FlowMatch, NewFlow, Transaction, same_state, unmatched_code},
     jar::Jar,
     notice::{self, Text},
@@ -207,8 +207,8 @@ async fn callback(
         .cloned();
     let mut entries = Vec::new();
     if let Some(provider) = &provider
-        && let Some(authorize) = provider
-            .authorize_url_of(
+        && let Some((url, params)) = provider
+            .authorize_request_of(
                 &transaction.state,
                 &transaction.verifier,
                 transaction.scope.as_deref(),
@@ -216,7 +216,8 @@ async fn callback(
             )
             .await
     {
-        entries.push(browser_request(LogStep::AuthorizeRequest, &authorize));
+        let params = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        entries.push(browser_request(LogStep::AuthorizeRequest, url, params));
     }
     let recorder = Recorder::default();
     let result = match &provider {
@@ -237,10 +238,10 @@ async fn callback(
             Err(ApiError::new(ErrorCode::UnknownProvider))
         }
     };
-    entries.push(browser_request_to(
+    entries.push(browser_request(
         LogStep::Callback,
         state.config.redirect_url().into(),
-        &params,
+        params.pairs(),
     ));
     entries.extend(recorder.take());
     let mut jar = state.cookies.set_log(jar, &ExchangeLog { entries });
