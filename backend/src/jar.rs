@@ -195,7 +195,7 @@ fn set_cookie(cookie: &Cookie<'_>) -> String {
     }
     if let Some(max_age) = cookie.max_age() {
         out.push_str("; Max-Age=");
-        out.push_str(itoa(max_age.whole_seconds()).as_str());
+        out.push_str(&max_age.whole_seconds().to_string());
     }
     if let Some(expires) = cookie.expires_datetime() {
         match http_date(expires) {
@@ -210,30 +210,15 @@ fn set_cookie(cookie: &Cookie<'_>) -> String {
     out
 }
 
-/// `time` as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`), if it is one.
+/// `time` as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`), if it is one: from 1970 up to
+/// the end of 9999 (UTC), where `httpdate` would panic.
 fn http_date(time: time::OffsetDateTime) -> Option<String> {
-    if !(1970..10_000).contains(&time.year()) {
+    /// 10000-01-01T00:00:00Z.
+    const YEAR_10000: i64 = 253_402_300_800;
+    if !(0..YEAR_10000).contains(&time.unix_timestamp()) {
         return None;
     }
     Some(httpdate::fmt_http_date(std::time::SystemTime::from(time)))
-}
-
-/// A whole number's decimal digits, without the formatting machinery.
-fn itoa(n: i64) -> String {
-    let mut digits = Vec::with_capacity(20);
-    let mut rest = n.unsigned_abs();
-    loop {
-        // A digit: `rest % 10` is below 10.
-        digits.push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        digits.push(b'-');
-    }
-    digits.iter().rev().map(|&b| char::from(b)).collect()
 }
 
 impl axum::response::IntoResponse for Jar {
@@ -335,6 +320,16 @@ mod tests {
             removal,
             base()
                 .expires(OffsetDateTime::UNIX_EPOCH - Duration::days(3))
+                .build(),
+            // 1970 in its own offset, 1969 in UTC.
+            base()
+                .expires(
+                    (OffsetDateTime::UNIX_EPOCH - Duration::minutes(30))
+                        .to_offset(time::UtcOffset::from_hms(1, 0, 0).unwrap()),
+                )
+                .build(),
+            base()
+                .expires(OffsetDateTime::UNIX_EPOCH + Duration::seconds(253_402_300_799))
                 .build(),
             Cookie::new("bare", ""),
         ];
