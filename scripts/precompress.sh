@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Trunk runs this after every build (Trunk.toml, post_build hook) on the staging dir.
 #
-# A release build first gets shorter: wasm-opt renames the wasm's imports and exports
-# to one or two letters (and optimizes again as index.html asks, since the renaming
-# alone re-encodes the code larger), the JS glue is renamed to match and loses its
+# A release build first gets shorter: the stream classes wasm-streams exports (which
+# this page never uses) go from the wasm and the glue, wasm-opt renames the wasm's imports
+# and exports to one or two letters (and optimizes again as index.html asks, since the
+# renaming alone re-encodes the code larger), the JS glue is renamed to match and loses its
 # comments and indentation, and index.html gets the new integrity (SRI) hashes of both
-# files. Every name is checked to have been renamed; otherwise the build fails.
+# files. Every name is checked to have been renamed, and every export the glue reads to
+# exist; otherwise the build fails.
 # (index.html asks wasm-opt for -Os and a relooped second round: a larger wasm than
 # -Oz, but one that brotli packs 2.5 KB smaller. The low 1 KB of memory is the bottom
 # of Rust's stack, reached only by an overflow.)
@@ -39,9 +41,34 @@ shorten() {
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
 
+  # wasm-streams, which leptos's server functions bring along, exports three classes that
+  # adapt Rust streams to the browser's ReadableStream and WritableStream. This page never
+  # makes one, but an export keeps its code: their exports go from the wasm (1.1 KB brotli)
+  # and their classes from the glue, and the build fails if the glue still names one.
+  # (binaryen's own wasm-opt has --remove-exports; the older one cargo installs where npm is
+  # missing may not, and then both stay.)
+  local remove=() passes
+  passes=$(wasm-opt --help 2>/dev/null || true)
+  if [[ "$passes" != *--remove-exports* ]]; then
+    echo "precompress: this wasm-opt cannot remove exports, so the stream classes stay" >&2
+    cp "$js" "$work/glue.js"
+  else
+    remove=(--remove-exports='intounderlying*' --remove-exports='__wbg_intounderlying*')
+    sed -E \
+      -e '/^export class IntoUnderlying[A-Za-z]* \{$/,/^\}$/d' \
+      -e '/^if \(Symbol\.dispose\) IntoUnderlying/d' \
+      -e '/^const IntoUnderlying[A-Za-z]*Finalization = /,/;$/d' \
+      -e '/^const __wbindgen_enum_ReadableStreamType = /d' \
+      "$js" > "$work/glue.js"
+    if grep -qE 'IntoUnderlying|__wbindgen_enum_ReadableStreamType' "$work/glue.js"; then
+      echo "precompress: the glue still names a stream class after they were taken out" >&2
+      return 1
+    fi
+  fi
+
   # The mapping wasm-opt prints: imports as ["module", "old", "new"], exports as
   # ["old", "new"]; every import module becomes "a".
-  wasm-opt "$wasm" -Os --low-memory-unused --minify-imports-and-exports-and-modules \
+  wasm-opt "$wasm" "${remove[@]}" -Os --low-memory-unused --minify-imports-and-exports-and-modules \
     -o "$work/out.wasm" > "$work/map"
   sed -nE 's/^  \["[^"]+", "([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/imports"
   sed -nE 's/^  \["([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/exports"
@@ -57,7 +84,7 @@ shorten() {
     while read -r old new; do echo "s/wasm\\.$old\\b/wasm.$new/g"; done < "$work/exports"
     echo 's/^( *)"[^"]+": import0,$/\1a: import0,/'
   } > "$work/rename.sed"
-  sed -E -f "$work/rename.sed" "$js" > "$work/renamed.js"
+  sed -E -f "$work/rename.sed" "$work/glue.js" > "$work/renamed.js"
   local old left=0
   while read -r old _; do
     if grep -qE "^ *$old:" "$work/renamed.js"; then
@@ -75,6 +102,14 @@ shorten() {
     echo "precompress: the import module not renamed" >&2
     left=1
   fi
+  # And the glue reads no export the wasm no longer has.
+  local used
+  for used in $(grep -oE 'wasm\.[A-Za-z0-9_$]+' "$work/renamed.js" | sort -u | cut -d. -f2); do
+    if ! cut -d' ' -f2 "$work/exports" | grep -qxF "$used"; then
+      echo "precompress: the glue reads wasm.$used, which the wasm does not export" >&2
+      left=1
+    fi
+  done
   [ "$left" = 0 ] || return 1
 
   # Comments and indentation: a JSDoc block or a // comment on lines of its own (the glue
