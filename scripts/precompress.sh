@@ -43,7 +43,7 @@ shorten() {
 
   # wasm-streams, which leptos's server functions bring along, exports three classes that
   # adapt Rust streams to the browser's ReadableStream and WritableStream. This page never
-  # makes one, but an export keeps its code: their exports go from the wasm (1.1 KB brotli)
+  # makes one, but an export keeps its code: their exports go from the wasm (1.3 KB brotli)
   # and their classes from the glue, and the build fails if the glue still names one.
   # (binaryen's own wasm-opt has --remove-exports; the older one cargo installs where npm is
   # missing may not, and then both stay.)
