@@ -444,12 +444,28 @@ async fn run_reads(
     result
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A process's resident memory and, of it, its anonymous memory (heap and stacks), KiB. The
+/// rest is file pages, mostly the binary's, and how many of those are mapped depends on what
+/// the page cache holds (a fault maps the cached pages around the one asked for): the same
+/// binary reads a megabyte or two more from a fresh copy than from a file long in the cache.
+fn rss(pid: u32) -> Option<Rss> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some(Rss {
+        total: field("VmRSS:")?,
+        anonymous: field("RssAnon:"),
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Rss {
+    total: u64,
+    anonymous: Option<u64>,
 }
 
 /// One browser's cookies.
@@ -729,7 +745,7 @@ async fn run(options: Options) -> Result<(), String> {
     let (server, _) = start_server(&options, stub, "main")?;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_idle = rss_kib(pid);
+    let rss_idle = rss(pid);
 
     // Warm up: connections at the highest concurrency, caches, the database file.
     let _ = run_flows(&client, &server.base, 500, 64).await;
@@ -818,7 +834,7 @@ async fn run(options: Options) -> Result<(), String> {
     if options.rss_flows > done {
         let _ = run_flows(&client, &server.base, options.rss_flows - done, 8).await;
     }
-    let rss_after = rss_kib(pid);
+    let rss_after = rss(pid);
     let binary_bytes = std::fs::metadata(&options.binary)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -1107,8 +1123,18 @@ async fn run(options: Options) -> Result<(), String> {
     println!();
     println!("release binary: {:.1} MB", binary_bytes as f64 / 1e6);
     println!("start-up to first accepted connection: {startup_ms:.1} ms (median of 5)");
-    let mb =
-        |kib: Option<u64>| kib.map_or("n/a".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+    let mb = |rss: Option<Rss>| match rss {
+        None => "n/a".to_owned(),
+        Some(Rss {
+            total,
+            anonymous: Some(anonymous),
+        }) => format!(
+            "{:.1} MB ({:.1} MB of it anonymous)",
+            total as f64 / 1024.0,
+            anonymous as f64 / 1024.0
+        ),
+        Some(Rss { total, .. }) => format!("{:.1} MB", total as f64 / 1024.0),
+    };
     println!(
         "RSS idle: {}; after {} flows: {}",
         mb(rss_idle),
@@ -1146,8 +1172,10 @@ async fn run(options: Options) -> Result<(), String> {
         "connections_per_1000_flows": reuse.iter().map(|(c, n)| json!({"concurrency": c, "accepted": n})).collect::<Vec<_>>(),
         "binary_bytes": binary_bytes,
         "startup_ms": startup_ms,
-        "rss_idle_kib": rss_idle,
-        "rss_after_kib": rss_after,
+        "rss_idle_kib": rss_idle.map(|r| r.total),
+        "rss_idle_anonymous_kib": rss_idle.and_then(|r| r.anonymous),
+        "rss_after_kib": rss_after.map(|r| r.total),
+        "rss_after_anonymous_kib": rss_after.and_then(|r| r.anonymous),
         "rss_after_flows": options.rss_flows.max(done),
         "page": page::to_json(&page, &loads),
     });
