@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse, routing::any};
 use tokenbridge_shared::ErrorCode;
 use tower::{ServiceBuilder, ServiceExt, util::BoxCloneSyncService};
-use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer, trace::TraceLayer};
+use tower_http::{catch_panic::CatchPanicLayer, timeout::TimeoutLayer};
 
 use crate::{AppState, error::AppError, provider::sandbox, telemetry};
 
@@ -49,7 +49,7 @@ pub fn service(state: AppState) -> App {
     // route on its own, and each request then cloned the whole boxed stack of its route,
     // twice over through the middlewares: a sixth of a token read's instructions.)
     let layered = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(telemetry::RequestSpans)
         // A whole request ends within this (408 past it): longer than the worst case of
         // its provider calls (discovery, the token request, user info).
         .layer(TimeoutLayer::with_status_code(

@@ -22,9 +22,10 @@ pub use crate::policy::CSP;
 
 /// Every request's guard and every answer's dress, as one layer: a request for a foreign
 /// host is refused, the client's address is found and its rate limits applied
-/// ([`crate::limits::admit`]), an error in plain text becomes our JSON, and the security
-/// headers are set. Written as a service rather than two `from_fn` middlewares, each of which
-/// cloned and boxed the rest of the stack and boxed two futures at every request.
+/// ([`crate::limits::admit`]), an error in plain text becomes our JSON, the security headers
+/// are set, and a server error is logged. Written as a service rather than two `from_fn`
+/// middlewares, each of which cloned and boxed the rest of the stack and boxed two futures at
+/// every request.
 #[derive(Clone)]
 pub struct Guard<S> {
     state: AppState,
@@ -61,7 +62,17 @@ where
             return Box::pin(std::future::ready(Ok(dressed(refusal, no_store))));
         }
         let https = self.state.config.public_url.scheme() == "https";
-        let finish = move |response| {
+        let started = std::time::Instant::now();
+        let finish = move |response: Response<Body>| {
+            // What went wrong is logged where it happened; this line says that a person got
+            // an error of the server's (the request's span names which request).
+            if response.status().is_server_error() {
+                tracing::error!(
+                    status = response.status().as_u16(),
+                    latency_ms = started.elapsed().as_millis(),
+                    "response failed"
+                );
+            }
             let mut response = as_json(response);
             if https {
                 response.headers_mut().insert(
