@@ -30,11 +30,11 @@ fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
 }
 
 /// The layer that gives each request its span ([`request_span`]): the handler's log lines
-/// carry the method and path. It replaces tower-http's `TraceLayer`, whose defaults added
-/// nothing else at `info` but cost a token read about 3 k instructions more: a response
-/// classifier, two clock reads, and a wrapper around every response body that entered the
-/// span at each frame. What that layer said of a failed response (a 5xx, at `error`) the
-/// guard (`routes::security::Guard`) says now; its two `debug` lines a request are gone.
+/// carry the method and path. It replaces tower-http's `TraceLayer`, which cost a token read
+/// 1–2 k instructions more for a response classifier, two clock reads and a wrapper around
+/// every response body that entered the span at each frame. Of what that layer logged, the
+/// line for a server error (at `error`) the guard (`routes::security::Guard`) writes now; its
+/// two `debug` lines a request are gone.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestSpans;
 
