@@ -57,6 +57,7 @@ shorten() {
     sed -E \
       -e '/^export class IntoUnderlying[A-Za-z]* \{$/,/^\}$/d' \
       -e '/^if \(Symbol\.dispose\) IntoUnderlying/d' \
+      -e '/^const IntoUnderlying[A-Za-z]*Finalization = .*;$/d' \
       -e '/^const IntoUnderlying[A-Za-z]*Finalization = /,/;$/d' \
       -e '/^const __wbindgen_enum_ReadableStreamType = /d' \
       "$js" > "$work/glue.js"
@@ -103,9 +104,10 @@ shorten() {
     left=1
   fi
   # And the glue reads no export the wasm no longer has.
-  local used
+  local used exported
+  exported=$(cut -d' ' -f2 "$work/exports")
   for used in $(grep -oE 'wasm\.[A-Za-z0-9_$]+' "$work/renamed.js" | sort -u | cut -d. -f2); do
-    if ! cut -d' ' -f2 "$work/exports" | grep -qxF "$used"; then
+    if ! grep -qxF "$used" <<< "$exported"; then
       echo "precompress: the glue reads wasm.$used, which the wasm does not export" >&2
       left=1
     fi
@@ -120,7 +122,17 @@ shorten() {
     -e '/^[[:space:]]*\/\//d' \
     -e 's/^[[:space:]]+//' \
     -e '/^$/d' \
-    "$work/renamed.js" > "$js"
+    "$work/renamed.js" > "$work/short.js"
+  # What sed took out must leave JavaScript that parses (node is on the machine for the
+  # wasm-opt of npm; without it this check is skipped).
+  if command -v node >/dev/null; then
+    cp "$work/short.js" "$work/short.mjs"
+    if ! node --check "$work/short.mjs"; then
+      echo "precompress: the shortened glue does not parse" >&2
+      return 1
+    fi
+  fi
+  cp "$work/short.js" "$js"
   cp "$work/out.wasm" "$wasm"
 
   local new_wasm_sri new_js_sri
