@@ -77,7 +77,7 @@ where
 const MAX_LOGGED_PATH: usize = 200;
 
 /// The span of one request: method and path (cut short), never the query.
-pub fn request_span<B>(request: &Request<B>) -> Span {
+fn request_span<B>(request: &Request<B>) -> Span {
     tracing::info_span!("request", method = %request.method(), path = %short_path(request.uri().path()))
 }
 

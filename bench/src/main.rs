@@ -1123,23 +1123,19 @@ async fn run(options: Options) -> Result<(), String> {
     println!();
     println!("release binary: {:.1} MB", binary_bytes as f64 / 1e6);
     println!("start-up to first accepted connection: {startup_ms:.1} ms (median of 5)");
-    let mb = |rss: Option<Rss>| match rss {
+    let mb = |kib: u64| format!("{:.1} MB", kib as f64 / 1024.0);
+    let rss_text = |rss: Option<Rss>| match rss {
         None => "n/a".to_owned(),
-        Some(Rss {
-            total,
-            anonymous: Some(anonymous),
-        }) => format!(
-            "{:.1} MB ({:.1} MB of it anonymous)",
-            total as f64 / 1024.0,
-            anonymous as f64 / 1024.0
-        ),
-        Some(Rss { total, .. }) => format!("{:.1} MB", total as f64 / 1024.0),
+        Some(Rss { total, anonymous }) => match anonymous {
+            Some(anonymous) => format!("{} ({} of it anonymous)", mb(total), mb(anonymous)),
+            None => mb(total),
+        },
     };
     println!(
         "RSS idle: {}; after {} flows: {}",
-        mb(rss_idle),
+        rss_text(rss_idle),
         options.rss_flows.max(done),
-        mb(rss_after)
+        rss_text(rss_after)
     );
     println!();
     page::print(&page, &loads);
