@@ -42,6 +42,10 @@ fn shown(name: &str) -> bool {
 
 /// The first `chars` characters of `text`, copied at once (not a character at a time).
 fn cut(text: &str, chars: usize) -> String {
+    // No more bytes than that is no more characters: nothing to count (most values).
+    if text.len() <= chars {
+        return text.to_owned();
+    }
     let end = text
         .char_indices()
         .nth(chars)
@@ -239,6 +243,13 @@ mod tests {
         assert_eq!(shown.chars().count(), MAX_VALUE);
         assert!(description.starts_with(shown.as_str()));
         assert_eq!(cut("short", 100), "short");
+        let two_hundred = "é".repeat(200);
+        assert_eq!(
+            cut(&two_hundred, MAX_VALUE),
+            two_hundred,
+            "400 bytes, 200 characters"
+        );
+        assert_eq!(cut(&two_hundred, 150).chars().count(), 150);
     }
 
     #[test]

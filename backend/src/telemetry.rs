@@ -110,10 +110,12 @@ struct Escaping<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        // Each of them starts with one of these bytes in UTF-8 (the C1 codes with 0xc2).
+        // Each of them is, or starts with, a byte outside printable ASCII (the C1 codes with
+        // 0xc2). Looked for without stopping at the first, which the compiler turns into a
+        // pass over many bytes at a time: log text is almost always printable ASCII.
         if !text
             .bytes()
-            .any(|b| matches!(b, 0x07 | 0x08 | 0x0c | 0x1b | 0x7f | 0xc2))
+            .fold(false, |found, b| found | !(0x20..0x7f).contains(&b))
         {
             return self.0.write_str(text);
         }
