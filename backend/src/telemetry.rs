@@ -38,14 +38,18 @@ fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
 
-/// How a log line's and a span's fields are written: on a terminal, as tracing-subscriber's
-/// own formatter writes them (coloured); otherwise as plain `name=value`, separated by spaces,
-/// the same text without the colour machinery, which wrote each field name and `=` through an
-/// (empty) ANSI style: about 1.2 k instructions a token read for its span's two fields.
+/// How a log line's and a span's fields are written.
 ///
-/// Control characters that could steer a terminal (ESC, BEL, backspace, form feed, DEL and
-/// the C1 codes) are written escaped (`\x1b`) in every value: tracing-subscriber escapes them
-/// in the message only, and a field such as a provider's error text is not ours either.
+/// On a terminal: by tracing-subscriber's own formatter, in colour. It escapes the control
+/// characters that could steer a terminal in the message and in errors' texts only.
+///
+/// Anywhere else (a file, a pipe, the journal): as plain `name=value`, separated by spaces —
+/// the text tracing-subscriber writes with colours off, without its colour machinery, which
+/// wrote each field name and `=` through an (empty) ANSI style: about 1.2 k instructions a
+/// token read for its span's two fields. Here the control characters (ESC, BEL, backspace,
+/// form feed, DEL and the C1 codes) are escaped as tracing-subscriber escapes them (`\x1b`,
+/// `\u{9b}`) in every value, a provider's error text in a field included: a log file is
+/// read on a terminal too.
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     coloured: bool,
@@ -75,10 +79,15 @@ struct Plain<'writer> {
 
 impl Plain<'_> {
     fn write(&mut self, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
+        let name = field.name();
+        // A `log` crate record's metadata (from a dependency, through tracing-log), which the
+        // line's own prefix already says; the default formatter leaves it out too.
+        if name.starts_with("log.") {
+            return Ok(());
+        }
         if !std::mem::take(&mut self.first) {
             self.writer.write_char(' ')?;
         }
-        let name = field.name();
         if name != "message" {
             self.writer
                 .write_str(name.strip_prefix("r#").unwrap_or(name))?;
@@ -103,6 +112,32 @@ impl Visit for Plain<'_> {
             self.record_debug(field, &value);
         }
     }
+
+    /// As tracing-subscriber writes them: the error, then the chain of its sources.
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        match value.source() {
+            Some(source) => self.record_debug(
+                field,
+                &format_args!("{value} {}.sources={}", field.name(), Sources(source)),
+            ),
+            None => self.record_debug(field, &format_args!("{value}")),
+        }
+    }
+}
+
+/// An error and its sources, as a list: `[outer, inner]`.
+struct Sources<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Sources<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        let mut next = Some(self.0);
+        while let Some(error) = next {
+            list.entry(&format_args!("{error}"));
+            next = error.source();
+        }
+        list.finish()
+    }
 }
 
 /// Passes text on with the control characters that could steer a terminal escaped.
@@ -111,8 +146,8 @@ struct Escaping<'a, W: fmt::Write>(&'a mut W);
 impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         // Each of them is, or starts with, a byte outside printable ASCII (the C1 codes with
-        // 0xc2). Looked for without stopping at the first, which the compiler turns into a
-        // pass over many bytes at a time: log text is almost always printable ASCII.
+        // 0xc2). Looked for without stopping at the first, a loop the compiler can run over
+        // many bytes at a time: log text is almost always printable ASCII.
         if !text
             .bytes()
             .fold(false, |found, b| found | !(0x20..0x7f).contains(&b))
@@ -127,7 +162,11 @@ impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
             )
         }) {
             self.0.write_str(&rest[..at])?;
-            write!(self.0, "\\x{:02x}", u32::from(control))?;
+            if control.is_ascii() {
+                write!(self.0, "\\x{:02x}", u32::from(control))?;
+            } else {
+                write!(self.0, "\\u{{{:x}}}", u32::from(control))?;
+            }
             rest = &rest[at + control.len_utf8()..];
         }
         self.0.write_str(rest)
@@ -241,10 +280,25 @@ mod tests {
 
     #[test]
     fn plain_fields_read_as_the_default_ones_without_colour() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the provider could not be reached")]
+        struct Outer(#[source] std::io::Error);
         let work = || {
             let span = tracing::info_span!("request", method = %"GET", path = %"/api/session");
             let _entered = span.enter();
             tracing::info!(provider = %"sandbox", code = "state_expired", count = 3, ok = true, "sign-in failed: {}", "late");
+            // As a dependency's `log` record arrives through tracing-log.
+            tracing::warn!(
+                log.target = "reqwest::proxy",
+                log.line = 125,
+                "a proxy is ignored"
+            );
+            let error = Outer(std::io::Error::other("connection refused"));
+            tracing::warn!(
+                error = &error as &(dyn std::error::Error + 'static),
+                late = 1.5,
+                "control \u{9b} in a message"
+            );
         };
         let plain = plain_log(work);
         assert_eq!(
@@ -253,8 +307,18 @@ mod tests {
         );
         assert!(
             plain.ends_with(
+                "WARN request{method=GET path=/api/session}: control \\u{9b} in a message error=the provider could not be reached error.sources=[connection refused] late=1.5\n"
+            ),
+            "{plain}"
+        );
+        assert!(
+            plain.contains(
                 "INFO request{method=GET path=/api/session}: sign-in failed: late provider=sandbox code=\"state_expired\" count=3 ok=true\n"
             ),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("WARN request{method=GET path=/api/session}: a proxy is ignored\n"),
             "{plain}"
         );
     }
@@ -270,7 +334,8 @@ mod tests {
             "a control character reached the log: {log:?}"
         );
         assert_eq!(
-            log.matches("red\\x1b[31m bell\\x07 c1\\x9b2J done").count(),
+            log.matches("red\\x1b[31m bell\\x07 c1\\u{9b}2J done")
+                .count(),
             2,
             "{log}"
         );
@@ -278,7 +343,7 @@ mod tests {
             log.contains("quoted=\"red\\u{1b}[31m"),
             "a quoted value keeps Debug's escapes: {log}"
         );
-        assert!(log.contains("c1=only\\x85"), "{log}");
+        assert!(log.contains("c1=only\\u{85}"), "{log}");
     }
 
     #[test]
