@@ -127,7 +127,7 @@ impl Cookies {
     fn read<T: DeserializeOwned>(&self, jar: &Jar, name: &str) -> Option<T> {
         // A cookie sealed with another key, or tampered with, does not decrypt and reads as absent.
         jar.get(name)
-            .and_then(|cookie| serde_json::from_str(cookie.value()).ok())
+            .and_then(|value| serde_json::from_str(&value).ok())
     }
 
     fn write<T: Serialize>(
@@ -157,10 +157,10 @@ impl Cookies {
     fn flows(&self, jar: &Jar) -> Vec<(String, i64)> {
         let prefix = self.name(FLOW);
         jar.opened_with_prefix(&prefix)
-            .map(|cookie| {
+            .map(|(name, value)| {
                 let expires =
-                    serde_json::from_str::<Transaction>(cookie.value()).map_or(0, |t| t.expires_ms);
-                (cookie.name().to_owned(), expires)
+                    serde_json::from_str::<Transaction>(&value).map_or(0, |t| t.expires_ms);
+                (name.to_owned(), expires)
             })
             .collect()
     }
@@ -274,17 +274,16 @@ impl Cookies {
     /// on without reading it into an `ExchangeLog` and writing it out again (that was a
     /// quarter of the page's session read).
     pub fn log(&self, jar: &Jar) -> Option<Box<RawValue>> {
-        let cookie = jar.get(&self.name(LOG))?;
-        RawValue::from_string(cookie.value().to_owned()).ok()
+        RawValue::from_string(jar.get(&self.name(LOG))?).ok()
     }
 
     /// The outcome of the last sign-in, read once.
     pub fn take_outcome(&self, jar: Jar) -> (Jar, Option<FlowOutcome>) {
         let name = self.name(OUTCOME);
-        let Some(cookie) = jar.get(&name) else {
+        let Some(value) = jar.get(&name) else {
             return (jar, None);
         };
-        let outcome = serde_json::from_str(cookie.value()).ok();
+        let outcome = serde_json::from_str(&value).ok();
         (jar.remove(self.removal(name)), outcome)
     }
 }

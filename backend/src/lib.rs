@@ -50,6 +50,8 @@ pub struct Inner {
     pub cookies: Cookies,
     /// The key that seals cookies, from the configuration or its file.
     pub cookie_key: Key,
+    /// Its cipher, made once (see [`jar::CookieCipher`]).
+    pub cookie_cipher: jar::CookieCipher,
     pub connections: Connections,
     pub sessions: Arc<Sessions>,
     pub limits: limits::Limits,
@@ -77,9 +79,9 @@ impl std::ops::Deref for AppState {
     }
 }
 
-impl FromRef<AppState> for Key {
-    fn from_ref(state: &AppState) -> Key {
-        state.cookie_key.clone()
+impl FromRef<AppState> for jar::CookieCipher {
+    fn from_ref(state: &AppState) -> jar::CookieCipher {
+        state.cookie_cipher.clone()
     }
 }
 
@@ -116,6 +118,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             config,
             cookies,
+            cookie_cipher: jar::CookieCipher::from(&cookie_key),
             cookie_key,
             connections,
             sessions,
