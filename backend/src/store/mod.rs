@@ -178,7 +178,8 @@ impl RowKey<'_> {
     }
 }
 
-/// Seals and opens token values, each bound to its row and column.
+/// Seals and opens token values, each bound to its row and column. Their base64 is
+/// base64-simd's, as the cookies' (see `jar::CookieCipher`).
 struct Sealer(Aes256Gcm);
 
 impl Sealer {
@@ -198,11 +199,13 @@ impl Sealer {
             .unwrap_or_default();
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
-        STANDARD.encode(sealed)
+        base64_simd::STANDARD.encode_to_string(sealed)
     }
 
     fn open(&self, sealed: &str, row: &RowKey<'_>, column: &str) -> Result<String, StoreError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| StoreError::Unseal)?;
+        let bytes = base64_simd::STANDARD
+            .decode_to_vec(sealed)
+            .map_err(|_| StoreError::Unseal)?;
         self.open_bytes(&bytes, row, column)
     }
 
@@ -901,7 +904,9 @@ impl SealedRow {
             provider: row.text(at(1))?,
             account_id: row.text(at(2))?,
             login: row.text(at(3))?,
-            access_token: STANDARD.decode(row.text(at(4))?).unwrap_or_default(),
+            access_token: base64_simd::STANDARD
+                .decode_to_vec(row.text(at(4))?)
+                .unwrap_or_default(),
             refresh_token: row.maybe_text(at(5))?,
             token_type: row.text(at(6))?,
             expires_at: row.maybe_int(at(7))?,
