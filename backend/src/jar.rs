@@ -7,7 +7,7 @@
 //! and opens only the cookie a handler asks for, once. The cookies it writes are the
 //! same bytes, so a browser's cookies stay valid across the change.
 
-use std::{convert::Infallible, sync::Arc};
+use std::{convert::Infallible, ops::Range, sync::Arc};
 
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
@@ -18,7 +18,7 @@ use axum::{
     http::{HeaderValue, header, request::Parts},
     response::{IntoResponseParts, ResponseParts},
 };
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use cookie::{Cookie, Key, SameSite};
 use rand::Rng;
 
 /// The cookie key's cipher, made once. The cookie crate's private jar made it again for
@@ -86,61 +86,106 @@ impl CookieCipher {
 
 /// The sealed cookies of one request, and what the response changes of them.
 /// Return it from the handler, or the changes are lost.
+///
+/// The request's cookies are kept as places in its `Cookie` header, not parsed into cookies
+/// of their own: the exchange log's is kilobytes long and comes with every page load, and
+/// the cookie crate's parser and jar (a copy of each cookie, a hash set of their names) cost
+/// a flow about 10 k instructions.
 pub struct Jar {
-    /// Every cookie the request carried, as it came, in order: two of one name are both
-    /// kept, so that one planted beside ours (by a sibling domain) cannot hide it.
-    originals: Vec<Cookie<'static>>,
-    /// What the response changes (`delta`); it holds the originals' names, so that a
-    /// removal is sent only for a cookie the browser has.
-    jar: CookieJar,
+    /// The request's `Cookie` headers as they came, joined by `; ` if there were several.
+    header: String,
+    /// Every cookie the request carried, in order: two of one name are both kept, so that
+    /// one planted beside ours (by a sibling domain) cannot hide it.
+    originals: Vec<Original>,
+    /// What the response changes, in the order it changed it: a sealed cookie set, or a
+    /// removal; at most one for a name.
+    changes: Vec<Cookie<'static>>,
     cipher: CookieCipher,
+}
+
+/// One cookie of the request: where its name and value are in [`Jar::header`].
+struct Original {
+    name: Range<usize>,
+    value: Value,
+}
+
+enum Value {
+    /// Where the value is in the header (sealed base64, as written now).
+    At(Range<usize>),
+    /// A value an earlier version wrote percent-encoded, decoded.
+    Decoded(String),
 }
 
 impl Jar {
     /// An empty jar (no cookie came), sealing with `cipher`.
     pub fn new(cipher: CookieCipher) -> Self {
         Self {
+            header: String::new(),
             originals: Vec::new(),
-            jar: CookieJar::new(),
+            changes: Vec::new(),
             cipher,
         }
     }
 
-    /// The jar of `headers`' cookies; their values are opened only when read.
+    /// The jar of `headers`' cookies; their values are opened only when read. A pair
+    /// without `=` or without a name is left out, as the cookie crate's parser leaves it.
     pub fn from_headers(headers: &axum::http::HeaderMap, cipher: CookieCipher) -> Self {
-        let mut originals = Vec::new();
-        let mut jar = CookieJar::new();
+        let mut header = String::new();
         for value in headers.get_all(header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
-            for pair in value.split(';').map(str::trim) {
-                // Our names are plain; a percent-encoded one (`%5F%5FHost-…`) is somebody
-                // else's cookie posing as ours, and is ignored.
-                if pair
-                    .split('=')
-                    .next()
-                    .is_some_and(|name| name.contains('%'))
-                {
-                    continue;
-                }
-                // Values earlier versions wrote percent-encoded are decoded; the rest (sealed
-                // base64, as written now) is taken as it is, without a pass over every byte
-                // (the exchange log's cookie is kilobytes long, and comes with every page load).
-                let parsed = if pair.contains('%') {
-                    Cookie::parse_encoded(pair.to_owned())
-                } else {
-                    Cookie::parse(pair.to_owned())
-                };
-                if let Ok(cookie) = parsed {
-                    // The delta jar needs only the name, to send a removal for it.
-                    jar.add_original(Cookie::new(cookie.name().to_owned(), ""));
-                    originals.push(cookie);
-                }
+            if !header.is_empty() {
+                header.push_str("; ");
             }
+            header.push_str(value);
+        }
+        let mut originals = Vec::new();
+        for pair in header.split(';') {
+            let Some(equals) = pair.find('=') else {
+                continue;
+            };
+            let (name, value) = (&pair[..equals], &pair[equals + 1..]);
+            let (name, value) = (name.trim(), value.trim());
+            // Our names are plain; a percent-encoded one (`%5F%5FHost-…`) is somebody
+            // else's cookie posing as ours, and is ignored.
+            if name.is_empty() || name.contains('%') {
+                continue;
+            }
+            // Where a part of the header is in it (a slice's offset from the header's start).
+            let place = |part: &str| {
+                let from = part.as_ptr() as usize - header.as_ptr() as usize;
+                from..from + part.len()
+            };
+            // Values earlier versions wrote percent-encoded are decoded; the rest (sealed
+            // base64, as written now) is kept where it is, without a copy.
+            let value = if value.contains('%') {
+                match percent_encoding::percent_decode_str(value).decode_utf8() {
+                    Ok(decoded) => Value::Decoded(decoded.into_owned()),
+                    Err(_) => continue,
+                }
+            } else {
+                Value::At(place(value))
+            };
+            originals.push(Original {
+                name: place(name),
+                value,
+            });
         }
         Self {
+            header,
             originals,
-            jar,
+            changes: Vec::new(),
             cipher,
+        }
+    }
+
+    fn name_of(&self, original: &Original) -> &str {
+        &self.header[original.name.clone()]
+    }
+
+    fn value_of<'a>(&'a self, original: &'a Original) -> &'a str {
+        match &original.value {
+            Value::At(place) => &self.header[place.clone()],
+            Value::Decoded(value) => value,
         }
     }
 
@@ -148,20 +193,20 @@ impl Jar {
     /// of that name the request carried that opens. `None` if none does (absent, removed,
     /// sealed with another key, or tampered with).
     pub fn get(&self, name: &str) -> Option<String> {
-        if let Some(changed) = self.jar.delta().find(|cookie| cookie.name() == name) {
+        if let Some(changed) = self.changes.iter().find(|cookie| cookie.name() == name) {
             return self.cipher.open(name, changed.value());
         }
         self.originals
             .iter()
-            .filter(|cookie| cookie.name() == name)
-            .find_map(|cookie| self.cipher.open(name, cookie.value()))
+            .filter(|original| self.name_of(original) == name)
+            .find_map(|original| self.cipher.open(name, self.value_of(original)))
     }
 
     /// The names of the request's cookies that start with `prefix`, whether they open or not.
     pub fn names_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.originals
             .iter()
-            .map(|cookie| cookie.name())
+            .map(|original| self.name_of(original))
             .filter(move |name| name.starts_with(prefix))
     }
 
@@ -173,10 +218,10 @@ impl Jar {
     ) -> impl Iterator<Item = (&'a str, String)> + 'a {
         self.originals
             .iter()
-            .filter(move |cookie| cookie.name().starts_with(prefix))
-            .filter_map(move |cookie| {
-                let name = cookie.name();
-                Some((name, self.cipher.open(name, cookie.value())?))
+            .map(|original| (self.name_of(original), original))
+            .filter(move |(name, _)| name.starts_with(prefix))
+            .filter_map(|(name, original)| {
+                Some((name, self.cipher.open(name, self.value_of(original))?))
             })
     }
 
@@ -185,15 +230,35 @@ impl Jar {
     pub fn set(mut self, mut cookie: Cookie<'static>) -> Self {
         let sealed = self.cipher.seal(cookie.name(), cookie.value());
         cookie.set_value(sealed);
-        self.jar.add(cookie);
+        self.change(cookie);
         self
     }
 
-    /// Removes the cookie of `cookie`'s name (its path and domain say which) in the response.
+    /// Removes the cookie of `cookie`'s name (its path and domain say which) in the response:
+    /// a removal is sent if the request carried one of that name, and a cookie this response
+    /// was to set is not set.
     #[must_use]
-    pub fn remove(mut self, cookie: Cookie<'static>) -> Self {
-        self.jar.remove(cookie);
+    pub fn remove(mut self, mut cookie: Cookie<'static>) -> Self {
+        let name = cookie.name();
+        if self.originals.iter().any(|o| self.name_of(o) == name) {
+            cookie.make_removal();
+            self.change(cookie);
+        } else {
+            self.changes.retain(|changed| changed.name() != name);
+        }
         self
+    }
+
+    /// Sets `cookie` in the response, in place of any change to its name before.
+    fn change(&mut self, cookie: Cookie<'static>) {
+        match self
+            .changes
+            .iter_mut()
+            .find(|changed| changed.name() == cookie.name())
+        {
+            Some(changed) => *changed = cookie,
+            None => self.changes.push(cookie),
+        }
     }
 }
 
@@ -219,7 +284,7 @@ impl IntoResponseParts for Jar {
         // Written as they are: names are plain and sealed values base64, which a cookie may
         // hold unencoded. (Percent-encoding them cost a sign-in thousands of instructions;
         // `from_headers` still decodes what earlier versions encoded.)
-        for cookie in self.jar.delta() {
+        for cookie in &self.changes {
             if let Ok(value) = HeaderValue::from_str(&set_cookie(cookie)) {
                 res.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -304,6 +369,7 @@ impl axum::response::IntoResponse for Jar {
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderMap;
+    use cookie::CookieJar;
 
     use super::*;
 
@@ -463,6 +529,68 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, encoded.parse().unwrap());
         assert!(jar_of(&headers, &key).get("tb_session").is_none());
+    }
+
+    /// The request's cookies are the ones the cookie crate's parser reads from the same
+    /// headers, in order, and several `Cookie` headers are read as one.
+    #[test]
+    fn request_cookies_are_read_as_the_cookie_crate_reads_them() {
+        let key = Key::generate();
+        let sealed = sent(empty(&key).set(Cookie::new("tb_session", "mine")));
+        let pair = sealed[0].split(';').next().unwrap();
+        let first = format!(" a=1;b = two ; ;novalue; =nameless;{pair};c==3");
+        let second = "d=; e=\"quoted\" ;%66=encoded-name".to_owned();
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, first.parse().unwrap());
+        headers.append(header::COOKIE, second.parse().unwrap());
+
+        let jar = jar_of(&headers, &key);
+        let ours: Vec<&str> = jar.names_with_prefix("").collect();
+        let theirs: Vec<String> = Cookie::split_parse(format!("{first};{second}"))
+            .filter_map(Result::ok)
+            .map(|cookie| cookie.name().to_owned())
+            .filter(|name| !name.contains('%'))
+            .collect();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours, ["a", "b", "tb_session", "c", "d", "e"]);
+        assert_eq!(
+            jar.get("tb_session").unwrap(),
+            "mine",
+            "a sealed value between others"
+        );
+    }
+
+    /// A response sends one `Set-Cookie` a name: the last change to it. A removal goes out
+    /// only for a cookie the request carried; one set and removed again is simply not sent.
+    #[test]
+    fn the_last_change_to_a_name_is_the_one_sent() {
+        let key = Key::generate();
+        let set = sent(empty(&key).set(Cookie::new("tb_log", "old")));
+        let jar = jar_of(&cookie_header(&set), &key)
+            .set(Cookie::new("tb_log", "new"))
+            .set(Cookie::new("tb_outcome", "once"))
+            .remove(Cookie::from("tb_outcome"))
+            .remove(Cookie::from("tb_flow_absent"));
+        assert_eq!(
+            jar.get("tb_log").unwrap(),
+            "new",
+            "the response's own value"
+        );
+        let sent_now = sent(jar);
+        assert_eq!(sent_now.len(), 1, "{sent_now:?}");
+        assert!(sent_now[0].starts_with("tb_log="));
+
+        let removed = sent(
+            jar_of(&cookie_header(&set), &key)
+                .set(Cookie::new("tb_log", "newer"))
+                .remove(Cookie::from("tb_log")),
+        );
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(
+            removed[0].starts_with("tb_log=;") && removed[0].contains("Max-Age=0"),
+            "{}",
+            removed[0]
+        );
     }
 
     /// Cookies browsers hold from before this jar sealed them itself (the cookie crate's
