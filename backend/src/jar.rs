@@ -593,6 +593,45 @@ mod tests {
         );
     }
 
+    /// Each seal has a nonce of its own: the same value sealed twice for one name reads
+    /// differently (a repeated nonce would undo AES-GCM), and both open.
+    #[test]
+    fn the_same_value_sealed_twice_is_two_different_seals() {
+        let cipher = CookieCipher::from(&Key::generate());
+        let (one, two) = (
+            cipher.seal("tb_session", "same"),
+            cipher.seal("tb_session", "same"),
+        );
+        assert_ne!(one, two);
+        assert_ne!(one[..16], two[..16], "the nonce, first, differs");
+        assert_eq!(cipher.open("tb_session", &one).unwrap(), "same");
+        assert_eq!(cipher.open("tb_session", &two).unwrap(), "same");
+        assert!(cipher.open("tb_session", "").is_none(), "an empty value");
+    }
+
+    /// Once the response removes a cookie, reading it finds nothing, though the request
+    /// carried it; a value that does not percent-decode is skipped, not taken for ours.
+    #[test]
+    fn a_removed_cookie_reads_as_absent_and_a_broken_escape_hides_nothing() {
+        let key = Key::generate();
+        let set = sent(empty(&key).set(Cookie::new("tb_session", "mine")));
+        let jar = jar_of(&cookie_header(&set), &key);
+        assert_eq!(jar.get("tb_session").unwrap(), "mine");
+        assert!(
+            jar.remove(Cookie::from("tb_session"))
+                .get("tb_session")
+                .is_none()
+        );
+
+        let pair = set[0].split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            format!("tb_session=%ff%fe; {pair}").parse().unwrap(),
+        );
+        assert_eq!(jar_of(&headers, &key).get("tb_session").unwrap(), "mine");
+    }
+
     /// Cookies browsers hold from before this jar sealed them itself (the cookie crate's
     /// private jar did) still open, and the crate opens this jar's: the format is the same.
     #[test]
