@@ -523,7 +523,7 @@ impl Provider {
     ) -> Result<IssuedToken, ProviderError> {
         let endpoints = self.endpoints().await?;
         let code_text = code.secret().clone();
-        let send = self.transport.sender(Some(log.clone()));
+        let send = self.transport.sender(&endpoints.token, Some(log.clone()));
         let response = self
             .client(&endpoints)
             .exchange_code(code)
@@ -557,7 +557,7 @@ impl Provider {
         scope: Option<String>,
     ) -> Result<IssuedToken, ProviderError> {
         let endpoints = self.endpoints().await?;
-        let send = self.transport.sender(None);
+        let send = self.transport.sender(&endpoints.token, None);
         let response = self
             .client(&endpoints)
             .exchange_refresh_token(refresh_token)
