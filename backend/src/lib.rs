@@ -17,6 +17,7 @@ pub mod params;
 pub mod policy;
 pub mod provider;
 pub mod routes;
+pub mod sealed;
 pub mod server;
 pub mod sessions;
 pub mod store;

@@ -12,10 +12,7 @@ mod sessions;
 
 use std::{path::Path, str::FromStr, sync::Arc};
 
-use aes_gcm::{
-    Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
@@ -23,7 +20,10 @@ use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
 use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered};
 
-use crate::clock::{unix_now, unix_now_ns};
+use crate::{
+    clock::{unix_now, unix_now_ns},
+    sealed,
+};
 
 pub use sessions::{NewSession, Pruned, SessionRow, hash_id};
 
@@ -178,34 +178,16 @@ impl RowKey<'_> {
     }
 }
 
-/// Seals and opens token values, each bound to its row and column. Their base64 is
-/// base64-simd's, as the cookies' (see `jar::CookieCipher`).
+/// Seals and opens token values (see [`crate::sealed`]), each bound to its row and column.
 struct Sealer(Aes256Gcm);
 
 impl Sealer {
     fn seal(&self, plaintext: &str, row: &RowKey<'_>, column: &str) -> String {
-        let nonce: [u8; 12] = rand::rng().random();
-        let aad = row.aad(column);
-        let ciphertext = self
-            .0
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: aad.as_bytes(),
-                },
-            )
-            // AES-GCM encryption fails only for inputs beyond 64 GiB.
-            .unwrap_or_default();
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&ciphertext);
-        base64_simd::STANDARD.encode_to_string(sealed)
+        sealed::seal(&self.0, plaintext.as_bytes(), row.aad(column).as_bytes())
     }
 
     fn open(&self, sealed: &str, row: &RowKey<'_>, column: &str) -> Result<String, StoreError> {
-        let bytes = base64_simd::STANDARD
-            .decode_to_vec(sealed)
-            .map_err(|_| StoreError::Unseal)?;
+        let bytes = sealed::decode(sealed).ok_or(StoreError::Unseal)?;
         self.open_bytes(&bytes, row, column)
     }
 
@@ -216,21 +198,8 @@ impl Sealer {
         row: &RowKey<'_>,
         column: &str,
     ) -> Result<String, StoreError> {
-        if bytes.len() < 12 {
-            return Err(StoreError::Unseal);
-        }
-        let (nonce, ciphertext) = bytes.split_at(12);
-        let aad = row.aad(column);
-        let plaintext = self
-            .0
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| StoreError::Unseal)?;
+        let plaintext = sealed::open_bytes(&self.0, bytes, row.aad(column).as_bytes())
+            .ok_or(StoreError::Unseal)?;
         String::from_utf8(plaintext).map_err(|_| StoreError::Unseal)
     }
 }
@@ -904,9 +873,7 @@ impl SealedRow {
             provider: row.text(at(1))?,
             account_id: row.text(at(2))?,
             login: row.text(at(3))?,
-            access_token: base64_simd::STANDARD
-                .decode_to_vec(row.text(at(4))?)
-                .unwrap_or_default(),
+            access_token: sealed::decode(&row.text(at(4))?).unwrap_or_default(),
             refresh_token: row.maybe_text(at(5))?,
             token_type: row.text(at(6))?,
             expires_at: row.maybe_int(at(7))?,
@@ -1110,6 +1077,10 @@ mod tests {
     /// same (sealed here by hand, as `provider/account_id/column`).
     #[test]
     fn a_value_sealed_by_an_earlier_version_still_opens() {
+        use aes_gcm::{
+            Nonce,
+            aead::{Aead, Payload},
+        };
         let cipher = Aes256Gcm::new_from_slice(&[7u8; 32]).unwrap();
         let nonce = [3u8; 12];
         let ciphertext = cipher
