@@ -91,6 +91,64 @@ fn json_field(name: &str, value: &serde_json::Value) -> LogField {
     }
 }
 
+/// The fields of a form body (`application/x-www-form-urlencoded`), split and decoded as
+/// `form_urlencoded::parse` does. A masked field's value is never decoded or copied: the
+/// code, the verifier and the client secret pass through here untouched.
+fn form_fields(body: &[u8]) -> Vec<LogField> {
+    fn decode(bytes: &[u8]) -> String {
+        let plus_as_space: Vec<u8>;
+        let bytes = if bytes.contains(&b'+') {
+            plus_as_space = bytes
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            &plus_as_space[..]
+        } else {
+            bytes
+        };
+        percent_encoding::percent_decode(bytes)
+            .decode_utf8_lossy()
+            .into_owned()
+    }
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            let name = decode(name);
+            if shown(&name) {
+                field(&name, &decode(value))
+            } else {
+                field(&name, "")
+            }
+        })
+        .collect()
+}
+
+/// The top-level fields of a JSON object, or `None` when `body` is not one. A masked scalar
+/// (a token, say) is never parsed into a value of its own; objects and arrays are, to show
+/// what they hold under shown names.
+fn json_fields(body: &[u8]) -> Option<Vec<LogField>> {
+    use serde_json::value::RawValue;
+    let map: std::collections::BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
+    Some(
+        map.iter()
+            .map(|(name, raw)| {
+                let nested = raw.get().starts_with(['{', '[']);
+                if !nested && !shown(name) {
+                    return field(name, "");
+                }
+                match serde_json::from_str(raw.get()) {
+                    Ok(value) => json_field(name, &value),
+                    Err(_) => field(name, ""),
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A request the browser made to `url` (without its query) with the query `params`, as this
 /// server has them already (read from the callback's query, or as the authorize URL was
 /// written): its parameters become the fields, masked by name.
@@ -127,9 +185,7 @@ impl Recorder {
 
     /// A form request to the token endpoint, with its Authorization header if any.
     pub fn request(&self, method: &str, url: &str, authorization: bool, body: &[u8]) {
-        let mut fields: Vec<LogField> = url::form_urlencoded::parse(body)
-            .map(|(k, v)| field(&k, &v))
-            .collect();
+        let mut fields = form_fields(body);
         if authorization {
             fields.insert(0, field("Authorization", ""));
         }
@@ -146,11 +202,9 @@ impl Recorder {
 
     /// The token endpoint's answer: the top-level fields of its JSON, or just its size.
     pub fn response(&self, status: u16, body: &[u8]) {
-        let fields = match serde_json::from_slice::<serde_json::Value>(body) {
-            Ok(serde_json::Value::Object(map)) => {
-                map.iter().map(|(k, v)| json_field(k, v)).collect()
-            }
-            _ => vec![field(
+        let fields = match json_fields(body) {
+            Some(fields) => fields,
+            None => vec![field(
                 "body",
                 &format!("{} bytes, not a JSON object", body.len()),
             )],
@@ -222,6 +276,55 @@ mod tests {
             "{}",
             of("extra").value
         );
+    }
+
+    /// The recorder reads forms and JSON as the `form_urlencoded` and `serde_json` crates do:
+    /// the same fields, names and shown values, and a masked field's value never shown.
+    #[test]
+    fn forms_and_json_read_as_the_crates_read_them() {
+        let forms: [&[u8]; 9] = [
+            b"grant_type=authorization_code&code=1234567&redirect_uri=http%3A%2F%2Flocalhost%2Fcb",
+            b"scope=a+b%20c&&code_verifier=v%2Bx+y&=empty&client_id",
+            b"scope=%D0%B4%D0%B0&error_description=%FF%FEbad&Scope=x=y=z",
+            b"&&&",
+            b"",
+            b"%67rant_type=refresh%5Ftoken&grant%5Ftype=b",
+            b"error=%zz&error_uri=%&expires_in=%4",
+            b"device_name=\xd0\x9f\xff&device_id=+",
+            b"client_secret=s3cr3t&refresh_token=1:r&ok",
+        ];
+        for body in forms {
+            let reference: Vec<LogField> = url::form_urlencoded::parse(body)
+                .map(|(k, v)| field(&k, &v))
+                .collect();
+            assert_eq!(
+                form_fields(body),
+                reference,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let bodies = [
+            r#"{"access_token":"y0_abc","token_type":"bearer","expires_in":3600,"scope":"a b"}"#,
+            r#"{"error":"invalid_grant","error_description":"\u0414\"quoted\"","x":null}"#,
+            r#"{"extra":{"nested_token":"nt","error":"none"},"list":[1,{"scope":"s"}],"expires_in":1.5}"#,
+            r#"{"expires_in":"3600","expires_in":7200,"b":true}"#,
+            r#"[1,2]"#,
+            r#""text""#,
+            r#"{"truncated":"#,
+            "",
+        ];
+        for body in bodies {
+            let reference = match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(serde_json::Value::Object(map)) => Some(
+                    map.iter()
+                        .map(|(k, v)| json_field(k, v))
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            };
+            assert_eq!(json_fields(body.as_bytes()), reference, "{body}");
+        }
     }
 
     #[test]

@@ -119,9 +119,9 @@ impl Transport {
                 status: status.as_u16(),
             });
         }
-        let headers = response.headers().clone();
-        let content_type = headers
-            .get(http::header::CONTENT_TYPE)
+        let content_type_header = response.headers().get(http::header::CONTENT_TYPE).cloned();
+        let content_type = content_type_header
+            .as_ref()
             .and_then(|v| v.to_str().ok())
             .unwrap_or("no content type")
             .to_owned();
@@ -163,7 +163,7 @@ impl Transport {
             });
         }
         let mut builder = http::Response::builder().status(status);
-        if let Some(value) = headers.get(http::header::CONTENT_TYPE) {
+        if let Some(value) = content_type_header {
             builder = builder.header(http::header::CONTENT_TYPE, value);
         }
         builder
@@ -245,15 +245,21 @@ fn describe(error: &reqwest::Error) -> String {
 }
 
 fn looks_like_html(content_type: &str, body: &[u8]) -> bool {
-    let content_type = content_type.to_ascii_lowercase();
-    if content_type.contains("html") {
+    // Case-insensitive, without a lowercased copy of the header.
+    let names = |word: &str| {
+        content_type
+            .as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if names("html") {
         return true;
     }
     let start = body
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(body.len());
-    !content_type.contains("json") && body[start..].starts_with(b"<")
+    body[start..].starts_with(b"<") && !names("json")
 }
 
 #[cfg(test)]
@@ -266,5 +272,7 @@ mod tests {
         assert!(looks_like_html("text/plain", b"  \n<!doctype html>"));
         assert!(!looks_like_html("application/json", b"{\"a\":1}"));
         assert!(!looks_like_html("no content type", b""));
+        assert!(looks_like_html("TEXT/HTML", b"{}"), "whatever its case");
+        assert!(!looks_like_html("Application/JSON", b"<not html>"));
     }
 }
