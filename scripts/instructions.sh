@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# User-space instructions per operation, counted by callgrind: repeatable within a few per
+# User-space instructions per operation, counted by callgrind: repeatable within about a per
 # cent whatever else the machine does (CPU time per operation moves ±25 % with its load), so
 # it tells whether a change to the code made a flow or a token read cheaper. The kernel's
 # share (TCP over loopback, wake-ups, page writes) is not counted: the benchmark's CPU is.
 # Runs the benchmark's release server under valgrind and counts the flows at concurrency 1
 # (login, callback with exchange and save, session read) and the token reads at concurrency 1,
-# the request threads' instructions apart from the SQLite checkpoint thread's.
+# the request threads' instructions apart from the SQLite checkpoint thread's. Counting starts
+# while the server is idle, in the pause the benchmark makes after each warm-up, so every
+# flow and read of the level is counted and nothing else.
 # Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
-# Knobs: FLOWS (150), READS (3000), KEEP=1 keeps the callgrind files (one per thread) for callgrind_annotate. Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+# Knobs: FLOWS (150), READS (3000), FLOOR=1 counts the floor's flows and reads as well
+# (target/release/tokenbridge-floor, under valgrind too: its three times as many flows a level
+# make the run a minute longer), KEEP=1 keeps the callgrind files (one per thread) for
+# callgrind_annotate. Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=$(realpath "${1:-target/release/tokenbridge}")
@@ -15,36 +20,68 @@ flows="${FLOWS:-150}"
 reads="${READS:-3000}"
 command -v callgrind_control >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 . scripts/bench-driver.sh
-pid=""
-trap 'kill ${pid:-} 2>/dev/null || true; stop_bench' EXIT
-cat > "$bench_work/server" <<EOS
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; stop_bench' EXIT
+# A server under valgrind, as the benchmark's child: its wrapper's path, for the binary given.
+under_valgrind() { # name, binary
+  cat > "$bench_work/$1" <<EOS
 #!/bin/sh
-exec valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --callgrind-out-file=$bench_work/out "$binary" "\$@"
+exec valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes --callgrind-out-file=$bench_work/$1.out "$2" "\$@"
 EOS
-chmod +x "$bench_work/server"
-# The server under valgrind is the benchmark's child.
-start_bench "$bench_work/server" "$flows" "$reads"
-count() { # marker to start at, marker to stop at, name of the dump
+  chmod +x "$bench_work/$1"
+  echo "$bench_work/$1"
+}
+server=$(under_valgrind server "$binary")
+if [ -n "${FLOOR:-}" ]; then
+  export BENCH_FLOOR_BIN
+  BENCH_FLOOR_BIN=$(under_valgrind floor "$(realpath target/release/tokenbridge-floor)")
+fi
+# Long enough for callgrind_control to reach an idle server (valgrind takes its commands when
+# a thread next runs: the checkpoint thread wakes every half second).
+export BENCH_PAUSE_MS=3000
+start_bench "$server" "$flows" "$reads"
+begin() { # the line after which the server is idle (naming its pid), the line that must not come before counting starts
   wait_for "$1"
+  local pid
   pid=$(server_pid "$1")
+  pids+=("$pid")
   callgrind_control -i on "$pid" >/dev/null 2>&1
   callgrind_control -z "$pid" >/dev/null 2>&1
-  wait_for "$2"
+  if grep -q "$2" "$bench_log"; then
+    echo "the operations began before counting started; try again" >&2
+    exit 1
+  fi
+}
+end() { # the line to stop at, the line that names the server's pid, name of the dump
+  wait_for "$1"
+  local pid
+  pid=$(server_pid "$2")
   callgrind_control -d "$3" "$pid" >/dev/null 2>&1
   callgrind_control -i off "$pid" >/dev/null 2>&1
 }
-count "==> flows at concurrency 1" "==> flows at concurrency 8" flows
-count "==> token reads at concurrency 1" "==> token reads at concurrency 8" reads
+# tokenbridge's flows at 1 run between its warm-up and the floor's flows at 1, the floor's
+# between those and tokenbridge's at 8; the floor is idle while tokenbridge's reads run.
+begin "==> warmed up" "==> flows at concurrency 1 "
+[ -n "${FLOOR:-}" ] && begin "==> the floor warmed up" "==> the floor: flows at concurrency 1 "
+end "==> the floor: flows at concurrency 1 " "==> warmed up" flows
+[ -n "${FLOOR:-}" ] && end "==> flows at concurrency 8 " "==> the floor warmed up" floor-flows
+begin "==> token reads warmed up" "==> token reads at concurrency 1 "
+[ -n "${FLOOR:-}" ] && begin "==> the floor warmed up" "==> the floor: token reads at concurrency 1 "
+end "==> the floor: token reads at concurrency 1 " "==> warmed up" reads
+[ -n "${FLOOR:-}" ] && end "==> token reads at concurrency 8 " "==> the floor warmed up" floor-reads
 pkill -P "$bench" 2>/dev/null || true
-kill "$bench" "$pid" 2>/dev/null || true
+kill "$bench" "${pids[@]}" 2>/dev/null || true
 wait "$bench" 2>/dev/null || true
-# callgrind writes its last dump as the server exits.
-while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+# callgrind writes its last dump as each server exits.
+for pid in "${pids[@]}"; do
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+done
 # One file per thread and dump (--separate-threads). The SQLite checkpoint thread's share is
 # counted apart: whether a checkpoint lands inside the counted window or just outside it moved
-# single runs by ±6 %, where the request threads' count repeats within about 2 %.
+# single runs by ±6 %, where the request threads' count repeats within about half a per cent.
 declare -A work checkpoints
-for dump in "$bench_work"/out.*; do
+for dump in "$bench_work"/server.out.* "$bench_work"/floor.out.*; do
+  [ -f "$dump" ] || continue
   name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')
   total=$(grep -m1 "^summary:" "$dump" | awk '{print $2}')
   [ -n "$name" ] && [ -n "$total" ] || continue
@@ -56,15 +93,19 @@ for dump in "$bench_work"/out.*; do
     work[$name]=$(( ${work[$name]:-0} + total ))
   fi
   if [ -n "${KEEP:-}" ]; then
-    kept="callgrind.$name.$(basename "$dump" | sed 's/^out\.//').out"
+    kept="callgrind.$name.$(basename "$dump" | sed 's/^[a-z]*\.out\.//').out"
     cp "$dump" "$kept"
     echo "  kept $kept (callgrind_annotate --inclusive=yes $kept)"
   fi
 done
 for name in flows reads; do
   case "$name" in
-    flows) count=$flows what="flow" ;;
-    reads) count=$reads what="token read" ;;
+    flows) count=$flows what="flow" floor_count=$((flows * 3)) ;;
+    reads) count=$reads what="token read" floor_count=$reads ;;
   esac
   echo "user-space instructions per $what: $(( ${work[$name]:-0} / count )) ($count at concurrency 1), and $(( ${checkpoints[$name]:-0} / count )) on the checkpoint thread"
+  if [ -n "${FLOOR:-}" ]; then
+    floor=$(( ${work[floor-$name]:-0} / floor_count ))
+    echo "  the floor's: $floor ($floor_count at concurrency 1); tokenbridge's above it: $(( ${work[$name]:-0} / count - floor ))"
+  fi
 done

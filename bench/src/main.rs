@@ -44,8 +44,9 @@ struct Options {
     /// Where the servers' log goes (beside `out`, `server.log`): a file, as a deployment's
     /// goes to a file or the journal, not the terminal the benchmark prints to.
     log: PathBuf,
-    /// A pause after the warm-up, for a tool to attach to the idle server
-    /// (`scripts/syscalls.sh`).
+    /// A pause after each warm-up (tokenbridge's, the floor's, the token reads'), for a tool
+    /// to attach to the idle server before the flows or reads it counts begin
+    /// (`scripts/syscalls.sh`, `scripts/instructions.sh`).
     pause: Duration,
 }
 
@@ -245,6 +246,8 @@ struct FloorServer {
 }
 
 impl FloorServer {
+    /// Starts the floor and warms it up, then pauses as long as the options say (for a tool
+    /// to attach to it, idle).
     async fn start(
         client: &reqwest::Client,
         options: &Options,
@@ -252,6 +255,8 @@ impl FloorServer {
     ) -> Result<Self, String> {
         let server = start_floor(options, stub)?;
         let _ = run_flows(client, &server.base, 500, 64).await;
+        eprintln!("==> the floor warmed up (server pid {})", server.child.id());
+        tokio::time::sleep(options.pause).await;
         Ok(Self {
             server,
             flows: options.flows * 3,
@@ -792,6 +797,8 @@ async fn run(options: Options) -> Result<(), String> {
     let token_url = format!("{}/api/v1/connections/{login}/token", server.base);
     let bearer = (reqwest::header::AUTHORIZATION, format!("Bearer {API_KEY}"));
     let _ = run_reads(&client, &token_url, bearer.clone(), 500, 64, pid).await;
+    eprintln!("==> token reads warmed up (server pid {pid})");
+    tokio::time::sleep(options.pause).await;
     let mut reads = Vec::new();
     for concurrency in [1, 8, 64] {
         eprintln!("==> token reads at concurrency {concurrency} (server pid {pid})");
