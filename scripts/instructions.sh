@@ -5,7 +5,8 @@
 # share (TCP over loopback, wake-ups, page writes) is not counted: the benchmark's CPU is.
 # Runs the benchmark's release server under valgrind and counts the flows at concurrency 1
 # (login, callback with exchange and save, session read) and the token reads at concurrency 1,
-# the request threads' instructions apart from the SQLite checkpoint thread's. Counting starts
+# the request threads' instructions apart from the SQLite checkpoint thread's, the page's session
+# reads at concurrency 8, and from those a sign-in's (a flow less a session read). Counting starts
 # while the server is idle, in the pause the benchmark makes after each warm-up, so every
 # flow and read of the level is counted and nothing else.
 # Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
@@ -69,6 +70,10 @@ begin "==> token reads warmed up" "==> token reads at concurrency 1 "
 [ -n "${FLOOR:-}" ] && begin "==> the floor warmed up" "==> the floor: token reads at concurrency 1 "
 end "==> the floor: token reads at concurrency 1 " "==> warmed up" reads
 [ -n "${FLOOR:-}" ] && end "==> token reads at concurrency 8 " "==> the floor warmed up" floor-reads
+# The page's session read alone (at concurrency 8, as the benchmark reads it), so that a
+# sign-in's count (login and callback) is a flow's less it, as the benchmark's CPU is.
+begin "==> session reads warmed up" "==> session reads counted"
+end "==> the store alone" "==> warmed up" sessions
 pkill -P "$bench" 2>/dev/null || true
 kill "$bench" "${pids[@]}" 2>/dev/null || true
 wait "$bench" 2>/dev/null || true
@@ -98,14 +103,16 @@ for dump in "$bench_work"/server.out.* "$bench_work"/floor.out.*; do
     echo "  kept $kept (callgrind_annotate --inclusive=yes $kept)"
   fi
 done
-for name in flows reads; do
+for name in flows reads sessions; do
   case "$name" in
-    flows) count=$flows what="flow" floor_count=$((flows * 3)) ;;
-    reads) count=$reads what="token read" floor_count=$reads ;;
+    flows) count=$flows what="flow" floor_count=$((flows * 3)) level=1 ;;
+    reads) count=$reads what="token read" floor_count=$reads level=1 ;;
+    sessions) count=$reads what="session read" floor_count="" level=8 ;;
   esac
-  echo "user-space instructions per $what: $(( ${work[$name]:-0} / count )) ($count at concurrency 1), and $(( ${checkpoints[$name]:-0} / count )) on the checkpoint thread"
-  if [ -n "${FLOOR:-}" ]; then
+  echo "user-space instructions per $what: $(( ${work[$name]:-0} / count )) ($count at concurrency $level), and $(( ${checkpoints[$name]:-0} / count )) on the checkpoint thread"
+  if [ -n "${FLOOR:-}" ] && [ -n "$floor_count" ]; then
     floor=$(( ${work[floor-$name]:-0} / floor_count ))
     echo "  the floor's: $floor ($floor_count at concurrency 1); tokenbridge's above it: $(( ${work[$name]:-0} / count - floor ))"
   fi
 done
+echo "user-space instructions per sign-in (login and callback: a flow less a session read): $(( ${work[flows]:-0} / flows - ${work[sessions]:-0} / reads ))"

@@ -130,6 +130,12 @@ fn form_fields(body: &[u8]) -> Vec<LogField> {
 /// The top-level fields of a JSON object, or `None` when `body` is not one. A masked scalar
 /// (a token, say) is never parsed into a value of its own; objects and arrays are, to show
 /// what they hold under shown names.
+///
+/// So a masked scalar is not checked either: an answer that serde_json would refuse whole
+/// for one (a lone surrogate escape such as `"\ud800"` in a token, a number such as `1e400`)
+/// still shows its other fields, with that one masked. A value under a shown name that cannot
+/// be read (the same escape or number, or nesting deeper than serde_json's limit) shows as
+/// empty.
 fn json_fields(body: &[u8]) -> Option<Vec<LogField>> {
     use serde_json::value::RawValue;
     let map: std::collections::BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
@@ -309,6 +315,7 @@ mod tests {
             r#"{"error":"invalid_grant","error_description":"\u0414\"quoted\"","x":null}"#,
             r#"{"extra":{"nested_token":"nt","error":"none"},"list":[1,{"scope":"s"}],"expires_in":1.5}"#,
             r#"{"expires_in":"3600","expires_in":7200,"b":true}"#,
+            " {\n \"extra\" :\t{ \"error\" : \"none\" } , \"list\":  [ {\"scope\":\"s\"} ] ,\"scope\" : \"a\" }\n",
             r#"[1,2]"#,
             r#""text""#,
             r#"{"truncated":"#,
@@ -325,6 +332,13 @@ mod tests {
             };
             assert_eq!(json_fields(body.as_bytes()), reference, "{body}");
         }
+        // Where the two readings part (see `json_fields`): a masked value serde_json refuses.
+        let fields = json_fields(br#"{"access_token":"\ud800","expires_in":1e400,"scope":"a"}"#)
+            .expect("read field by field");
+        let of = |name: &str| fields.iter().find(|f| f.name == name).expect(name);
+        assert!(of("access_token").masked && of("access_token").value.is_empty());
+        assert_eq!(of("scope").value, "a");
+        assert!(!of("expires_in").masked && of("expires_in").value.is_empty());
     }
 
     #[test]

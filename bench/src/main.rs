@@ -44,7 +44,7 @@ struct Options {
     /// Where the servers' log goes (beside `out`, `server.log`): a file, as a deployment's
     /// goes to a file or the journal, not the terminal the benchmark prints to.
     log: PathBuf,
-    /// A pause after each warm-up (tokenbridge's, the floor's, the token reads'), for a tool
+    /// A pause after each warm-up (tokenbridge's, the floor's, the token and session reads'), for a tool
     /// to attach to the idle server before the flows or reads it counts begin
     /// (`scripts/syscalls.sh`, `scripts/instructions.sh`).
     pause: Duration,
@@ -825,6 +825,9 @@ async fn run(options: Options) -> Result<(), String> {
     let session_url = format!("{}/api/session", server.base);
     let cookie = (reqwest::header::COOKIE, cookies);
     let _ = run_reads(&client, &session_url, cookie.clone(), 200, 8, pid).await;
+    eprintln!("==> session reads warmed up (server pid {pid})");
+    tokio::time::sleep(options.pause).await;
+    eprintln!("==> session reads counted (server pid {pid})");
     let sessions = run_reads(&client, &session_url, cookie, options.reads, 8, pid).await;
 
     floor.session_cpu_us = floor_server.session_reads(&client).await?;
