@@ -275,7 +275,10 @@ impl FloorServer {
         concurrency: usize,
     ) -> Result<(Option<f64>, Option<f64>, Vec<Duration>), String> {
         let pid = self.pid();
-        eprintln!("==> the floor: flows at concurrency {concurrency} (server pid {pid})");
+        eprintln!(
+            "==> the floor: flows at concurrency {concurrency} ({} flows, server pid {pid})",
+            self.flows
+        );
         let before = cpu_times(pid);
         let level = run_flows(client, &self.server.base, self.flows, concurrency).await;
         if level.errors > 0 {
