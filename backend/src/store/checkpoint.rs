@@ -8,16 +8,22 @@
 //! reader or writer) every few tens of milliseconds while pages come in. They keep SQLite's
 //! own checkpoint for a log ten times as long.
 //!
-//! Under a steady stream of sign-ins that fallback is reached all the same, every 10,000
-//! pages: the log starts over (its next frame written at its start) only when a write begins
-//! with all of it copied, and a checkpoint takes milliseconds (it syncs both files) while
-//! commits keep coming, so no write ever finds it so. The commit that finds the log past
-//! [`FALLBACK_PAGES`] copies what came in since this thread's last pass and syncs, on its
-//! runtime thread. Measured and not taken: a second pass with this process's writers held
-//! once the log is long, which lets it start over (a log of 3,000–5,000 pages at most in
-//! the benchmark, not 10,000); the writers wait through its syncs (1–10 ms), the callback's
-//! p99 rose at concurrency 1 and 8 in three benchmark pairs, and CPU per sign-in did not move
-//! (see docs/performance.md, *Measured and not taken*).
+//! Under a steady stream of sign-ins the log never starts over by itself (its next frame
+//! written at its start): SQLite starts it over only for a write that begins with all of it
+//! copied, and a checkpoint takes milliseconds (it syncs both files) while commits keep
+//! coming. So once the log passes [`RESTART_PAGES`] this thread makes a second pass with this
+//! process's writers held — the store's write lock, which they wait on asynchronously, no
+//! runtime thread blocked — copying only what came in during its first, and the next write
+//! starts the log over. Until the eighth session of 2026-12-06 the commit that found the log
+//! past the fallback did that itself, on its runtime thread, with up to 50 ms of pages left
+//! to copy (about 6 ms there, three `fsync`s on a runtime thread); held by this thread at the
+//! same length, the callback's p99 at concurrency 8 went from 5.2–6.1 ms to 3.7–4.9 ms in four
+//! benchmark pairs, at 1 and in CPU per sign-in it did not move. The commits keep SQLite's
+//! own checkpoint for a log past [`FALLBACK_PAGES`], should this thread fall behind or be
+//! missing. Measured and not taken before: that second pass far more often (once the log
+//! passed 1,000 pages), on a machine whose syncs took up to 10 ms: writers waited through 53
+//! of them in a run, and the callback's p99 rose (see docs/performance.md, *Measured and not
+//! taken*).
 
 use std::{
     path::Path,
@@ -31,11 +37,15 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags};
 
-/// The log length (pages) at which an inline connection's commit checkpoints by itself: under
-/// steady writes, once every this many pages (see above).
-pub(super) const FALLBACK_PAGES: i64 = 10_000;
+/// The log length (pages, 40 MB) past which the thread's pass is followed by one with this
+/// process's writers held, after which the log starts over: under steady writes, once every
+/// this many pages (see above).
+const RESTART_PAGES: i64 = 10_000;
+/// The log length (pages) at which an inline connection's commit checkpoints by itself: a
+/// thread behind by more than 100 passes' pages at the fastest sign-ins, or none.
+pub(super) const FALLBACK_PAGES: i64 = 15_000;
 /// The pause between checkpoints while pages come in: at the benchmark's fastest sign-ins
-/// the log grows by about 2,500 pages in it (10 MB), a quarter of [`FALLBACK_PAGES`].
+/// the log grows by about 2,500 pages in it (10 MB), a quarter of [`RESTART_PAGES`].
 const BUSY_PAUSE: Duration = Duration::from_millis(50);
 /// The pause while nothing is written. The first write after it wakes the thread (see
 /// [`Checkpointer::wrote`]): at the fastest sign-ins the log would pass [`FALLBACK_PAGES`] in
@@ -51,9 +61,19 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing the SQLite file at `path` (already in write-ahead-log mode). If
-    /// the thread cannot start, commits checkpoint by themselves at [`FALLBACK_PAGES`].
-    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+    /// Starts checkpointing the SQLite file at `path` (already in write-ahead-log mode), whose
+    /// writers in this process take `write_lock` in turn. If the thread cannot start, commits
+    /// checkpoint by themselves at [`FALLBACK_PAGES`].
+    pub fn start(path: &Path, write_lock: Arc<tokio::sync::Mutex<()>>) -> rusqlite::Result<Self> {
+        Self::restarting_at(path, Some(write_lock), RESTART_PAGES)
+    }
+
+    /// As [`Checkpointer::start`], holding the writers past `restart_pages` (with a lock).
+    fn restarting_at(
+        path: &Path,
+        write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+        restart_pages: i64,
+    ) -> rusqlite::Result<Self> {
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -64,7 +84,7 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn({
                 let (stop, idle) = (Arc::clone(&stop), Arc::clone(&idle));
-                move || run(&connection, &stop, &idle)
+                move || run(&connection, write_lock.as_deref(), restart_pages, &stop, &idle)
             })
             .inspect_err(|error| {
                 tracing::warn!(%error, "cannot start the SQLite checkpoint thread; commits checkpoint by themselves");
@@ -97,13 +117,28 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(connection: &Connection, stop: &AtomicBool, idle: &AtomicBool) {
+fn run(
+    connection: &Connection,
+    write_lock: Option<&tokio::sync::Mutex<()>>,
+    restart_pages: i64,
+    stop: &AtomicBool,
+    idle: &AtomicBool,
+) {
     // Said once when checkpoints start failing (a full disk, say) and once when they work again,
     // not twice a second.
     let mut failing = false;
     let mut last = None;
     while !stop.load(Ordering::Relaxed) {
-        let pause = match checkpoint(connection) {
+        let pass = checkpoint(connection).and_then(|log| match write_lock {
+            // What came in during the pass, copied with no writer between it and the next
+            // write (a write by another process, the `token` command's, may still come first).
+            Some(lock) if log.pages >= restart_pages => {
+                let _writers = lock.blocking_lock();
+                checkpoint(connection)
+            }
+            _ => Ok(log),
+        });
+        let pause = match pass {
             Ok(log) => {
                 if failing {
                     tracing::info!("SQLite checkpoints work again");
@@ -208,6 +243,38 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A log written without a pause still starts over: the thread copies the rest of it
+    /// with the writers held, and the next commit writes at its start. Without that, the log
+    /// file held every commit of the loop (one page each), since no commit found it all copied.
+    #[test]
+    fn a_log_written_without_a_pause_still_starts_over() {
+        let (dir, path, writer) = wal_file("restart", 1);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let checkpointer =
+            Checkpointer::restarting_at(&path, Some(Arc::clone(&lock)), 100).unwrap();
+        // As the store's writers write: each commit under the lock, the next one at once.
+        let started = std::time::Instant::now();
+        let mut commits = 0_u64;
+        while commits < 2_000 || started.elapsed() < Duration::from_millis(500) {
+            let _writing = lock.blocking_lock();
+            writer.execute("UPDATE t SET x = x + 1", []).unwrap();
+            commits += 1;
+        }
+        drop(checkpointer);
+        let log = std::fs::metadata(dir.join("t.db-wal")).unwrap().len();
+        let page = writer
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, u64>(0))
+            .unwrap();
+        // A 32-byte header, then a 24-byte header and a page for each frame.
+        let frames = log.saturating_sub(32) / (page + 24);
+        assert!(
+            frames < commits / 2,
+            "{frames} frames in the log after {commits} one-page commits"
+        );
+        drop(writer);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// What is committed reaches the database file itself, not only its log: a backup that
     /// copies the file alone (without `-wal`) has it.
     #[test]
@@ -230,7 +297,7 @@ mod tests {
             "without a checkpoint, only the log has it"
         );
 
-        let checkpointer = Checkpointer::start(&path).unwrap();
+        let checkpointer = Checkpointer::restarting_at(&path, None, RESTART_PAGES).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while in_the_file_alone() == 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -16,7 +16,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard, PoisonError, TryLockError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError},
     time::Duration,
 };
 
@@ -59,13 +59,14 @@ pub(super) struct Inline {
 
 impl Inline {
     /// Opens a first connection to the file at `path`, which sqlx has opened and migrated,
-    /// and checks that it sees the store's tables.
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+    /// and checks that it sees the store's tables. This process's writers take `write_lock`
+    /// in turn; the checkpoint thread takes it too, to let the log start over.
+    pub fn open(path: &Path, write_lock: Arc<tokio::sync::Mutex<()>>) -> rusqlite::Result<Self> {
         let inline = Self {
             path: path.to_owned(),
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
-            checkpointer: Checkpointer::start(path)?,
+            checkpointer: Checkpointer::start(path, write_lock)?,
         };
         inline.with(Access::Reads, |db| {
             db.execute_batch(

@@ -382,6 +382,9 @@ impl Store {
                 .map_err(|_| StoreError::BadKey("store key".into()))?,
         );
         let postgres = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        // This process's SQLite writes take it in turn (see `writing`); so does the checkpoint
+        // that lets the write-ahead log start over (see `checkpoint`).
+        let write_lock = Arc::new(tokio::sync::Mutex::new(()));
         let (cache, inline) = if sqlite {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             let file = options.get_filename().to_string_lossy().into_owned();
@@ -397,7 +400,7 @@ impl Store {
                 tracing::warn!("SQLite: the session tables keep their rowids: {error}");
             }
             let inline = if plain_file {
-                Inline::open(Path::new(&file))
+                Inline::open(Path::new(&file), Arc::clone(&write_lock))
                     .inspect_err(|error| {
                         tracing::warn!(
                             "the sign-in statements go through sqlx: SQLite inline: {error}"
@@ -422,7 +425,7 @@ impl Store {
         Ok(Self {
             pool,
             sealer: Arc::new(sealer),
-            write_lock: sqlite.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            write_lock: sqlite.then_some(write_lock),
             cache: Arc::new(cache),
             inline,
             postgres,
