@@ -6,15 +6,16 @@
 //! at concurrency 1, and a runtime thread stalled meanwhile at any concurrency). The inline
 //! connections leave the log to this thread, which checkpoints `PASSIVE` (waiting for no
 //! reader or writer) every few tens of milliseconds while pages come in. They keep SQLite's
-//! own checkpoint for a log ten times as long.
+//! own checkpoint for a log fifteen times as long.
 //!
 //! Under a steady stream of sign-ins the log never starts over by itself (its next frame
 //! written at its start): SQLite starts it over only for a write that begins with all of it
 //! copied, and a checkpoint takes milliseconds (it syncs both files) while commits keep
 //! coming. So once the log passes [`RESTART_PAGES`] this thread makes a second pass with this
 //! process's writers held — the store's write lock, which they wait on asynchronously, no
-//! runtime thread blocked — copying only what came in during its first, and the next write
-//! starts the log over. Until the eighth session of 2026-12-06 the commit that found the log
+//! runtime thread blocked — copying only what came in since its first (during it, and from
+//! the writers queued ahead of it for the lock), and the next write starts the log over (on
+//! its runtime thread it syncs the log's new header, one `fsync`). Until the eighth session of 2026-12-06 the commit that found the log
 //! past the fallback did that itself, on its runtime thread, with up to 50 ms of pages left
 //! to copy (about 6 ms there, three `fsync`s on a runtime thread); held by this thread at the
 //! same length, the callback's p99 at concurrency 8 went from 5.2–6.1 ms to 3.7–4.9 ms in four
@@ -41,15 +42,16 @@ use rusqlite::{Connection, OpenFlags};
 /// process's writers held, after which the log starts over: under steady writes, once every
 /// this many pages (see above).
 const RESTART_PAGES: i64 = 10_000;
-/// The log length (pages) at which an inline connection's commit checkpoints by itself: a
-/// thread behind by more than 100 passes' pages at the fastest sign-ins, or none.
+/// The log length (pages) at which an inline connection's commit checkpoints by itself: for a
+/// thread some 50–100 ms behind at the benchmark's fastest sign-ins (the log restarts at
+/// 10,000–13,000 pages there), or none.
 pub(super) const FALLBACK_PAGES: i64 = 15_000;
 /// The pause between checkpoints while pages come in: at the benchmark's fastest sign-ins
 /// the log grows by about 2,500 pages in it (10 MB), a quarter of [`RESTART_PAGES`].
 const BUSY_PAUSE: Duration = Duration::from_millis(50);
 /// The pause while nothing is written. The first write after it wakes the thread (see
-/// [`Checkpointer::wrote`]): at the fastest sign-ins the log would pass [`FALLBACK_PAGES`] in
-/// a fifth of it.
+/// [`Checkpointer::wrote`]): at the fastest sign-ins the log would pass [`RESTART_PAGES`] in
+/// two fifths of it.
 const IDLE_PAUSE: Duration = Duration::from_millis(500);
 
 /// The thread that checkpoints one SQLite file, stopped when this is dropped.
@@ -78,6 +80,9 @@ impl Checkpointer {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        // Busy at once rather than waiting (a pass with the writers held must not make them
+        // wait seconds on another process's lock): the next pass tries again.
+        connection.busy_timeout(Duration::ZERO)?;
         let stop = Arc::new(AtomicBool::new(false));
         let idle = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
@@ -111,7 +116,8 @@ impl Drop for Checkpointer {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
             thread.thread().unpark();
-            // Ends within one checkpoint; a panicked thread has nothing more to say.
+            // Ends within a pass or two and a wait for the write lock (which no one holds once
+            // the store is being dropped); a panicked thread has nothing more to say.
             let _ = thread.join();
         }
     }
@@ -204,6 +210,8 @@ mod tests {
     fn wal_file(label: &str, x: i64) -> (std::path::PathBuf, std::path::PathBuf, Connection) {
         let dir =
             std::env::temp_dir().join(format!("tb-checkpoint-{label}-{}", std::process::id()));
+        // Nothing of an earlier run's (its log, say) under the same process id.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
         let _ = std::fs::remove_file(&path);
@@ -249,6 +257,8 @@ mod tests {
     #[test]
     fn a_log_written_without_a_pause_still_starts_over() {
         let (dir, path, writer) = wal_file("restart", 1);
+        // As the inline connections commit: no sync of the log at each commit.
+        writer.pragma_update(None, "synchronous", "NORMAL").unwrap();
         let lock = Arc::new(tokio::sync::Mutex::new(()));
         let checkpointer =
             Checkpointer::restarting_at(&path, Some(Arc::clone(&lock)), 100).unwrap();
@@ -258,6 +268,9 @@ mod tests {
         while commits < 2_000 || started.elapsed() < Duration::from_millis(500) {
             let _writing = lock.blocking_lock();
             writer.execute("UPDATE t SET x = x + 1", []).unwrap();
+            // As `Inline::with` does: a thread that found no pages in its last pass (this
+            // loop stalled on a busy machine) goes back to work.
+            checkpointer.wrote();
             commits += 1;
         }
         drop(checkpointer);

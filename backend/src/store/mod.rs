@@ -210,7 +210,8 @@ pub struct Store {
     pool: AnyPool,
     sealer: Arc<Sealer>,
     /// SQLite takes one writer at a time, and a writer that finds the file busy sleeps for
-    /// milliseconds: this process's writers queue here instead. `None` for PostgreSQL.
+    /// milliseconds: this process's writers queue here instead (and the checkpoint thread, to
+    /// let the log start over: see `checkpoint`). `None` for PostgreSQL.
     write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
     /// The rows of recent token reads, sealed, until anything writes.
     cache: Arc<cache::RowCache>,
