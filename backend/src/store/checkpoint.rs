@@ -15,10 +15,10 @@
 //! process's writers held — the store's write lock, which they wait on asynchronously, no
 //! runtime thread blocked — copying only what came in since its first (during it, and from
 //! the writers queued ahead of it for the lock), and the next write starts the log over (on
-//! its runtime thread it syncs the log's new header, one `fsync`). Until the eighth session of 2026-12-06 the commit that found the log
-//! past the fallback did that itself, on its runtime thread, with up to 50 ms of pages left
-//! to copy (about 6 ms there, three `fsync`s on a runtime thread); held by this thread at the
-//! same length, the callback's p99 at concurrency 8 went from 5.2–6.1 ms to 3.7–4.9 ms in four
+//! its runtime thread it syncs the log's new header, one `fsync`). Until the eighth session
+//! of 2026-12-06 the commit that found the log past the fallback did that itself, on its
+//! runtime thread, with up to 50 ms of pages left to copy (about 6 ms there, three `fsync`s
+//! on a runtime thread); held by this thread at the same length, the callback's p99 at concurrency 8 went from 5.2–6.1 ms to 3.7–4.9 ms in four
 //! benchmark pairs, at 1 and in CPU per sign-in it did not move. The commits keep SQLite's
 //! own checkpoint for a log past [`FALLBACK_PAGES`], should this thread fall behind or be
 //! missing. Measured and not taken before: that second pass far more often (once the log
@@ -67,13 +67,13 @@ impl Checkpointer {
     /// writers in this process take `write_lock` in turn. If the thread cannot start, commits
     /// checkpoint by themselves at [`FALLBACK_PAGES`].
     pub fn start(path: &Path, write_lock: Arc<tokio::sync::Mutex<()>>) -> rusqlite::Result<Self> {
-        Self::restarting_at(path, Some(write_lock), RESTART_PAGES)
+        Self::restarting_at(path, write_lock, RESTART_PAGES)
     }
 
-    /// As [`Checkpointer::start`], holding the writers past `restart_pages` (with a lock).
+    /// As [`Checkpointer::start`], holding the writers past `restart_pages`.
     fn restarting_at(
         path: &Path,
-        write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+        write_lock: Arc<tokio::sync::Mutex<()>>,
         restart_pages: i64,
     ) -> rusqlite::Result<Self> {
         let connection = Connection::open_with_flags(
@@ -89,7 +89,7 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn({
                 let (stop, idle) = (Arc::clone(&stop), Arc::clone(&idle));
-                move || run(&connection, write_lock.as_deref(), restart_pages, &stop, &idle)
+                move || run(&connection, &write_lock, restart_pages, &stop, &idle)
             })
             .inspect_err(|error| {
                 tracing::warn!(%error, "cannot start the SQLite checkpoint thread; commits checkpoint by themselves");
@@ -125,7 +125,7 @@ impl Drop for Checkpointer {
 
 fn run(
     connection: &Connection,
-    write_lock: Option<&tokio::sync::Mutex<()>>,
+    write_lock: &tokio::sync::Mutex<()>,
     restart_pages: i64,
     stop: &AtomicBool,
     idle: &AtomicBool,
@@ -135,14 +135,14 @@ fn run(
     let mut failing = false;
     let mut last = None;
     while !stop.load(Ordering::Relaxed) {
-        let pass = checkpoint(connection).and_then(|log| match write_lock {
-            // What came in during the pass, copied with no writer between it and the next
-            // write (a write by another process, the `token` command's, may still come first).
-            Some(lock) if log.pages >= restart_pages => {
-                let _writers = lock.blocking_lock();
-                checkpoint(connection)
+        let pass = checkpoint(connection).and_then(|log| {
+            if log.pages < restart_pages {
+                return Ok(log);
             }
-            _ => Ok(log),
+            // What came in since, copied with no writer of this process between it and the
+            // next write (another process's, the `token` command's, may still come first).
+            let _writers = write_lock.blocking_lock();
+            checkpoint(connection)
         });
         let pause = match pass {
             Ok(log) => {
@@ -260,8 +260,7 @@ mod tests {
         // As the inline connections commit: no sync of the log at each commit.
         writer.pragma_update(None, "synchronous", "NORMAL").unwrap();
         let lock = Arc::new(tokio::sync::Mutex::new(()));
-        let checkpointer =
-            Checkpointer::restarting_at(&path, Some(Arc::clone(&lock)), 100).unwrap();
+        let checkpointer = Checkpointer::restarting_at(&path, Arc::clone(&lock), 100).unwrap();
         // As the store's writers write: each commit under the lock, the next one at once.
         let started = std::time::Instant::now();
         let mut commits = 0_u64;
@@ -310,7 +309,7 @@ mod tests {
             "without a checkpoint, only the log has it"
         );
 
-        let checkpointer = Checkpointer::restarting_at(&path, None, RESTART_PAGES).unwrap();
+        let checkpointer = Checkpointer::start(&path, Arc::default()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while in_the_file_alone() == 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
