@@ -84,6 +84,9 @@ impl Inline {
         )?;
         // Busy at once rather than sleeping on the runtime's thread (see above).
         connection.busy_timeout(Duration::ZERO)?;
+        // Every statement of a sign-in and of the page's read, and a batch's (see `batch`),
+        // stays prepared: rusqlite keeps 16 by default.
+        connection.set_prepared_statement_cache_capacity(32);
         // As the sqlx connections have them (see Store::open; sqlx turns foreign keys on).
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;

@@ -4,6 +4,7 @@
 //! written, bound to their connection and column, so the database file alone
 //! reveals no token.
 
+mod batch;
 mod cache;
 mod checkpoint;
 mod inline;
@@ -114,6 +115,8 @@ pub enum StoreError {
     BadKey(String),
     #[error("the database's tables could not be rebuilt without rowids (nothing was changed): {0}")]
     Rebuild(String),
+    #[error("the write was not run: the batch it joined ended first")]
+    Abandoned,
 }
 
 /// The 32-byte key that seals tokens at rest.
@@ -217,6 +220,8 @@ pub struct Store {
     cache: Arc<cache::RowCache>,
     /// A SQLite file's hot statements (sign-ins, the page's read), run on the caller's thread.
     inline: Option<Arc<Inline>>,
+    /// Sign-ins' writes to that file, committed together when they queue for the write lock.
+    batch: Arc<batch::Batch>,
     postgres: bool,
 }
 
@@ -429,6 +434,7 @@ impl Store {
             write_lock: sqlite.then_some(write_lock),
             cache: Arc::new(cache),
             inline,
+            batch: Arc::default(),
             postgres,
         })
     }
@@ -452,63 +458,31 @@ impl Store {
             .refresh_token
             .as_ref()
             .map(|t| self.sealer.seal(t.secret(), &row, "refresh_token"));
-        let id = new_id();
-        let now_ns = unix_now_ns();
-        let args = [
-            Arg::Text(&id),
-            Arg::Text(&new.provider),
-            Arg::Text(&new.account_id),
-            Arg::Text(&new.login),
-            Arg::Text(&access),
-            Arg::MaybeText(refresh.as_deref()),
-            Arg::Text(&new.token_type),
-            Arg::MaybeInt(new.expires_at),
-            Arg::MaybeText(new.scope.as_deref()),
-            Arg::Text(Status::Active.as_str()),
-            Arg::MaybeText(new.device_id.as_deref()),
-            Arg::MaybeText(new.device_name.as_deref()),
-            Arg::Int(now),
-            Arg::MaybeInt(None),
-            Arg::Int(now_ns),
-        ];
-        let session_steps = sessions::start(session, now);
-        let _writing = self.writing().await;
-        let inline = self.inline(Access::Writes, |db| {
-            let tx = db.transaction()?;
-            let saved = tx
-                .prepare_cached(&numbered(SAVE_CONNECTION))?
-                .query_row(rusqlite::params_from_iter(&args), |row| {
-                    Ok(Saved::read(row))
-                })??;
-            if saved.login != new.login {
-                tx.prepare_cached(&numbered(RENAME_CONNECTION))?.execute(
-                    rusqlite::params_from_iter(&[Arg::Text(&new.login), Arg::Text(&saved.id)]),
-                )?;
-            }
-            sessions::run_inline(&tx, &session_steps, &saved.id)?;
-            tx.commit()?;
-            Ok(saved)
+        let save = Arc::new(Save {
+            id: new_id(),
+            provider: new.provider.clone(),
+            account_id: new.account_id.clone(),
+            login: new.login.clone(),
+            access,
+            refresh,
+            token_type: new.token_type.clone(),
+            expires_at: new.expires_at,
+            scope: new.scope.clone(),
+            device_id: new.device_id.clone(),
+            device_name: new.device_name.clone(),
+            now,
+            now_ns: unix_now_ns(),
+            session: session.clone(),
         });
-        let saved = match inline {
+        let batched = self
+            .batched({
+                let save = Arc::clone(&save);
+                move |db| save.inline(db)
+            })
+            .await;
+        let saved = match batched {
             Some(saved) => saved?,
-            None => {
-                let mut tx = self.pool.begin().await?;
-                let row = bind_sqlx(sqlx::query(SAVE_CONNECTION), &args)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let saved = Saved::read(&row)?;
-                if saved.login != new.login {
-                    sqlx::query(RENAME_CONNECTION)
-                        .bind(new.login.as_str())
-                        .bind(saved.id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
-                self.announce(&mut tx).await?;
-                tx.commit().await?;
-                saved
-            }
+            None => self.save_sign_in_apart(&save).await?,
         };
         self.cache.changed();
         Ok(Connection {
@@ -529,6 +503,51 @@ impl Store {
             device_id: new.device_id,
             device_name: new.device_name,
         })
+    }
+
+    /// The sign-in's save apart from any batch: inline when the file is free by now, else
+    /// through sqlx (whose worker waits for another process's lock), under the write lock.
+    async fn save_sign_in_apart(&self, save: &Save) -> Result<Saved, StoreError> {
+        let _writing = self.writing().await;
+        let inline = self.inline(Access::Writes, |db| {
+            let tx = db.transaction()?;
+            let saved = save.inline(&tx)?;
+            tx.commit()?;
+            Ok(saved)
+        });
+        if let Some(saved) = inline {
+            return saved;
+        }
+        let args = save.args();
+        let session_steps = sessions::start(&save.session, save.now);
+        let mut tx = self.pool.begin().await?;
+        let row = bind_sqlx(sqlx::query(SAVE_CONNECTION), &args)
+            .fetch_one(&mut *tx)
+            .await?;
+        let saved = Saved::read(&row)?;
+        if saved.login != save.login {
+            sqlx::query(RENAME_CONNECTION)
+                .bind(save.login.as_str())
+                .bind(saved.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
+        self.announce(&mut tx).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Runs `work` on the SQLite file's writing connection, in a transaction it may share
+    /// with other sign-ins' writes queued beside it (see [`batch`]); `None` when it must go
+    /// through sqlx instead (PostgreSQL, an in-memory database, or another process holding
+    /// the file just now).
+    async fn batched<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Option<Result<T, StoreError>> {
+        let (inline, write_lock) = (self.inline.as_deref()?, self.write_lock.as_deref()?);
+        self.batch.write(inline, write_lock, work).await
     }
 
     /// Runs `work` on the SQLite file inline (see [`inline`]); `None` when it must go
@@ -889,6 +908,63 @@ impl SealedRow {
             refreshed_at: row.maybe_int(at(13))?,
             touched_ns: row.int(at(14))?,
         })
+    }
+}
+
+/// What a sign-in writes: its connection's row (tokens sealed) and its session.
+struct Save {
+    id: String,
+    provider: String,
+    account_id: String,
+    login: String,
+    access: String,
+    refresh: Option<String>,
+    token_type: String,
+    expires_at: Option<i64>,
+    scope: Option<String>,
+    device_id: Option<String>,
+    device_name: Option<String>,
+    now: i64,
+    now_ns: i64,
+    session: NewSession,
+}
+
+impl Save {
+    /// The row's values in the order [`SAVE_CONNECTION`] binds them.
+    fn args(&self) -> [Arg<'_>; 15] {
+        [
+            Arg::Text(&self.id),
+            Arg::Text(&self.provider),
+            Arg::Text(&self.account_id),
+            Arg::Text(&self.login),
+            Arg::Text(&self.access),
+            Arg::MaybeText(self.refresh.as_deref()),
+            Arg::Text(&self.token_type),
+            Arg::MaybeInt(self.expires_at),
+            Arg::MaybeText(self.scope.as_deref()),
+            Arg::Text(Status::Active.as_str()),
+            Arg::MaybeText(self.device_id.as_deref()),
+            Arg::MaybeText(self.device_name.as_deref()),
+            Arg::Int(self.now),
+            Arg::MaybeInt(None),
+            Arg::Int(self.now_ns),
+        ]
+    }
+
+    /// The save's statements, on a SQLite connection inside the caller's transaction.
+    fn inline(&self, db: &rusqlite::Connection) -> Result<Saved, StoreError> {
+        let saved = db
+            .prepare_cached(&numbered(SAVE_CONNECTION))?
+            .query_row(rusqlite::params_from_iter(&self.args()), |row| {
+                Ok(Saved::read(row))
+            })??;
+        if saved.login != self.login {
+            db.prepare_cached(&numbered(RENAME_CONNECTION))?.execute(
+                rusqlite::params_from_iter(&[Arg::Text(&self.login), Arg::Text(&saved.id)]),
+            )?;
+        }
+        sessions::run_inline(db, &sessions::start(&self.session, self.now), &saved.id)?;
+        Ok(saved)
     }
 }
 

@@ -14,7 +14,7 @@ use super::{
 };
 
 /// A session to start with a sign-in, replacing the browser's current one (if it has one).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewSession {
     /// The hash of the new session's id.
     pub hash: String,
@@ -102,7 +102,7 @@ pub(super) async fn run_sqlx(
 }
 
 pub(super) fn run_inline(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     steps: &[Step<'_>],
     connection_id: &str,
 ) -> Result<(), StoreError> {
@@ -207,10 +207,24 @@ impl Store {
     pub async fn spend_state(&self, hash: &str, expires_at: i64) -> Result<bool, StoreError> {
         const SQL: &str = "INSERT INTO spent_states (state_hash, expires_at) VALUES ($1, $2) \
                            ON CONFLICT DO NOTHING";
-        let _writing = self.writing().await;
-        let inserted = self
-            .execute(SQL, &[Arg::Text(hash), Arg::Int(expires_at)])
-            .await?;
+        let batched = self
+            .batched({
+                let hash = hash.to_owned();
+                move |db| {
+                    Ok(db
+                        .prepare_cached(&numbered(SQL))?
+                        .execute(rusqlite::params![hash, expires_at])?)
+                }
+            })
+            .await;
+        let inserted = match batched {
+            Some(inserted) => inserted? as u64,
+            None => {
+                let _writing = self.writing().await;
+                self.execute(SQL, &[Arg::Text(hash), Arg::Int(expires_at)])
+                    .await?
+            }
+        };
         Ok(inserted == 1)
     }
 
