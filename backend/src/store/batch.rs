@@ -31,8 +31,8 @@ use super::{
 /// How a batch ended, for each of its writes.
 enum Commit<'a> {
     Committed,
-    /// Another process holds the file (the `tokenbridge token` command): nothing ran; each
-    /// writer goes through sqlx instead, whose worker waits for the lock.
+    /// Another process holds the file (the `tokenbridge token` command): nothing of the batch
+    /// was kept; each writer goes through sqlx instead, whose worker waits for the file.
     LockedOut,
     Failed(&'a rusqlite::Error),
 }
@@ -162,14 +162,18 @@ fn run(inline: &Inline, jobs: Vec<Job>) -> bool {
                 if together {
                     db.prepare_cached("SAVEPOINT batched")?.execute([])?;
                 }
-                let this = job(Ok(db));
+                let holds = {
+                    let this = job(Ok(db));
+                    let holds = this.holds;
+                    ran.push(this);
+                    holds
+                };
                 if together {
-                    if !this.holds {
+                    if !holds {
                         db.prepare_cached("ROLLBACK TO batched")?.execute([])?;
                     }
                     db.prepare_cached("RELEASE batched")?.execute([])?;
                 }
-                ran.push(this);
             }
             let holds = ran.iter().any(|this| this.holds);
             if holds {
@@ -187,8 +191,9 @@ fn run(inline: &Inline, jobs: Vec<Job>) -> bool {
     });
     let commit = match &done {
         Ok(_) => Commit::Committed,
-        // Only the transaction's start waits for the file: no write has run.
-        Err(error) if ran.is_empty() && busy(error) => Commit::LockedOut,
+        // Another process has the file (at the transaction's start, in a file in write-ahead
+        // log mode): all of it was rolled back, and each write goes through sqlx instead.
+        Err(error) if busy(error) => Commit::LockedOut,
         Err(error) => Commit::Failed(error),
     };
     for this in ran {
@@ -255,6 +260,13 @@ mod tests {
         tokio::spawn(async move { store.spend_state(state, i64::MAX).await.unwrap() })
     }
 
+    /// `future`'s output, or a failed test (not a hung one) if a wake-up was lost.
+    async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), future)
+            .await
+            .expect("answered within 10 s")
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_queued_together_commit_once_and_each_gets_its_own_answer() {
         let (dir, store) = store("together").await;
@@ -267,7 +279,7 @@ mod tests {
         drop(held);
         let mut answers = Vec::new();
         for spend in spends {
-            answers.push(spend.await.unwrap());
+            answers.push(within(spend).await.unwrap());
         }
 
         assert_eq!(store.batch.commits.load(Ordering::Relaxed), 1);
@@ -281,7 +293,7 @@ mod tests {
             assert!(store.state_spent(state).await.unwrap(), "{state}");
         }
         // Alone, a write commits by itself.
-        assert!(spend(&store, "s5").await.unwrap());
+        assert!(within(spend(&store, "s5")).await.unwrap());
         assert_eq!(store.batch.commits.load(Ordering::Relaxed), 2);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -312,15 +324,15 @@ mod tests {
         queued(&store, 3).await;
         drop(held);
 
-        let failed = failing.await.unwrap().expect("it ran inline");
+        let failed = within(failing).await.unwrap().expect("it ran inline");
         assert!(
             failed
                 .unwrap_err()
                 .to_string()
                 .contains("no such table: no_such_table")
         );
-        assert!(before.await.unwrap());
-        assert!(after.await.unwrap());
+        assert!(within(before).await.unwrap());
+        assert!(within(after).await.unwrap());
         assert!(store.state_spent("before").await.unwrap());
         assert!(store.state_spent("after").await.unwrap());
         assert!(
@@ -343,26 +355,61 @@ mod tests {
         queued(&store, 2).await;
         drop(held);
 
-        assert!(kept.await.unwrap());
+        assert!(within(kept).await.unwrap());
         assert!(store.state_spent("kept").await.unwrap());
         assert!(!store.state_spent("gone").await.unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// Another process's write transaction (the `token` command's) holds the file: the batch
-    /// gives way, and the write goes through sqlx, whose worker waits for the file.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_write_waits_for_another_process_through_sqlx() {
+    async fn a_lone_failing_write_changes_nothing() {
+        let (dir, store) = store("lone").await;
+        let failed = within(store.batched(|db| {
+            db.execute(
+                "INSERT INTO spent_states (state_hash, expires_at) VALUES ('half', 1)",
+                [],
+            )?;
+            db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        }))
+        .await
+        .expect("it ran inline");
+
+        assert!(failed.is_err());
+        assert!(!store.state_spent("half").await.unwrap());
+        assert_eq!(store.batch.commits.load(Ordering::Relaxed), 0);
+        // The writing connection was left with no transaction open: the next write holds.
+        assert!(within(spend(&store, "next")).await.unwrap());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Another process's write transaction (the `token` command's) holds the file: a batch
+    /// gives way, and each of its writes goes through sqlx, whose worker waits for the file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_wait_for_another_process_through_sqlx() {
         let (dir, store) = store("other").await;
         let other = Connection::open(dir.join("t.db")).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let spent = spend(&store, "while-held");
+        let held = store.write_lock.as_ref().unwrap().lock().await;
+        let spends: Vec<_> = ["w1", "w2", "w3"]
+            .into_iter()
+            .map(|state| spend(&store, state))
+            .collect();
+        queued(&store, 3).await;
+        drop(held);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(!spent.is_finished(), "it waits for the other writer");
+        assert!(
+            spends.iter().all(|spend| !spend.is_finished()),
+            "they wait for the other writer"
+        );
         other.execute_batch("COMMIT").unwrap();
 
-        assert!(spent.await.unwrap());
-        assert!(store.state_spent("while-held").await.unwrap());
+        for spend in spends {
+            assert!(within(spend).await.unwrap());
+        }
+        for state in ["w1", "w2", "w3"] {
+            assert!(store.state_spent(state).await.unwrap(), "{state}");
+        }
         assert_eq!(
             store.batch.commits.load(Ordering::Relaxed),
             0,
