@@ -3,7 +3,7 @@
 //! A sign-in writes twice (its spent state, then its connection and session), each time under
 //! the store's write lock. At concurrency 64 the lock was a queue: 75–93 % of those writes
 //! found it held, with 19–31 others waiting on average (a throwaway count in the benchmark,
-//! the eighth session of 2026-12-06). The lock goes to its waiters in turn, each woken
+//! the ninth session of 2026-12-06). The lock goes to its waiters in turn, each woken
 //! only when the runtime next gets to it, and each write then paid for a transaction of its
 //! own: SQLite's locks, the log's frames for the pages it touched, its commit frame.
 //!
