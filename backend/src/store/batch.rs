@@ -18,14 +18,14 @@
 //! Nothing is answered before its commit: a sign-in's state is still spent before its code
 //! leaves, and its connection saved before the browser goes home to read it.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::{
     StoreError,
-    inline::{Access, Inline},
+    inline::{Access, Inline, lock},
 };
 
 /// How a batch ended, for each of its writes.
@@ -219,10 +219,6 @@ fn copy(error: &rusqlite::Error) -> StoreError {
         code,
         Some(error.to_string()),
     ))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
