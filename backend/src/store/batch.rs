@@ -256,6 +256,16 @@ mod tests {
         tokio::spawn(async move { store.spend_state(state, i64::MAX).await.unwrap() })
     }
 
+    /// A write that spends the state `half`, then fails.
+    fn half_then_fail(db: &Connection) -> Result<(), StoreError> {
+        db.execute(
+            "INSERT INTO spent_states (state_hash, expires_at) VALUES ('half', 1)",
+            [],
+        )?;
+        db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+        Ok(())
+    }
+
     /// `future`'s output, or a failed test (not a hung one) if a wake-up was lost.
     async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(10), future)
@@ -302,18 +312,7 @@ mod tests {
         queued(&store, 1).await;
         let failing = tokio::spawn({
             let store = store.clone();
-            async move {
-                store
-                    .batched(|db| {
-                        db.execute(
-                            "INSERT INTO spent_states (state_hash, expires_at) VALUES ('half', 1)",
-                            [],
-                        )?;
-                        db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
-                        Ok(())
-                    })
-                    .await
-            }
+            async move { store.batched(half_then_fail).await }
         });
         queued(&store, 2).await;
         let after = spend(&store, "after");
@@ -360,16 +359,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lone_failing_write_changes_nothing() {
         let (dir, store) = store("lone").await;
-        let failed = within(store.batched(|db| {
-            db.execute(
-                "INSERT INTO spent_states (state_hash, expires_at) VALUES ('half', 1)",
-                [],
-            )?;
-            db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
-            Ok(())
-        }))
-        .await
-        .expect("it ran inline");
+        let failed = within(store.batched(half_then_fail))
+            .await
+            .expect("it ran inline");
 
         assert!(failed.is_err());
         assert!(!store.state_spent("half").await.unwrap());
