@@ -16,9 +16,10 @@ mod exit {
 }
 
 /// mimalloc: a request allocates and frees a few hundred small blocks, which glibc's
-/// allocator spent about a tenth of the server's CPU on (scripts/profile.sh).
+/// allocator spent about a tenth of the server's CPU on (scripts/profile.sh). Asked for plain
+/// blocks wherever they are aligned enough (see the `tokenbridge-alloc` crate).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tokenbridge_alloc::Allocator = tokenbridge_alloc::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
