@@ -406,14 +406,7 @@ impl Store {
                 tracing::warn!("SQLite: the session tables keep their rowids: {error}");
             }
             let inline = if plain_file {
-                Inline::open(Path::new(&file), Arc::clone(&write_lock))
-                    .inspect_err(|error| {
-                        tracing::warn!(
-                            "the sign-in statements go through sqlx: SQLite inline: {error}"
-                        );
-                    })
-                    .ok()
-                    .map(Arc::new)
+                open_inline(Path::new(&file), &write_lock).await
             } else {
                 None
             };
@@ -1062,6 +1055,32 @@ fn owner_only(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How long [`open_inline`] tries a file that is busy.
+const INLINE_OPEN_TRIES: u32 = 200;
+const INLINE_OPEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// A SQLite file's inline connections, or `None` (said in a warning) when they cannot be had:
+/// the sign-in statements then go through sqlx for as long as the process runs. Just after
+/// the pool has opened the file, one of its connections, or the recovery of the log's index
+/// by the first connection to read it, may hold the file a moment, and the inline connections
+/// never wait (`busy_timeout` 0): a busy file is tried again, for up to two seconds.
+async fn open_inline(file: &Path, write_lock: &Arc<tokio::sync::Mutex<()>>) -> Option<Arc<Inline>> {
+    let mut tries = 1;
+    loop {
+        match Inline::open(file, Arc::clone(write_lock)) {
+            Ok(inline) => return Some(Arc::new(inline)),
+            Err(error) if inline::is_busy(&error) && tries < INLINE_OPEN_TRIES => {
+                tries += 1;
+                tokio::time::sleep(INLINE_OPEN_PAUSE).await;
+            }
+            Err(error) => {
+                tracing::warn!("the sign-in statements go through sqlx: SQLite inline: {error}");
+                return None;
+            }
+        }
+    }
+}
+
 /// Whether `url` (as [`prepare_sqlite_url`] made it) names a SQLite file on disk with no
 /// option but read-write mode.
 fn plain_sqlite_file(url: &str) -> bool {
@@ -1111,6 +1130,48 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file another connection holds a moment when the store opens (here an exclusive lock
+    /// held for 300 ms) still gets its inline connections: the sign-in statements do not go
+    /// through sqlx for the rest of the process's life.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_held_a_moment_at_start_still_gets_its_inline_connections() {
+        let dir = std::env::temp_dir().join(format!("tb-inline-open-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.db");
+        let url = format!("sqlite://{}", file.display());
+        drop(Store::open(&url, &StoreKey([7; 32])).await.unwrap());
+        let holder = rusqlite::Connection::open(&file).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA locking_mode = EXCLUSIVE; BEGIN IMMEDIATE; \
+                 DELETE FROM spent_states; COMMIT;",
+            )
+            .unwrap();
+        let write_lock = Arc::new(tokio::sync::Mutex::new(()));
+        assert!(
+            Inline::open(&file, Arc::clone(&write_lock)).is_err_and(|e| inline::is_busy(&e)),
+            "the holder keeps the file from the inline connections"
+        );
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(holder);
+        });
+
+        let inline = open_inline(&file, &write_lock).await;
+
+        released.join().unwrap();
+        let inline = inline.expect("the inline connections, once the file was free");
+        let spent: i64 = inline
+            .with(Access::Reads, |db| {
+                db.query_row("SELECT count(*) FROM spent_states", [], |row| row.get(0))
+            })
+            .unwrap();
+        assert_eq!(spent, 0);
+        drop(inline);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn the_key_file_is_made_once_readable_only_by_its_owner() {
