@@ -228,17 +228,16 @@ mod tests {
             let grown = unsafe { allocator.realloc(ptr, layout, HUGE + (1 << 20)) };
             assert!(aligned(grown, align), "align {align}: {grown:p}");
             // SAFETY: the block has at least `HUGE` bytes, carried over.
-            assert_eq!(
-                unsafe { (grown.read(), grown.add(HUGE - 1).read()) },
-                (1, 2)
-            );
+            let ends = unsafe { (grown.read(), grown.add(HUGE - 1).read()) };
+            assert_eq!(ends, (1, 2));
             let grown_layout =
                 Layout::from_size_align(HUGE + (1 << 20), align).expect("a valid layout");
             // SAFETY: made with `grown_layout`; the new size is not zero.
             let shrunk = unsafe { allocator.realloc(grown, grown_layout, 100) };
             assert!(aligned(shrunk, align), "align {align}: {shrunk:p}");
             // SAFETY: the block has at least one byte, carried over.
-            assert_eq!(unsafe { shrunk.read() }, 1);
+            let first = unsafe { shrunk.read() };
+            assert_eq!(first, 1);
             let small = Layout::from_size_align(100, align).expect("a valid layout");
             // SAFETY: the block now has the layout `small`.
             unsafe { allocator.dealloc(shrunk, small) };
