@@ -43,40 +43,49 @@ fn aligned_or_null(block: *mut c_void, align: usize) -> bool {
     (block as usize) & (align - 1) == 0
 }
 
+/// A new block for `layout`, zeroed if asked: a plain one where it is aligned enough, else
+/// an aligned one. Null when there is no memory, as `GlobalAlloc` answers.
+#[inline]
+fn fresh(layout: Layout, zeroed: bool) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    if plain(align, size) {
+        // SAFETY: any size may be asked for; a null answer is passed on as the trait says.
+        let block = unsafe {
+            if zeroed {
+                mi::mi_zalloc(size)
+            } else {
+                mi::mi_malloc(size)
+            }
+        };
+        if aligned_or_null(block, align) {
+            return block.cast();
+        }
+        // SAFETY: a block mimalloc just made, given back.
+        unsafe { mi::mi_free(block) };
+    }
+    // SAFETY: `align` is a power of two (a `Layout`'s always is).
+    unsafe {
+        if zeroed {
+            mi::mi_zalloc_aligned(size, align)
+        } else {
+            mi::mi_malloc_aligned(size, align)
+        }
+    }
+    .cast()
+}
+
 // SAFETY: every block comes from mimalloc, aligned as `layout` asks: by the aligned calls, or
 // by the plain ones only where mimalloc guarantees that alignment (`plain`). Every block is
 // given back to mimalloc (`mi_free`, `mi_realloc*`), which finds its size itself.
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if plain(align, size) {
-            // SAFETY: any size may be asked for; a null answer is passed on as the trait says.
-            let block = unsafe { mi::mi_malloc(size) };
-            if aligned_or_null(block, align) {
-                return block.cast();
-            }
-            // SAFETY: a block mimalloc just made, given back.
-            unsafe { mi::mi_free(block) };
-        }
-        // SAFETY: `align` is a power of two (a `Layout`'s always is).
-        unsafe { mi::mi_malloc_aligned(size, align) }.cast()
+        fresh(layout, false)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if plain(align, size) {
-            // SAFETY: as in `alloc`.
-            let block = unsafe { mi::mi_zalloc(size) };
-            if aligned_or_null(block, align) {
-                return block.cast();
-            }
-            // SAFETY: as in `alloc`.
-            unsafe { mi::mi_free(block) };
-        }
-        // SAFETY: as in `alloc`.
-        unsafe { mi::mi_zalloc_aligned(size, align) }.cast()
+        fresh(layout, true)
     }
 
     #[inline]

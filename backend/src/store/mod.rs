@@ -1063,13 +1063,17 @@ const INLINE_OPEN_PAUSE: std::time::Duration = std::time::Duration::from_millis(
 /// the sign-in statements then go through sqlx for as long as the process runs. Just after
 /// the pool has opened the file, one of its connections, or the recovery of the log's index
 /// by the first connection to read it, may hold the file a moment, and the inline connections
-/// never wait (`busy_timeout` 0): a busy file is tried again, for up to two seconds.
+/// never wait (`busy_timeout` 0): a busy file is tried again, for up to two seconds. Any other
+/// error (a file that cannot be opened, a disk error) is said at once.
 async fn open_inline(file: &Path, write_lock: &Arc<tokio::sync::Mutex<()>>) -> Option<Arc<Inline>> {
     let mut tries = 1;
     loop {
         match Inline::open(file, Arc::clone(write_lock)) {
             Ok(inline) => return Some(Arc::new(inline)),
-            Err(error) if inline::is_busy(&error) && tries < INLINE_OPEN_TRIES => {
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && tries < INLINE_OPEN_TRIES =>
+            {
                 tries += 1;
                 tokio::time::sleep(INLINE_OPEN_PAUSE).await;
             }
@@ -1151,7 +1155,8 @@ mod tests {
             .unwrap();
         let write_lock = Arc::new(tokio::sync::Mutex::new(()));
         assert!(
-            Inline::open(&file, Arc::clone(&write_lock)).is_err_and(|e| inline::is_busy(&e)),
+            Inline::open(&file, Arc::clone(&write_lock))
+                .is_err_and(|e| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)),
             "the holder keeps the file from the inline connections"
         );
         let released = std::thread::spawn(move || {
