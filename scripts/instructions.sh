@@ -8,7 +8,9 @@
 # the request threads' instructions apart from the SQLite checkpoint thread's, the page's session
 # reads at concurrency 8, and from those a sign-in's (a flow less a session read). Counting starts
 # while the server is idle, in the pause the benchmark makes after each warm-up, so every
-# flow and read of the level is counted and nothing else.
+# flow and read of the level is counted and nothing else. Under valgrind the program sees no
+# SHA extensions (CPUID), so sha2 hashes in software, which it does not do on a CPU that has
+# them: each count says how many of its instructions are that software SHA-256.
 # Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
 # Knobs: FLOWS (150), READS (3000), FLOOR=1 counts the floor's flows and reads as well
 # (target/release/tokenbridge-floor, under valgrind too: its three times as many flows a level
@@ -88,7 +90,7 @@ done
 # One file per thread and dump (--separate-threads). The SQLite checkpoint thread's share is
 # counted apart: whether a checkpoint lands inside the counted window or just outside it moved
 # single runs by ±6 %, where the request threads' count repeats within about half a per cent.
-declare -A work checkpoints
+declare -A work checkpoints sha
 for dump in "$bench_work"/server.out.* "$bench_work"/floor.out.*; do
   [ -f "$dump" ] || continue
   name=$(grep -m1 "^desc: Trigger" "$dump" | sed 's/.*dump //')
@@ -100,6 +102,9 @@ for dump in "$bench_work"/server.out.* "$bench_work"/floor.out.*; do
     checkpoints[$name]=$(( ${checkpoints[$name]:-0} + total ))
   else
     work[$name]=$(( ${work[$name]:-0} + total ))
+    # valgrind hides the CPU's SHA extensions from the program (CPUID says none), so sha2 runs
+    # SHA-256 in software here: its instructions are counted apart (see the note printed below).
+    sha[$name]=$(( ${sha[$name]:-0} + $(callgrind_annotate "$dump" 2>/dev/null | awk '/sha2::sha256::compress/ { gsub(",", "", $1); s += $1 } END { print s + 0 }') ))
   fi
   if [ -n "${KEEP:-}" ]; then
     kept="callgrind.$name.$(basename "$dump" | sed 's/^[a-z]*\.out\.//').out"
@@ -116,9 +121,14 @@ for name in flows reads sessions; do
     sessions) count=$reads what="session read" floor_count="" level=8 ;;
   esac
   echo "user-space instructions per $what: $(( ${work[$name]:-0} / count )) ($count at concurrency $level), and $(( ${checkpoints[$name]:-0} / count )) on the checkpoint thread"
+  [ "${sha[$name]:-0}" -gt 0 ] && echo "  of them SHA-256 in software: $(( ${sha[$name]} / count ))"
   if [ -n "${FLOOR:-}" ] && [ -n "$floor_count" ]; then
     floor=$(( ${work[floor-$name]:-0} / floor_count ))
     echo "  the floor's: $floor ($floor_count at concurrency 1); tokenbridge's above it: $(( ${work[$name]:-0} / count - floor ))"
   fi
 done
 echo "user-space instructions per sign-in (login and callback: a flow less a session read): $(( ${work[flows]:-0} / flows - ${work[sessions]:-0} / reads ))"
+echo "  of them SHA-256 in software: $(( ${sha[flows]:-0} / flows - ${sha[sessions]:-0} / reads ))"
+if grep -qw sha_ni /proc/cpuinfo; then
+  echo "(SHA-256 in software: valgrind hides this CPU's SHA extensions, which sha2 uses outside it, so those instructions are not what the server runs; compare builds by the counts with them or without them, not one of each)"
+fi

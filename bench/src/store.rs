@@ -23,7 +23,10 @@ use tokenbridge::{
     store::{NewConnection, Store, StoreKey, random_hex},
 };
 
-use crate::{TempDir, cpu_and_system_per_op_us, cpu_times};
+use crate::{
+    CHECKPOINT_THREAD, TempDir, cpu_and_system_per_op_us, cpu_per_op_us, cpu_times,
+    thread_cpu_seconds,
+};
 
 /// The argument that makes the benchmark's binary the store's process.
 pub const ARG: &str = "--store";
@@ -72,11 +75,17 @@ async fn measure(sign_ins: usize) -> Result<Value, String> {
     }
     let pid = std::process::id();
     let before = cpu_times(pid);
+    let checkpoint_before = thread_cpu_seconds(pid, CHECKPOINT_THREAD);
     for _ in 0..sign_ins {
         n += 1;
         sign_in(&store, &sessions, n, Writes::Both).await?;
     }
     let between = cpu_times(pid);
+    let checkpoint = cpu_per_op_us(
+        checkpoint_before,
+        thread_cpu_seconds(pid, CHECKPOINT_THREAD),
+        sign_ins,
+    );
     for _ in 0..sign_ins {
         n += 1;
         sign_in(&store, &sessions, n, Writes::SpentStateOnly).await?;
@@ -89,6 +98,7 @@ async fn measure(sign_ins: usize) -> Result<Value, String> {
         "sign_ins": sign_ins,
         "cpu_us_per_sign_in": cpu,
         "system_us_per_sign_in": system,
+        "checkpoint_thread_us_per_sign_in": checkpoint,
         "cpu_us_per_spent_state": spend,
         "cpu_us_per_save": cpu.zip(spend).map(|(whole, spend)| whole - spend),
     }))
