@@ -22,7 +22,7 @@ use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered};
 
 use crate::{
-    clock::{unix_now, unix_now_ns},
+    clock::{unix_now, unix_now_ms, unix_now_ns},
     sealed,
 };
 
@@ -1023,8 +1023,20 @@ pub fn hex(bytes: &[u8]) -> String {
     text
 }
 
+/// A new connection's id: 32 hex digits, the first 12 the time in Unix milliseconds and the
+/// other 20 random (80 bits), so that ids come in the order they are made, as UUIDv7's do.
+/// The connections' index by id and the sessions' sight of connections by id then take each
+/// new id at their end, on the page the sign-ins before it wrote, rather than on a random page
+/// of its own: fewer pages written to SQLite's log, and copied by its checkpoints, per new
+/// connection. An id is no secret (every route checks the session's sight of it) and says no
+/// more than the connection's `created_at` does.
 fn new_id() -> String {
-    random_hex::<16>()
+    let millis = u64::try_from(unix_now_ms()).unwrap_or(0).to_be_bytes();
+    let random: [u8; 10] = rand::rng().random();
+    let mut bytes = [0_u8; 16];
+    bytes[..6].copy_from_slice(&millis[2..]);
+    bytes[6..].copy_from_slice(&random);
+    hex(&bytes)
 }
 
 /// The database file (and so the journal files SQLite makes beside it, which take its
@@ -1176,6 +1188,32 @@ mod tests {
         assert_eq!(spent, 0);
         drop(inline);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Connection ids keep their form (32 lowercase hex digits), never repeat, and sort in the
+    /// order they were made a millisecond or more apart.
+    #[test]
+    fn connection_ids_come_in_the_order_they_are_made() {
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(new_id());
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let same_moment: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
+        assert_eq!(
+            same_moment.len(),
+            1000,
+            "ids made at once are still distinct"
+        );
+        for id in ids.iter().chain(&same_moment) {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+        }
     }
 
     #[test]
