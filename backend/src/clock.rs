@@ -23,3 +23,26 @@ pub fn unix_now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// The first character of an id that begins with the time it was made ([`stamped`]). Neither
+/// hex (session ids made before) nor base64url (states) has it, and a URL's query keeps it as
+/// it is.
+const STAMPED: char = '.';
+
+/// `random` as an id that begins with the time it is made: `.`, the time in Unix milliseconds
+/// as 12 hex digits, then `random`. Session ids and sign-ins' states are made so, for the
+/// store to keep their rows in the order they come (`store::key_of`).
+pub fn stamped(random: &str) -> String {
+    let millis = u64::try_from(unix_now_ms()).unwrap_or(0);
+    format!("{STAMPED}{millis:012x}{random}")
+}
+
+/// The 12 hex digits of time an id [`stamped`] begins with; `None` for any other text.
+pub fn stamp_of(id: &str) -> Option<&str> {
+    id.strip_prefix(STAMPED)
+        .and_then(|rest| rest.get(..12))
+        .filter(|time| {
+            time.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}

@@ -8,8 +8,9 @@ use std::{sync::Arc, time::Duration};
 use tokenbridge_shared::ProviderKind;
 
 use crate::{
+    clock::stamped,
     clock::unix_now,
-    store::{Connection, NewSession, Pruned, SessionRow, Store, StoreError, hash_id, random_hex},
+    store::{Connection, NewSession, Pruned, SessionRow, Store, StoreError, key_of, random_hex},
 };
 
 /// A session is renewed (its idle expiry pushed back) at most this often, so that
@@ -27,9 +28,9 @@ impl std::fmt::Debug for SessionId {
 }
 
 impl SessionId {
-    /// 256 fresh random bits, in hex.
+    /// 256 fresh random bits, in hex, after the time it is made (see [`key_of`]).
     pub fn random() -> Self {
-        Self(random_hex::<32>())
+        Self(stamped(&random_hex::<32>()))
     }
 
     /// An id read back from a sealed cookie.
@@ -42,7 +43,7 @@ impl SessionId {
     }
 
     fn hash(&self) -> String {
-        hash_id(&self.0)
+        key_of(&self.0)
     }
 }
 
@@ -184,11 +185,11 @@ impl Sessions {
     /// Records a callback's state as spent, until its sign-in would have expired anyway;
     /// false when it was spent before (a replay, here or on another instance).
     pub async fn spend_state(&self, state: &str, expires_at: i64) -> Result<bool, StoreError> {
-        self.store.spend_state(&hash_id(state), expires_at).await
+        self.store.spend_state(&key_of(state), expires_at).await
     }
 
     pub async fn state_spent(&self, state: &str) -> Result<bool, StoreError> {
-        self.store.state_spent(&hash_id(state)).await
+        self.store.state_spent(&key_of(state)).await
     }
 
     /// Whether a session that sees `own` connections (those it signed in with) is an operator's.
@@ -254,7 +255,8 @@ mod tests {
     #[test]
     fn a_session_id_never_shows_in_debug_output() {
         let id = SessionId::random();
-        assert_eq!(id.secret().len(), 64);
+        // The time it was made, then 256 random bits in hex.
+        assert_eq!(id.secret().len(), 1 + 12 + 64);
         assert!(!format!("{id:?}").contains(id.secret()));
     }
 }

@@ -31,7 +31,7 @@ use tokenbridge_shared::{ErrorCode, ProviderKind, ProviderView, Revocation};
 use url::Url;
 
 use crate::{
-    clock::unix_now,
+    clock::{stamped, unix_now},
     config::{ClientAuth, ProviderSpec},
     exchange_log::Recorder,
 };
@@ -398,7 +398,8 @@ impl Provider {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.client(&endpoints);
         let mut request = client
-            .authorize_url(|| CsrfToken::new_random_len(32))
+            // Begins with the time it is made, so that spent states are stored in order.
+            .authorize_url(|| CsrfToken::new(stamped(CsrfToken::new_random_len(32).secret())))
             .set_pkce_challenge(challenge);
         let scope = self.requested_scope(options.scope.as_deref());
         if let Some(scope) = &scope {

@@ -26,7 +26,7 @@ use crate::{
     sealed,
 };
 
-pub use sessions::{NewSession, Pruned, SessionRow, hash_id};
+pub use sessions::{NewSession, Pruned, SessionRow, hash_id, key_of};
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1213,6 +1213,40 @@ mod tests {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
                 "{id}"
             );
+        }
+    }
+
+    /// Session ids and states made now are stored under keys in the order they were made;
+    /// an id made before (64 hex digits) keeps the key it was stored under, and a state that
+    /// only looks stamped (a forged callback's) gets a plain hash, never an error.
+    #[test]
+    fn ids_stamped_with_their_time_are_stored_in_order_and_older_ids_as_before() {
+        let mut keys = Vec::new();
+        for _ in 0..5 {
+            let id = crate::clock::stamped(&random_hex::<32>());
+            assert!(id.starts_with('.') && id.len() == 77, "{id}");
+            keys.push(key_of(&id));
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert!(keys.iter().all(|k| k.len() == 76), "{keys:?}");
+        let same_moment = crate::clock::stamped("a");
+        assert_ne!(key_of(&same_moment), key_of(&format!("{same_moment}b")));
+
+        let older = random_hex::<32>();
+        assert_eq!(
+            key_of(&older),
+            hash_id(&older),
+            "an older session id keeps its key"
+        );
+        for forged in [
+            ".",
+            ".0123",
+            ".zzzzzzzzzzzzrest",
+            ".ABCDEF012345rest",
+            ".01234567890é",
+        ] {
+            assert_eq!(key_of(forged), hash_id(forged), "{forged}");
         }
     }
 

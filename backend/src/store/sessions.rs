@@ -38,9 +38,23 @@ pub struct Pruned {
     pub states: u64,
 }
 
-/// Session ids and states are stored only as their SHA-256, in hex.
+/// Session ids and states are stored only as their SHA-256, in hex (see [`key_of`]).
 pub fn hash_id(id: &str) -> String {
     super::hex(&Sha256::digest(id.as_bytes()))
+}
+
+/// How the store knows an id (a session's, or a state once spent): its SHA-256 in hex, after
+/// the time the id was made when it begins with it ([`crate::clock::stamped`]). Rows of new
+/// sessions, of their sight of connections and of spent states then come in the order they are
+/// made, at the end of their b-trees, where the sign-ins' writes of one batch share a page and a
+/// checkpoint copies it once; a random key puts each row on a page of its own. Ids made before,
+/// and anything else a callback brings as its state, keep the plain hash.
+pub fn key_of(id: &str) -> String {
+    let hash = hash_id(id);
+    match crate::clock::stamp_of(id) {
+        Some(time) => format!("{time}{hash}"),
+        None => hash,
+    }
 }
 
 /// One statement of a sign-in's session change; `None` binds the id of the connection saved.

@@ -97,8 +97,11 @@ async fn login_sends_the_browser_to_authorize_with_state_and_pkce() {
         Some("S256")
     );
     assert_eq!(query_param(&url, "code_challenge").unwrap().len(), 43);
-    // 32 random bytes, base64url: 256 bits of state.
-    assert_eq!(query_param(&url, "state").unwrap().len(), 43);
+    // The time it was made (`.` and 12 hex digits), then 32 random bytes in base64url: 256
+    // bits of state.
+    let state = query_param(&url, "state").unwrap();
+    assert_eq!(state.len(), 1 + 12 + 43, "{state}");
+    assert!(state.starts_with('.'), "{state}");
     assert_eq!(query_param(&url, "scope"), None);
     assert_eq!(query_param(&url, "force_confirm"), None);
 }
