@@ -8,8 +8,7 @@ use std::{sync::Arc, time::Duration};
 use tokenbridge_shared::ProviderKind;
 
 use crate::{
-    clock::stamped,
-    clock::unix_now,
+    clock::{stamped, unix_now},
     store::{Connection, NewSession, Pruned, SessionRow, Store, StoreError, key_of, random_hex},
 };
 
