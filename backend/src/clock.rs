@@ -33,8 +33,13 @@ const STAMPED: char = '.';
 /// as 12 hex digits, then `random`. Session ids and sign-ins' states are made so, for the
 /// store to keep their rows in the order they come (`store::key_of`).
 pub fn stamped(random: &str) -> String {
-    let millis = u64::try_from(unix_now_ms()).unwrap_or(0);
-    format!("{STAMPED}{millis:012x}{random}")
+    format!("{STAMPED}{}{random}", now_hex())
+}
+
+/// Now in Unix milliseconds as 12 hex digits (until the year 10889), which sort as the times
+/// do: how ids made in order begin ([`stamped`], `store::new_id`).
+pub fn now_hex() -> String {
+    format!("{:012x}", u64::try_from(unix_now_ms()).unwrap_or(0))
 }
 
 /// The 12 hex digits of time an id [`stamped`] begins with; `None` for any other text.

@@ -22,7 +22,7 @@ use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered};
 
 use crate::{
-    clock::{unix_now, unix_now_ms, unix_now_ns},
+    clock::{now_hex, unix_now, unix_now_ns},
     sealed,
 };
 
@@ -1031,12 +1031,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// connection. An id is no secret (every route checks the session's sight of it) and says no
 /// more than the connection's `created_at` does.
 fn new_id() -> String {
-    let millis = u64::try_from(unix_now_ms()).unwrap_or(0).to_be_bytes();
-    let random: [u8; 10] = rand::rng().random();
-    let mut bytes = [0_u8; 16];
-    bytes[..6].copy_from_slice(&millis[2..]);
-    bytes[6..].copy_from_slice(&random);
-    hex(&bytes)
+    format!("{}{}", now_hex(), random_hex::<10>())
 }
 
 /// The database file (and so the journal files SQLite makes beside it, which take its
