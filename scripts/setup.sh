@@ -5,7 +5,9 @@
 #     wasm-bindgen, and wasm-opt from binaryen 132 (npm, into .tools/);
 #   - brotli (Debian's), to precompress the page's files;
 #   - with --browser: Debian's chromium and chromium-driver, for the tests.
-# Source it (`. scripts/setup.sh`) or run it; either way it puts the tools on PATH.
+# The other scripts source it (`. scripts/setup.sh`), which puts the tools on their PATH. By
+# hand, source it in a subshell, `(. scripts/setup.sh && trunk serve)`: it turns on
+# `set -euo pipefail`, which an interactive shell should not keep.
 set -euo pipefail
 
 TRUNK_VERSION=0.21.14

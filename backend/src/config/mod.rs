@@ -120,7 +120,7 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_DIST")]
     pub dist: Option<PathBuf>,
 
-    /// How long to wait for the provider's token endpoint, in milliseconds [default: 10000]
+    /// How long to wait for each request to the provider (token, user info, discovery, revocation), in milliseconds [default: 10000]
     #[arg(long, env = "TOKENBRIDGE_PROVIDER_TIMEOUT_MS")]
     pub provider_timeout_ms: Option<u64>,
 
