@@ -14,6 +14,7 @@
 //! Chromium. Prints a table and writes a JSON file. Nothing here asserts a time.
 
 mod page;
+mod ranges;
 mod store;
 mod stub;
 
@@ -726,6 +727,16 @@ fn stats(times: &[Duration]) -> Value {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(ranges::ARG) {
+        let files: Vec<String> = std::env::args().skip(2).collect();
+        return match ranges::print(&files) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("bench: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if std::env::args().nth(1).as_deref() == Some(store::ARG) {
         return match store::serve(std::env::args().nth(2)) {
             Ok(()) => ExitCode::SUCCESS,
