@@ -726,46 +726,34 @@ fn stats(times: &[Duration]) -> Value {
     json!({ "p50_ms": percentile(times, 50.0), "p95_ms": percentile(times, 95.0), "p99_ms": percentile(times, 99.0), "n": times.len() })
 }
 
-fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some(ranges::ARG) {
-        let files: Vec<String> = std::env::args().skip(2).collect();
-        return match ranges::print(&files) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("bench: {error}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if std::env::args().nth(1).as_deref() == Some(store::ARG) {
-        return match store::serve(std::env::args().nth(2)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("bench: the store alone: {error}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if std::env::args().nth(1).as_deref() == Some(stub::ARG) {
-        return match stub::serve() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("bench: the stub provider: {error}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|runtime| runtime.block_on(run(Options::from_env())));
+/// A run's exit code: its error, if any, printed after `what` failed.
+fn exit_code(what: &str, result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("bench: {error}");
+            eprintln!("bench: {what}{error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some(ranges::ARG) => exit_code("", ranges::print(&args.collect::<Vec<_>>())),
+        Some(store::ARG) => exit_code("the store alone: ", store::serve(args.next())),
+        Some(stub::ARG) => exit_code(
+            "the stub provider: ",
+            stub::serve().map_err(|e| e.to_string()),
+        ),
+        _ => exit_code(
+            "",
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| runtime.block_on(run(Options::from_env()))),
+        ),
     }
 }
 

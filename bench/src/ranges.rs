@@ -23,7 +23,7 @@ type Read = Box<dyn Fn(&Value) -> Option<f64>>;
 struct Row {
     name: String,
     limit: Limit,
-    /// Digits after the point: none for microseconds, two for milliseconds.
+    /// Digits after the point.
     decimals: usize,
     read: Read,
 }
@@ -40,130 +40,152 @@ fn at_level(run: &Value, list: &str, level: u64, field: &str) -> Option<f64> {
         .as_f64()
 }
 
+/// Digits after the point: none for microseconds, two for milliseconds.
+const US: usize = 0;
+const MS: usize = 2;
+
+fn line(name: impl Into<String>, limit: Limit, decimals: usize, read: Read) -> Row {
+    Row {
+        name: name.into(),
+        limit,
+        decimals,
+        read,
+    }
+}
+
+/// A line for each concurrency, of `list`'s entry at it, then `field` (microseconds).
+fn per_level(
+    name: &str,
+    limit: Limit,
+    list: &'static str,
+    field: &'static str,
+) -> impl Iterator<Item = Row> {
+    LEVELS
+        .map(move |level| {
+            line(
+                format!("{name} at {level}"),
+                limit,
+                US,
+                Box::new(move |run| at_level(run, list, level, field)),
+            )
+        })
+        .into_iter()
+}
+
+/// `list`'s entry at concurrency `level`, then `field`.
+fn at(list: &'static str, level: u64, field: &'static str) -> Read {
+    Box::new(move |run| at_level(run, list, level, field))
+}
+
+const SIGN_INS: &str = "/server_cpu_us_per_sign_in";
+const FLOOR_SIGN_INS: &str = "/floor/server_cpu_us_per_sign_in";
+
+fn store_alone(run: &Value) -> Option<f64> {
+    run.pointer("/store_alone/cpu_us_per_sign_in")?.as_f64()
+}
+
+/// The lines, in the README's order.
 fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut row = |name: String, limit: Limit, read: Read| {
-        let decimals = if name.contains(" ms") {
-            2
-        } else if name.contains(" KB") || name.contains(" MB") {
-            1
-        } else {
-            0
-        };
-        rows.push(Row {
-            name,
-            limit,
-            decimals,
-            read,
-        });
-    };
-    for level in LEVELS {
-        row(
-            format!("sign-in CPU µs at {level}"),
-            Limit::AtMost(150.0),
-            Box::new(move |run| {
-                at_level(
-                    run,
-                    "/server_cpu_us_per_sign_in",
-                    level,
-                    "/login_and_callback",
-                )
-            }),
-        );
-    }
-    for level in LEVELS {
-        row(
-            format!("  the floor's at {level}"),
-            Limit::None,
-            Box::new(move |run| {
-                at_level(run, "/floor/server_cpu_us_per_sign_in", level, "/cpu_us")
-            }),
-        );
-    }
-    row(
-        "  the store alone's".into(),
+    rows.extend(per_level(
+        "sign-in CPU µs",
+        Limit::AtMost(150.0),
+        SIGN_INS,
+        "/login_and_callback",
+    ));
+    rows.extend(per_level(
+        "  the floor's",
         Limit::None,
-        Box::new(|run| run.pointer("/store_alone/cpu_us_per_sign_in")?.as_f64()),
-    );
-    for level in LEVELS {
-        row(
+        FLOOR_SIGN_INS,
+        "/cpu_us",
+    ));
+    rows.push(line(
+        "  the store alone's",
+        Limit::None,
+        US,
+        Box::new(store_alone),
+    ));
+    rows.extend(LEVELS.map(|level| {
+        line(
             format!("  above the floor and the store at {level}"),
             Limit::None,
+            US,
             Box::new(move |run| {
-                let sign_in = at_level(
-                    run,
-                    "/server_cpu_us_per_sign_in",
-                    level,
-                    "/login_and_callback",
-                )?;
-                let floor = at_level(run, "/floor/server_cpu_us_per_sign_in", level, "/cpu_us")?;
-                Some(sign_in - floor - run.pointer("/store_alone/cpu_us_per_sign_in")?.as_f64()?)
+                let sign_in = at_level(run, SIGN_INS, level, "/login_and_callback")?;
+                Some(sign_in - at_level(run, FLOOR_SIGN_INS, level, "/cpu_us")? - store_alone(run)?)
             }),
-        );
-    }
-    for level in LEVELS {
-        row(
-            format!("token read CPU µs at {level}"),
-            Limit::AtMost(40.0),
-            Box::new(move |run| at_level(run, "/token_reads", level, "/server_cpu_us_per_read")),
-        );
-    }
-    for level in LEVELS {
-        row(
-            format!("  the floor's at {level}"),
+        )
+    }));
+    rows.extend(per_level(
+        "token read CPU µs",
+        Limit::AtMost(40.0),
+        "/token_reads",
+        "/server_cpu_us_per_read",
+    ));
+    rows.extend(per_level(
+        "  the floor's",
+        Limit::None,
+        "/floor/server_cpu_us_per_token_read",
+        "/cpu_us",
+    ));
+    rows.extend([
+        line(
+            "token read p99 ms at 64",
+            Limit::AtMost(5.0),
+            MS,
+            at("/token_reads", 64, "/latency/p99_ms"),
+        ),
+        line(
+            "  the floor's p99 ms",
             Limit::None,
-            Box::new(move |run| {
-                at_level(run, "/floor/server_cpu_us_per_token_read", level, "/cpu_us")
-            }),
-        );
-    }
-    row(
-        "token read p99 ms at 64".into(),
-        Limit::AtMost(5.0),
-        Box::new(|run| at_level(run, "/token_reads", 64, "/latency/p99_ms")),
-    );
-    row(
-        "  the floor's p99 ms".into(),
-        Limit::None,
-        Box::new(|run| at_level(run, "/floor/token_read_latency", 64, "/latency/p99_ms")),
-    );
-    row(
-        "BFF overhead p50 ms at 1".into(),
-        Limit::AtMost(0.3),
-        Box::new(|run| at_level(run, "/overhead", 1, "/overhead_p50_ms")),
-    );
-    row(
-        "BFF overhead p99 ms at 1".into(),
-        Limit::AtMost(1.0),
-        Box::new(|run| at_level(run, "/overhead", 1, "/overhead_p99_ms")),
-    );
-    row(
-        "  beyond the floor's callback, p50 ms".into(),
-        Limit::None,
-        Box::new(|run| at_level(run, "/overhead", 1, "/beyond_floor_callback_p50_ms")),
-    );
-    for level in LEVELS {
-        row(
-            format!("new connections per 1,000 flows at {level}"),
-            Limit::Exactly(0.0),
-            Box::new(move |run| at_level(run, "/connections_per_1000_flows", level, "/accepted")),
-        );
-    }
-    row(
-        "idle RSS MB".into(),
-        Limit::AtMost(15.0),
-        Box::new(|run| Some(run.pointer("/rss_idle_kib")?.as_f64()? / 1024.0)),
-    );
-    row(
-        "start-up ms".into(),
-        Limit::AtMost(50.0),
-        Box::new(|run| run.pointer("/startup_ms")?.as_f64()),
-    );
-    row(
-        "first load KB, brotli (aim 110)".into(),
-        Limit::AtMost(125.0),
-        Box::new(|run| Some(run.pointer("/page/first_load/brotli")?.as_f64()? / 1000.0)),
-    );
+            MS,
+            at("/floor/token_read_latency", 64, "/latency/p99_ms"),
+        ),
+        line(
+            "BFF overhead p50 ms at 1",
+            Limit::AtMost(0.3),
+            MS,
+            at("/overhead", 1, "/overhead_p50_ms"),
+        ),
+        line(
+            "BFF overhead p99 ms at 1",
+            Limit::AtMost(1.0),
+            MS,
+            at("/overhead", 1, "/overhead_p99_ms"),
+        ),
+        line(
+            "  beyond the floor's callback, p50 ms",
+            Limit::None,
+            MS,
+            at("/overhead", 1, "/beyond_floor_callback_p50_ms"),
+        ),
+    ]);
+    rows.extend(per_level(
+        "new connections per 1,000 flows",
+        Limit::Exactly(0.0),
+        "/connections_per_1000_flows",
+        "/accepted",
+    ));
+    rows.extend([
+        line(
+            "idle RSS MB",
+            Limit::AtMost(15.0),
+            1,
+            Box::new(|run| Some(run.pointer("/rss_idle_kib")?.as_f64()? / 1024.0)),
+        ),
+        line(
+            "start-up ms",
+            Limit::AtMost(50.0),
+            MS,
+            Box::new(|run| run.pointer("/startup_ms")?.as_f64()),
+        ),
+        line(
+            "first load KB, brotli (aim 110)",
+            Limit::AtMost(125.0),
+            1,
+            Box::new(|run| Some(run.pointer("/page/first_load/brotli")?.as_f64()? / 1000.0)),
+        ),
+    ]);
     rows
 }
 
