@@ -100,7 +100,7 @@ impl Cookies {
     }
 
     fn name(&self, base: &str) -> String {
-        format!("{}{base}", self.prefix())
+        [self.prefix(), base].concat()
     }
 
     fn cookie(
@@ -150,7 +150,7 @@ impl Cookies {
 
     /// The name of the flow cookie of `state`: a prefix of its hash, so the state itself is not in it.
     fn flow_name(&self, state: &str) -> String {
-        format!("{}{FLOW}{}", self.prefix(), &hash_id(state)[..16])
+        [self.prefix(), FLOW, &hash_id(state)[..16]].concat()
     }
 
     /// The sign-ins in progress in this browser: cookie name and expiry.

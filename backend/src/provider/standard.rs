@@ -36,7 +36,7 @@ impl Standard {
         let Some(url) = &self.endpoints.userinfo else {
             return Ok(None);
         };
-        let info = user_info(transport, url, format!("Bearer {}", token.secret())).await?;
+        let info = user_info(transport, url, ["Bearer ", token.secret()].concat()).await?;
         let ids: Vec<&str> = match &self.fields.id {
             Some(field) => vec![field.as_str()],
             None => ID_FIELDS.to_vec(),

@@ -37,7 +37,7 @@ impl Yandex {
         let Some(url) = &self.endpoints.userinfo else {
             return Ok(None);
         };
-        let info = user_info(transport, url, format!("OAuth {}", token.secret())).await?;
+        let info = user_info(transport, url, ["OAuth ", token.secret()].concat()).await?;
         let id = first_text(&info, &["id"])
             .ok_or_else(|| ProviderError::new(ErrorCode::UserInfoFailed, "user info has no id"))?;
         if let Some(issued_to) = first_text(&info, &["client_id"])

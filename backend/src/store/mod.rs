@@ -1031,7 +1031,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// connection. An id is no secret (every route checks the session's sight of it) and says no
 /// more than the connection's `created_at` does.
 fn new_id() -> String {
-    format!("{}{}", now_hex(), random_hex::<10>())
+    let mut id = now_hex();
+    id.push_str(&random_hex::<10>());
+    id
 }
 
 /// The database file (and so the journal files SQLite makes beside it, which take its

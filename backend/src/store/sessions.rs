@@ -52,7 +52,7 @@ pub fn hash_id(id: &str) -> String {
 pub fn key_of(id: &str) -> String {
     let hash = hash_id(id);
     match crate::clock::stamp_of(id) {
-        Some(time) => format!("{time}{hash}"),
+        Some(time) => [time, hash.as_str()].concat(),
         None => hash,
     }
 }
