@@ -19,7 +19,7 @@ use oauth2::{AccessToken, RefreshToken};
 use rand::Rng;
 use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 
-use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered};
+use self::inline::{Access, Arg, Columns, Inline, bind_sqlx, numbered, sqlite};
 
 use crate::{
     clock::{now_hex, unix_now, unix_now_ns},
@@ -947,14 +947,16 @@ impl Save {
     /// The save's statements, on a SQLite connection inside the caller's transaction.
     fn inline(&self, db: &rusqlite::Connection) -> Result<Saved, StoreError> {
         let saved = db
-            .prepare_cached(&numbered(SAVE_CONNECTION))?
+            .prepare_cached(sqlite!(SAVE_CONNECTION))?
             .query_row(rusqlite::params_from_iter(&self.args()), |row| {
                 Ok(Saved::read(row))
             })??;
         if saved.login != self.login {
-            db.prepare_cached(&numbered(RENAME_CONNECTION))?.execute(
-                rusqlite::params_from_iter(&[Arg::Text(&self.login), Arg::Text(&saved.id)]),
-            )?;
+            db.prepare_cached(sqlite!(RENAME_CONNECTION))?
+                .execute(rusqlite::params_from_iter(&[
+                    Arg::Text(&self.login),
+                    Arg::Text(&saved.id),
+                ]))?;
         }
         sessions::run_inline(db, &sessions::start(&self.session, self.now), &saved.id)?;
         Ok(saved)

@@ -9,7 +9,7 @@ use sqlx::{Any, Transaction};
 
 use super::{
     COLUMNS, Connection, SealedRow, Store, StoreError,
-    inline::{Arg, Columns, bind_sqlx, numbered},
+    inline::{Arg, Columns, Statement, bind_sqlx, sqlite, statement},
     placeholders,
 };
 
@@ -58,27 +58,31 @@ pub fn key_of(id: &str) -> String {
 }
 
 /// One statement of a sign-in's session change; `None` binds the id of the connection saved.
-pub(super) type Step<'a> = (&'static str, Vec<Option<Arg<'a>>>);
+pub(super) type Step<'a> = (Statement, Vec<Option<Arg<'a>>>);
 
 /// Inside a sign-in's transaction: the new session, what it inherits from the one it
 /// replaces (which ends), and its sight of the connection saved.
 pub(super) fn start(session: &NewSession, now: i64) -> Vec<Step<'_>> {
     let new = Some(Arg::Text(&session.hash));
     let mut steps = vec![(
-        "INSERT INTO sessions (id_hash, created_at, seen_at) VALUES ($1, $2, $2)",
+        statement!("INSERT INTO sessions (id_hash, created_at, seen_at) VALUES ($1, $2, $2)"),
         vec![new, Some(Arg::Int(now))],
     )];
     if let Some(old) = &session.replaces {
         steps.push((
-            "INSERT INTO session_connections (session_hash, connection_id) \
-             SELECT $1, connection_id FROM session_connections WHERE session_hash = $2",
+            statement!(
+                "INSERT INTO session_connections (session_hash, connection_id) \
+                 SELECT $1, connection_id FROM session_connections WHERE session_hash = $2"
+            ),
             vec![new, Some(Arg::Text(old))],
         ));
         steps.extend(end(old));
     }
     steps.push((
-        "INSERT INTO session_connections (session_hash, connection_id) VALUES ($1, $2) \
-         ON CONFLICT DO NOTHING",
+        statement!(
+            "INSERT INTO session_connections (session_hash, connection_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING"
+        ),
         vec![new, None],
     ));
     steps
@@ -89,10 +93,13 @@ fn end(hash: &str) -> [Step<'_>; 2] {
     let hash = Some(Arg::Text(hash));
     [
         (
-            "DELETE FROM session_connections WHERE session_hash = $1",
+            statement!("DELETE FROM session_connections WHERE session_hash = $1"),
             vec![hash],
         ),
-        ("DELETE FROM sessions WHERE id_hash = $1", vec![hash]),
+        (
+            statement!("DELETE FROM sessions WHERE id_hash = $1"),
+            vec![hash],
+        ),
     ]
 }
 
@@ -108,7 +115,7 @@ pub(super) async fn run_sqlx(
     connection_id: &str,
 ) -> Result<(), StoreError> {
     for (sql, step) in steps {
-        bind_sqlx(sqlx::query(sql), &args(step, connection_id))
+        bind_sqlx(sqlx::query(sql.text), &args(step, connection_id))
             .execute(&mut **tx)
             .await?;
     }
@@ -121,7 +128,7 @@ pub(super) fn run_inline(
     connection_id: &str,
 ) -> Result<(), StoreError> {
     for (sql, step) in steps {
-        tx.prepare_cached(&numbered(sql))?
+        tx.prepare_cached(sql.sqlite)?
             .execute(rusqlite::params_from_iter(args(step, connection_id)))?;
     }
     Ok(())
@@ -226,7 +233,7 @@ impl Store {
                 let hash = hash.to_owned();
                 move |db| {
                     Ok(db
-                        .prepare_cached(&numbered(SQL))?
+                        .prepare_cached(sqlite!(SQL))?
                         .execute(rusqlite::params![hash, expires_at])?)
                 }
             })
