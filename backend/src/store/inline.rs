@@ -174,8 +174,8 @@ pub(super) fn numbered(sql: &str) -> String {
 }
 
 /// [`numbered`] at compile time, for a statement held as a constant: `N` must be its length
-/// ([`sqlite!`] makes sure). A sign-in's three statements paid for the rewrite at every run
-/// (about 7 k instructions a flow); made once here, they cost nothing.
+/// ([`sqlite!`] makes sure). A sign-in's statements (four, more when it replaces a session)
+/// paid for the rewrite at every run, about 7 k instructions a flow; made here, it costs nothing.
 pub(super) const fn numbered_bytes<const N: usize>(sql: &str) -> [u8; N] {
     let bytes = sql.as_bytes();
     assert!(
@@ -196,12 +196,12 @@ pub(super) const fn numbered_bytes<const N: usize>(sql: &str) -> [u8; N] {
 /// time: what [`numbered`] makes of it at run time.
 macro_rules! sqlite {
     ($sql:expr) => {{
-        const BYTES: [u8; $sql.len()] = $crate::store::inline::numbered_bytes($sql);
-        const TEXT: &str = match ::std::str::from_utf8(&BYTES) {
+        const SQLITE_BYTES: [u8; $sql.len()] = $crate::store::inline::numbered_bytes($sql);
+        const SQLITE_TEXT: &str = match ::std::str::from_utf8(&SQLITE_BYTES) {
             Ok(text) => text,
             Err(_) => panic!("a statement rewritten into bytes that are not UTF-8"),
         };
-        TEXT
+        SQLITE_TEXT
     }};
 }
 pub(super) use sqlite;
