@@ -156,21 +156,25 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// `sql` with PostgreSQL's `$1, $2, …` written as SQLite's `?1, ?2, …`, which bind by
 /// number wherever they stand (SQLite numbers `$1` by its place in the text). Only a `$`
-/// before a digit is a placeholder.
+/// before a digit is a placeholder ([`is_placeholder`]).
 pub(super) fn numbered(sql: &str) -> String {
     let mut rewritten = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(at) = rest.find('$') {
-        rewritten.push_str(&rest[..at]);
-        rest = &rest[at + 1..];
-        rewritten.push(if rest.starts_with(|c: char| c.is_ascii_digit()) {
-            '?'
-        } else {
-            '$'
-        });
+    let mut copied = 0;
+    for (at, _) in sql.match_indices('$') {
+        if is_placeholder(sql.as_bytes(), at) {
+            rewritten.push_str(&sql[copied..at]);
+            rewritten.push('?');
+            copied = at + 1;
+        }
     }
-    rewritten.push_str(rest);
+    rewritten.push_str(&sql[copied..]);
     rewritten
+}
+
+/// Whether the byte at `at` begins a numbered placeholder: a `$` before a digit. The one rule
+/// of [`numbered`] and [`numbered_bytes`].
+const fn is_placeholder(sql: &[u8], at: usize) -> bool {
+    sql[at] == b'$' && at + 1 < sql.len() && sql[at + 1].is_ascii_digit()
 }
 
 /// [`numbered`] at compile time, for a statement held as a constant: `N` must be its length
@@ -185,8 +189,11 @@ pub(super) const fn numbered_bytes<const N: usize>(sql: &str) -> [u8; N] {
     let mut out = [0; N];
     let mut at = 0;
     while at < N {
-        let placeholder = bytes[at] == b'$' && at + 1 < N && bytes[at + 1].is_ascii_digit();
-        out[at] = if placeholder { b'?' } else { bytes[at] };
+        out[at] = if is_placeholder(bytes, at) {
+            b'?'
+        } else {
+            bytes[at]
+        };
         at += 1;
     }
     out
