@@ -1,5 +1,7 @@
 //! The wall clock, in the units the store and the cookies keep.
 
+use crate::hex;
+
 /// Now in Unix seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -35,7 +37,7 @@ const STAMPED: char = '.';
 pub fn stamped(random: &str) -> String {
     let mut id = String::with_capacity(1 + 12 + random.len());
     id.push(STAMPED);
-    push_hex(&mut id, now_ms());
+    hex::push_number(&mut id, now_ms(), 12);
     id.push_str(random);
     id
 }
@@ -44,7 +46,7 @@ pub fn stamped(random: &str) -> String {
 /// do: how ids made in order begin ([`stamped`], `store::new_id`).
 pub fn now_hex() -> String {
     let mut text = String::with_capacity(12);
-    push_hex(&mut text, now_ms());
+    hex::push_number(&mut text, now_ms(), 12);
     text
 }
 
@@ -62,37 +64,9 @@ fn now_ms() -> u64 {
     u64::try_from(unix_now_ms()).unwrap_or(0)
 }
 
-/// Appends `ms` as [`now_hex`] writes it: what `format!("{ms:012x}")` writes, digit by digit
-/// (every sign-in makes four such ids, and `format!` took about 800 instructions each).
-fn push_hex(out: &mut String, ms: u64) {
-    // At least 12 digits, more only past the year 10889, as `{:012x}` writes them.
-    let digits = (u64::BITS - ms.leading_zeros()).div_ceil(4).max(12);
-    for place in (0..digits).rev() {
-        let digit = (ms >> (place * 4)) & 0xf;
-        out.push(char::from(b"0123456789abcdef"[digit as usize]));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_written_as_twelve_hex_digits_or_more_as_format_writes_them() {
-        for ms in [
-            0,
-            9,
-            0xabc,
-            1_796_000_000_000, // December 2026
-            (1 << 48) - 1,     // the last moment twelve digits hold, in the year 10889
-            1 << 48,
-            u64::MAX,
-        ] {
-            let mut text = String::new();
-            push_hex(&mut text, ms);
-            assert_eq!(text, format!("{ms:012x}"), "{ms}");
-        }
-    }
 
     #[test]
     fn a_stamped_id_begins_with_the_time_it_was_made() {

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod error;
 pub mod exchange_log;
 pub mod flow;
+pub mod hex;
 pub mod jar;
 pub mod keyfile;
 pub mod limits;

@@ -1010,21 +1010,7 @@ fn bind_all<'q>(
 /// `N` fresh random bytes, in hex: ids of connections, sessions and anonymous accounts.
 pub fn random_hex<const N: usize>() -> String {
     let bytes: [u8; N] = rand::rng().random();
-    hex(&bytes)
-}
-
-/// `bytes` in lowercase hex. (Every sign-in writes several hundred of these digits: one
-/// `format!` per byte was a tenth of its instructions; a `String::push` per digit, with its
-/// checks, 4.5 k a flow, of which writing plain bytes saves about 1.5 k.)
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = vec![0; bytes.len() * 2];
-    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0x0f)];
-    }
-    // Only ASCII digits and letters were written, so this is always text.
-    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    crate::hex::encode(&bytes)
 }
 
 /// A new connection's id: 32 hex digits, the first 12 the time in Unix milliseconds and the
@@ -1339,13 +1325,13 @@ mod tests {
     }
 
     #[test]
-    fn hex_is_two_lowercase_digits_a_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
-        let every_byte: Vec<u8> = (0..=255).collect();
-        let expected: String = every_byte.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex(&every_byte), expected);
-        assert_eq!(hex(&[]), "");
-        assert_eq!(hash_id("state").len(), 64);
+    fn an_id_is_kept_by_its_sha256_in_lowercase_hex() {
+        use sha2::{Digest, Sha256};
+        let expected: String = Sha256::digest(b"state")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash_id("state"), expected);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub struct Pruned {
 
 /// Session ids and states are stored only as their SHA-256, in hex (see [`key_of`]).
 pub fn hash_id(id: &str) -> String {
-    super::hex(&Sha256::digest(id.as_bytes()))
+    crate::hex::encode(&Sha256::digest(id.as_bytes()))
 }
 
 /// How the store knows an id (a session's, or a state once spent): its SHA-256 in hex, after
