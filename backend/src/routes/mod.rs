@@ -49,7 +49,7 @@ pub fn service(state: AppState) -> App {
     // route on its own, and each request then cloned the whole boxed stack of its route,
     // twice over through the middlewares: a sixth of a token read's instructions.)
     let layered = ServiceBuilder::new()
-        .layer(telemetry::RequestSpans)
+        .layer(telemetry::RequestContext)
         // A whole request ends within this (408 past it): longer than the worst case of
         // its provider calls (discovery, the token request, user info).
         .layer(TimeoutLayer::with_status_code(
