@@ -78,8 +78,9 @@ fn rfc3339(at: time::OffsetDateTime) -> Option<[u8; 27]> {
 }
 
 /// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set to anything but
-/// empty (no-color.org). Written to a file or a pipe, colour codes are bytes nobody reads, and
-/// writing a request span's fields with them cost a token read 1.7–3.0 k instructions more.
+/// empty (no-color.org). Written to a file or a pipe, colour codes are bytes nobody reads (and
+/// writing the fields of the request span there once was with them cost a token read 1.7–3.0 k
+/// instructions more).
 fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|value| value.is_empty())
 }
@@ -91,8 +92,8 @@ fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
 ///
 /// Anywhere else (a file, a pipe, the journal): as plain `name=value`, separated by spaces —
 /// the text tracing-subscriber writes with colours off, without its colour machinery, which
-/// wrote each field name and `=` through an (empty) ANSI style: about 1.2 k instructions a
-/// token read for its span's two fields. Here the control characters (ESC, BEL, backspace,
+/// wrote each field name and `=` through an (empty) ANSI style (about 1.2 k instructions a
+/// token read for the two fields of the request span there once was). Here the control characters (ESC, BEL, backspace,
 /// form feed, DEL and the C1 codes) are escaped as tracing-subscriber escapes them (`\x1b`,
 /// `\u{9b}`) in every value, a provider's error text in a field included: a log file is
 /// read on a terminal too.
@@ -225,9 +226,11 @@ impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
 /// path=/api/session}:`, the text a tracing span named `request` with those two fields gave
 /// each line. That span cost a token read 3.8 k of its 32.6 k instructions whether anything
 /// was logged or not: its fields formatted into a string at every request, the span entered
-/// and left at every poll, closed at the end. The task-local costs a clone of the method and
-/// URI and a swap at every poll (0.9 k a read); the path is written only when a line is. A
-/// task spawned from a request does not carry it, as it did not carry the span. (It replaced tower-http's `TraceLayer`,
+/// and left at every poll, closed at the end. The task-local costs two clones of the method
+/// and URI and a swap at every poll (0.9 k a read); the path is written only when a line is. A
+/// task spawned from a request does not carry it, as it did not carry the span. Unlike the
+/// span it is there at every level: under `RUST_LOG=warn` a warning inside a request names
+/// it too. (It replaced tower-http's `TraceLayer`,
 /// which cost 1–2 k more for a response classifier, two clock reads and a wrapper around
 /// every response body; of what that layer logged, the line for a server error (at `error`)
 /// the guard (`routes::security::Guard`) writes now.)
@@ -278,15 +281,25 @@ tokio::task_local! {
     static SERVING: Serving;
 }
 
-/// The request a log line is written for.
-#[derive(Clone, Debug)]
+/// The request a log line is written for. (Its URI carries the query, which may hold a code
+/// or a state: only the path is ever written, here and in its `Debug`.)
+#[derive(Clone)]
 pub struct Serving {
     method: Method,
     uri: Uri,
 }
 
+impl fmt::Debug for Serving {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serving")
+            .field("method", &self.method)
+            .field("path", &short_path(self.uri.path()))
+            .finish()
+    }
+}
+
 impl Serving {
-    /// As the request span wrote its fields: `method=GET path=/api/session`, the path cut
+    /// As the request span there once was wrote its fields: `method=GET path=/api/session`, the path cut
     /// short, never the query; on a terminal each name in italics and each `=` dimmed.
     fn write(&self, writer: &mut Writer<'_>) -> fmt::Result {
         use fmt::Write as _;
@@ -358,7 +371,7 @@ where
             written?;
             spans = true;
         }
-        // Spans of tracing's own (a dependency's, at `debug` or `trace`).
+        // Spans of tracing's own: the provider's calls (`#[instrument]`), a dependency's.
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 write!(writer, "{bold}{}{end}", span.metadata().name())?;
@@ -548,6 +561,7 @@ mod tests {
         let lines = Lines::default();
         let writer = lines.clone();
         let builder = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
             .with_ansi(coloured)
             .fmt_fields(super::Fields { coloured })
             .with_target(false)
@@ -565,22 +579,28 @@ mod tests {
     /// The lines a request writes while it is served, through [`super::RequestContext`] (`ours`)
     /// or inside a tracing span named `request` with the method and path, as the server once
     /// gave each request; and a line outside any request, and one in a span of tracing's own.
-    fn a_request_logs(ours: bool) {
+    fn a_request_logs(ours: bool, uri: &str) {
         use axum::http::Request;
         use tower::{Layer, ServiceExt};
         let handler = tower::service_fn(|_: Request<()>| {
             tracing::warn!(host = %"evil.example", "refused before the handler ran");
             async {
                 tracing::info!(provider = %"sandbox", count = 3, "sign-in started");
+                tracing::debug!("a debug line");
+                tracing::trace!("a trace line");
+                // As a dependency's `log` record arrives through tracing-log.
+                tracing::warn!(
+                    log.target = "reqwest::proxy",
+                    log.line = 125,
+                    "a proxy is ignored"
+                );
                 let inner = tracing::info_span!("exchange", attempt = 2);
                 let _entered = inner.enter();
                 tracing::error!("the provider failed");
                 Ok::<_, std::convert::Infallible>(())
             }
         });
-        let request = Request::get("/auth/callback?code=secret&state=x")
-            .body(())
-            .unwrap();
+        let request = Request::get(uri).body(()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -589,7 +609,8 @@ mod tests {
             let service = super::RequestContext.layer(handler);
             runtime.block_on(service.oneshot(request)).unwrap();
         } else {
-            let span = tracing::info_span!("request", method = %"GET", path = %"/auth/callback");
+            let path = super::short_path(request.uri().path()).into_owned();
+            let span = tracing::info_span!("request", method = %"GET", path = %path);
             let _entered = span.enter();
             runtime.block_on(handler.oneshot(request)).unwrap();
         }
@@ -599,18 +620,43 @@ mod tests {
     #[test]
     fn lines_name_the_request_they_were_written_for_as_its_span_did() {
         let ours = Some(super::Line { timed: false });
-        let plain = written(false, ours, || a_request_logs(true));
-        assert_eq!(plain, written(false, None, || a_request_logs(false)));
+        let callback = "/auth/callback?code=secret&state=x";
+        let plain = written(false, ours, || a_request_logs(true, callback));
+        assert_eq!(
+            plain,
+            written(false, None, || a_request_logs(false, callback))
+        );
         assert_eq!(
             plain,
             " INFO listening\n \
              WARN request{method=GET path=/auth/callback}: refused before the handler ran host=evil.example\n \
              INFO request{method=GET path=/auth/callback}: sign-in started provider=sandbox count=3\n\
+             DEBUG request{method=GET path=/auth/callback}: a debug line\n\
+             TRACE request{method=GET path=/auth/callback}: a trace line\n \
+             WARN request{method=GET path=/auth/callback}: a proxy is ignored\n\
              ERROR request{method=GET path=/auth/callback}:exchange{attempt=2}: the provider failed\n \
              INFO stopped\n"
         );
-        let coloured = written(true, ours, || a_request_logs(true));
-        assert_eq!(coloured, written(true, None, || a_request_logs(false)));
+        let coloured = written(true, ours, || a_request_logs(true, callback));
+        assert_eq!(
+            coloured,
+            written(true, None, || a_request_logs(false, callback))
+        );
+        for colour in [
+            "\x1b[35mTRACE",
+            "\x1b[34mDEBUG",
+            "\x1b[32m INFO",
+            "\x1b[33m WARN",
+            "\x1b[31mERROR",
+        ] {
+            assert!(coloured.contains(colour), "{colour:?} in {coloured:?}");
+        }
+        // A long path is cut short, as the span's field was.
+        let long = format!("/{}?code=secret", "a".repeat(300));
+        let plain = written(false, ours, || a_request_logs(true, &long));
+        assert_eq!(plain, written(false, None, || a_request_logs(false, &long)));
+        assert!(plain.contains("… (301 bytes)}: sign-in started"), "{plain}");
+        assert!(!plain.contains("secret"), "{plain}");
         assert!(
             coloured.contains("\x1b[32m INFO\x1b[0m \x1b[1mrequest\x1b[0m\x1b[1m{\x1b[0m\x1b[3mmethod\x1b[0m\x1b[2m=\x1b[0mGET"),
             "{coloured:?}"
@@ -620,7 +666,8 @@ mod tests {
     #[test]
     fn lines_begin_with_their_utc_time_dimmed_on_a_terminal() {
         for coloured in [false, true] {
-            let before = time::OffsetDateTime::now_utc();
+            // The line's time is cut to the microsecond.
+            let before = time::OffsetDateTime::now_utc() - time::Duration::microseconds(1);
             let line = written(coloured, Some(super::Line { timed: true }), || {
                 tracing::info!("listening")
             });

@@ -65,7 +65,8 @@ where
         let started = std::time::Instant::now();
         let finish = move |response: Response<Body>| {
             // What went wrong is logged where it happened; this line says that a person got
-            // an error of the server's (the request's span names which request).
+            // an error of the server's (its `request{…}:` names which request: see
+            // `telemetry::RequestContext`).
             if response.status().is_server_error() {
                 tracing::error!(
                     status = response.status().as_u16(),
