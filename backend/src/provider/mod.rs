@@ -513,8 +513,20 @@ impl Provider {
 
     /// Exchanges the code for a token; an OpenID provider's ID token is verified against
     /// `nonce`.
-    #[tracing::instrument(name = "token_exchange", skip_all, fields(provider = %self.id))]
     pub async fn exchange(
+        &self,
+        code: AuthorizationCode,
+        verifier: PkceCodeVerifier,
+        requested_scope: Option<String>,
+        nonce: Option<&str>,
+        log: &Recorder,
+    ) -> Result<IssuedToken, ProviderError> {
+        let call = std::pin::pin!(self.exchange_call(code, verifier, requested_scope, nonce, log));
+        crate::telemetry::calling("token_exchange", &self.id, call).await
+    }
+
+    /// What [`Self::exchange`] does; that names the call in the log lines written meanwhile.
+    async fn exchange_call(
         &self,
         code: AuthorizationCode,
         verifier: PkceCodeVerifier,
@@ -551,8 +563,17 @@ impl Provider {
     }
 
     /// Trades a refresh token for a new access token (and perhaps a new refresh token).
-    #[tracing::instrument(name = "token_refresh", skip_all, fields(provider = %self.id))]
     pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        scope: Option<String>,
+    ) -> Result<IssuedToken, ProviderError> {
+        let call = std::pin::pin!(self.refresh_call(refresh_token, scope));
+        crate::telemetry::calling("token_refresh", &self.id, call).await
+    }
+
+    /// What [`Self::refresh`] does; that names the call in the log lines written meanwhile.
+    async fn refresh_call(
         &self,
         refresh_token: &RefreshToken,
         scope: Option<String>,
@@ -570,8 +591,13 @@ impl Provider {
 
     /// Whose token this is, when the provider can say; `None` when it cannot (no user
     /// info, no ID token), and then each sign-in is a connection of its own.
-    #[tracing::instrument(name = "user_info", skip_all, fields(provider = %self.id))]
     pub async fn account(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
+        let call = std::pin::pin!(self.account_call(token));
+        crate::telemetry::calling("user_info", &self.id, call).await
+    }
+
+    /// What [`Self::account`] does; that names the call in the log lines written meanwhile.
+    async fn account_call(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
         match &self.dialect {
             Dialect::Yandex(yandex) => {
                 yandex
@@ -586,8 +612,13 @@ impl Provider {
     }
 
     /// Revokes `token` where the provider can, and says what happened.
-    #[tracing::instrument(name = "revoke", skip_all, fields(provider = %self.id))]
     pub async fn revoke(&self, token: &AccessToken, device_id: Option<&str>) -> Revoked {
+        let call = std::pin::pin!(self.revoke_call(token, device_id));
+        crate::telemetry::calling("revoke", &self.id, call).await
+    }
+
+    /// What [`Self::revoke`] does; that names the call in the log lines written meanwhile.
+    async fn revoke_call(&self, token: &AccessToken, device_id: Option<&str>) -> Revoked {
         let endpoints = match self.endpoints().await {
             Ok(endpoints) => endpoints,
             Err(error) => return Revoked::Failed(error),
