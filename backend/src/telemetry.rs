@@ -93,10 +93,10 @@ fn colours(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
 /// Anywhere else (a file, a pipe, the journal): as plain `name=value`, separated by spaces —
 /// the text tracing-subscriber writes with colours off, without its colour machinery, which
 /// wrote each field name and `=` through an (empty) ANSI style (about 1.2 k instructions a
-/// token read for the two fields of the request span there once was). Here the control characters (ESC, BEL, backspace,
-/// form feed, DEL and the C1 codes) are escaped as tracing-subscriber escapes them (`\x1b`,
-/// `\u{9b}`) in every value, a provider's error text in a field included: a log file is
-/// read on a terminal too.
+/// token read for the two fields of the request span there once was). Here the control
+/// characters (ESC, BEL, backspace, form feed, DEL and the C1 codes) are escaped as
+/// tracing-subscriber escapes them (`\x1b`, `\u{9b}`) in every value, a provider's error
+/// text in a field included: a log file is read on a terminal too.
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     coloured: bool,
@@ -230,10 +230,10 @@ impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
 /// and URI and a swap at every poll (0.9 k a read); the path is written only when a line is. A
 /// task spawned from a request does not carry it, as it did not carry the span. Unlike the
 /// span it is there at every level: under `RUST_LOG=warn` a warning inside a request names
-/// it too. (It replaced tower-http's `TraceLayer`,
-/// which cost 1–2 k more for a response classifier, two clock reads and a wrapper around
-/// every response body; of what that layer logged, the line for a server error (at `error`)
-/// the guard (`routes::security::Guard`) writes now.)
+/// it too. (It replaced tower-http's `TraceLayer`, which cost 1–2 k more for a response
+/// classifier, two clock reads and a wrapper around every response body; of what that layer
+/// logged, the line for a server error (at `error`) the guard (`routes::security::Guard`)
+/// writes now.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestContext;
 
@@ -347,8 +347,8 @@ fn context(writer: &mut Writer<'_>, name: &str, fields: &[(&str, &str)]) -> fmt:
 /// How a log line is written: as tracing-subscriber's full format writes it without the
 /// target (the time, the level, the spans, the fields), with the request being served (from
 /// [`SERVING`]) and the provider call being made ([`CALLING`]) first among the spans, where
-/// the spans they replace were. On a terminal, in
-/// the same colours: the time and each `:` dimmed, the level coloured, span names bold.
+/// the spans they replace were. On a terminal, in the same colours: the time and each `:`
+/// dimmed, the level coloured, span names bold.
 #[derive(Debug, Clone, Copy)]
 struct Line {
     /// Whether the line begins with its time ([`Timestamp`]); the tests leave it out.
