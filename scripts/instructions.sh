@@ -11,14 +11,15 @@
 # flow and read of the level is counted and nothing else. Under valgrind the program sees no
 # SHA extensions (CPUID), so sha2 hashes in software, which it does not do on a CPU that has
 # them: each count says how many of its instructions are that software SHA-256.
-# Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
+# Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/pgo/tokenbridge, the
+# build scripts/run.sh runs; target/release/tokenbridge is the same code without profile-guided optimisation)
 # Knobs: FLOWS (150), READS (3000), FLOOR=1 counts the floor's flows and reads as well
 # (target/release/tokenbridge-floor, under valgrind too: its three times as many flows a level
 # make the run a minute longer), KEEP=1 keeps the callgrind files (one per thread) for
-# callgrind_annotate. Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+# callgrind_annotate. Build first: scripts/pgo.sh and cargo build --release -p tokenbridge-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary=$(realpath "${1:-target/release/tokenbridge}")
+binary=$(realpath "${1:-target/pgo/tokenbridge}")
 flows="${FLOWS:-150}"
 reads="${READS:-3000}"
 command -v callgrind_control >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }

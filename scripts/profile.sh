@@ -3,7 +3,8 @@
 # sign-ins, scripts' token reads, or the page's session reads) and records it with perf (call graphs from DWARF)
 # for a few seconds (flows and token reads at concurrency 1, session reads at 8), then prints the hottest call chains.
 # Usage: scripts/profile.sh flows|reads|sessions [seconds]   (needs perf: apt-get install linux-perf)
-# Build first (scripts/bench.sh does, or: cargo build --release -p tokenbridge -p tokenbridge-bench).
+# The server is the build scripts/run.sh runs (target/pgo/tokenbridge, or BINARY=path for another).
+# Build first (scripts/bench.sh does, or: scripts/pgo.sh and cargo build --release -p tokenbridge-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-reads}"
@@ -17,7 +18,7 @@ esac
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 . scripts/bench-driver.sh
 trap stop_bench EXIT
-start_bench target/release/tokenbridge "$flows" "$reads"
+start_bench "${BINARY:-target/pgo/tokenbridge}" "$flows" "$reads"
 wait_for "$marker"
 pid=$(server_pid "$marker")
 sleep 1

@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 
 echo "==> building the app (trunk build --release)" >&2
 trunk build --release
-echo "==> building and starting tokenbridge" >&2
-exec cargo run --release --quiet -p tokenbridge -- "$@"
+echo "==> building tokenbridge (release, with profile-guided optimisation: scripts/pgo.sh)" >&2
+binary=$(scripts/pgo.sh)
+echo "==> starting $binary" >&2
+exec "$binary" "$@"

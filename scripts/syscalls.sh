@@ -6,14 +6,15 @@
 # Runs the benchmark's release server, attaches `strace -c` across its flows at one concurrency
 # (login, callback with exchange and save, session read; the server is idle just before and
 # after them), and prints each call per flow.
-# Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/release/tokenbridge)
+# Usage: scripts/syscalls.sh [path to a tokenbridge binary]   (default target/pgo/tokenbridge, the build
+# scripts/run.sh runs)
 # Knobs: FLOWS (1000), LEVEL (the concurrency: 1, 8 or 64; 8), FILES=1 (instead of the count of
 # every call: SQLite's reads and writes by file — frames and pages written to the write-ahead
 # log, pages the checkpoints copy into the database file, pages read — from each call's file and size).
-# Build first: cargo build --release -p tokenbridge -p tokenbridge-bench
+# Build first: scripts/pgo.sh and cargo build --release -p tokenbridge-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary=$(realpath "${1:-target/release/tokenbridge}")
+binary=$(realpath "${1:-target/pgo/tokenbridge}")
 flows="${FLOWS:-1000}"
 level="${LEVEL:-8}"
 # The benchmark runs tokenbridge's flows at 1, 8 and 64, each followed by the floor's at the
