@@ -29,6 +29,8 @@ use serde_json::{Value, json};
 
 /// Settings from the environment, with the defaults `scripts/bench.sh` relies on.
 struct Options {
+    /// The server measured (`TOKENBRIDGE_BIN`): by default the build `scripts/run.sh` runs,
+    /// with profile-guided optimisation (`scripts/pgo.sh`).
     binary: PathBuf,
     floor_binary: PathBuf,
     dist: PathBuf,
@@ -59,7 +61,7 @@ impl Options {
             |name: &str, default: usize| var(name, &default.to_string()).parse().unwrap_or(default);
         let out = PathBuf::from(var("BENCH_OUT", "bench/results.json"));
         Self {
-            binary: var("TOKENBRIDGE_BIN", "target/release/tokenbridge").into(),
+            binary: var("TOKENBRIDGE_BIN", "target/pgo/tokenbridge").into(),
             floor_binary: var("BENCH_FLOOR_BIN", "target/release/tokenbridge-floor").into(),
             dist: var("BENCH_DIST", "dist").into(),
             reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
