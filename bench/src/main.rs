@@ -59,11 +59,17 @@ impl Options {
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let number =
             |name: &str, default: usize| var(name, &default.to_string()).parse().unwrap_or(default);
+        // The servers run in folders of their own (see `start_server`): paths they are given
+        // are made whole here, from the folder the benchmark runs in.
+        let path = |name: &str, default: &str| {
+            let given = PathBuf::from(var(name, default));
+            std::path::absolute(&given).unwrap_or(given)
+        };
         let out = PathBuf::from(var("BENCH_OUT", "bench/results.json"));
         Self {
-            binary: var("TOKENBRIDGE_BIN", "target/pgo/tokenbridge").into(),
-            floor_binary: var("BENCH_FLOOR_BIN", "target/release/tokenbridge-floor").into(),
-            dist: var("BENCH_DIST", "dist").into(),
+            binary: path("TOKENBRIDGE_BIN", "target/pgo/tokenbridge"),
+            floor_binary: path("BENCH_FLOOR_BIN", "target/release/tokenbridge-floor"),
+            dist: path("BENCH_DIST", "dist"),
             reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
             flows: number("BENCH_FLOWS", 1000),
             reads: number("BENCH_READS", 5000),
@@ -91,6 +97,10 @@ impl Drop for Server {
     /// what an exiting process does: a build instrumented for profile-guided optimisation
     /// (`scripts/pgo.sh`) writes its profile then.
     fn drop(&mut self) {
+        // Reaped already (it stopped by itself): its pid may be another process's by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let asked = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -149,6 +159,10 @@ fn start_server(
         .map_err(|e| format!("{}: {e}", options.log.display()))?;
     let started = Instant::now();
     let child = Command::new(&options.binary)
+        // In its own folder, with nothing of the environment but what is set here: a server
+        // started in the checkout would read the `.env` and `tokenbridge.toml` a person keeps
+        // there (its real providers and their secrets) and send the benchmark's codes to them.
+        .current_dir(&dir.0)
         .env_clear()
         .env("TOKENBRIDGE_PROVIDER", "custom")
         .env("TOKENBRIDGE_CLIENT_ID", "bench-client")
@@ -214,6 +228,7 @@ fn start_floor(options: &Options, stub: std::net::SocketAddr) -> Result<Server, 
     let dir = TempDir::new("floor");
     let port = free_port().map_err(|e| e.to_string())?;
     let child = Command::new(&options.floor_binary)
+        .current_dir(&dir.0)
         .env_clear()
         .envs(std::env::var("TOKIO_WORKER_THREADS").map(|n| ("TOKIO_WORKER_THREADS", n)))
         .arg(format!("127.0.0.1:{port}"))
@@ -1221,6 +1236,7 @@ async fn run(options: Options) -> Result<(), String> {
 
     let results = json!({
         "machine": { "cores": cores, "os": std::env::consts::OS, "arch": std::env::consts::ARCH },
+        "binary": options.binary.display().to_string(),
         "server_log_filter": options.log_filter,
         "flows_per_level": options.flows,
         "levels": json_levels,
