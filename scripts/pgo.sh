@@ -46,7 +46,7 @@ plain() {
 }
 
 train() {
-  local host profdata raw work
+  local host profdata raw
   host=$(rustc -vV | sed -n 's/^host: //p')
   profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
   if [ ! -x "$profdata" ]; then
@@ -63,20 +63,18 @@ train() {
   # profiles of their own there.
   rm -rf "$raw" && mkdir -p "$raw"
   say "training: the benchmark's sign-ins, token reads and session reads (seconds)"
-  work=$(mktemp -d)
-  mkdir -p "$work/dist" && echo '<html></html>' > "$work/dist/index.html"
-  # The benchmark stops its servers with SIGTERM; the instrumented one the load runs against
-  # writes its profile as it exits. TMPDIR: the servers' folders go into the work folder.
-  if ! TMPDIR="$work" TOKENBRIDGE_BIN=target/pgo-train/tokenbridge \
-      BENCH_DIST="$work/dist" BENCH_REFERENCE_DIST="$work/dist" BENCH_LOADS=0 BENCH_RSS_FLOWS=0 \
-      BENCH_FLOWS=1000 BENCH_READS=5000 BENCH_STORE_SIGNINS=100 BENCH_OUT="$work/results.json" \
-      target/release/tokenbridge-bench >"$work/log" 2>&1; then
-    tail -20 "$work/log" >&2
-    rm -rf "$work"
+  # The benchmark's load as the measuring scripts start it (bench-driver.sh: no page, no
+  # browser, the servers' folders in a work folder removed after). It stops its servers with
+  # SIGTERM; the instrumented one the load runs against writes its profile as it exits.
+  . scripts/bench-driver.sh
+  start_bench target/pgo-train/tokenbridge 1000 5000
+  if ! wait "$bench"; then
+    tail -20 "$bench_log" >&2
+    stop_bench
     say "the training load failed (its log's end above)"
     return 1
   fi
-  rm -rf "$work"
+  stop_bench
   if ! compgen -G "$raw/*.profraw" >/dev/null; then
     say "the instrumented server wrote no profile"
     return 1
