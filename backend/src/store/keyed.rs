@@ -16,7 +16,7 @@
 //! the commit. Another tokenbridge opening the same file at the same moment waits for the
 //! transaction and then finds nothing to do.
 
-use sqlx::{Any, AnyPool, pool::PoolConnection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 
 use super::StoreError;
 
@@ -67,23 +67,31 @@ const TABLES: [Table; 3] = [
 
 /// Rebuilds those of the tables that still have a rowid. The connection it uses is closed
 /// afterwards, however it ends, rather than given back to the pool with foreign keys off.
+///
+/// The close is waited for. A SQLite connection that closes checks whether it is the file's
+/// last by asking for its exclusive lock, and holds the file a moment while it asks; closed
+/// in the background (as the pool closes a connection dropped with `close_on_drop`), it did
+/// so while the store went on, and the inline connections opened next, which never wait,
+/// found the file busy: the first sign-in's writes went through sqlx.
 pub(super) async fn rebuild(pool: &AnyPool) -> Result<(), StoreError> {
-    if with_rowid(&mut pool.acquire().await?).await?.is_empty() {
+    if with_rowid(&mut *pool.acquire().await?).await?.is_empty() {
         return Ok(());
     }
-    let mut db = pool.acquire().await?;
-    db.close_on_drop();
-    rebuild_on(&mut db).await
+    let mut db = pool.acquire().await?.detach();
+    let rebuilt = rebuild_on(&mut db).await;
+    let closed = db.close().await;
+    rebuilt?;
+    Ok(closed?)
 }
 
 /// The names of those of [`TABLES`] that are plain tables.
-async fn with_rowid(db: &mut PoolConnection<Any>) -> Result<Vec<&'static str>, StoreError> {
+async fn with_rowid(db: &mut AnyConnection) -> Result<Vec<&'static str>, StoreError> {
     let mut found = Vec::new();
     for Table { name, .. } in TABLES {
         let sql: Option<String> =
             sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1")
                 .bind(name)
-                .fetch_optional(&mut **db)
+                .fetch_optional(&mut *db)
                 .await?;
         if sql.is_some_and(|sql| !sql.to_ascii_uppercase().contains("WITHOUT ROWID")) {
             found.push(name);
@@ -92,7 +100,7 @@ async fn with_rowid(db: &mut PoolConnection<Any>) -> Result<Vec<&'static str>, S
     Ok(found)
 }
 
-async fn rebuild_on(db: &mut PoolConnection<Any>) -> Result<(), StoreError> {
+async fn rebuild_on(db: &mut AnyConnection) -> Result<(), StoreError> {
     // Off outside a transaction (SQLite ignores it inside one): dropping `sessions` must
     // not delete the rows of `session_connections` that refer to it.
     run(db, "PRAGMA foreign_keys = OFF").await?;
@@ -111,7 +119,7 @@ async fn rebuild_on(db: &mut PoolConnection<Any>) -> Result<(), StoreError> {
     run(db, "PRAGMA foreign_keys = ON").await
 }
 
-async fn rebuild_tables(db: &mut PoolConnection<Any>) -> Result<(), StoreError> {
+async fn rebuild_tables(db: &mut AnyConnection) -> Result<(), StoreError> {
     let plain = with_rowid(db).await?;
     for Table {
         name,
@@ -144,7 +152,7 @@ async fn rebuild_tables(db: &mut PoolConnection<Any>) -> Result<(), StoreError> 
         tracing::info!("SQLite: {name} rebuilt without rowids ({after} rows)");
     }
     let broken: i64 = sqlx::query_scalar("SELECT count(*) FROM pragma_foreign_key_check")
-        .fetch_one(&mut **db)
+        .fetch_one(&mut *db)
         .await?;
     if broken > 0 {
         return Err(StoreError::Rebuild(format!(
@@ -154,13 +162,13 @@ async fn rebuild_tables(db: &mut PoolConnection<Any>) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn run(db: &mut PoolConnection<Any>, sql: &str) -> Result<(), StoreError> {
-    sqlx::query(sql).execute(&mut **db).await?;
+async fn run(db: &mut AnyConnection, sql: &str) -> Result<(), StoreError> {
+    sqlx::query(sql).execute(&mut *db).await?;
     Ok(())
 }
 
-async fn count(db: &mut PoolConnection<Any>, table: &str) -> Result<i64, StoreError> {
+async fn count(db: &mut AnyConnection, table: &str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&mut **db)
+        .fetch_one(&mut *db)
         .await?)
 }
