@@ -79,9 +79,12 @@ pub(super) async fn rebuild(pool: &AnyPool) -> Result<(), StoreError> {
     }
     let mut db = pool.acquire().await?.detach();
     let rebuilt = rebuild_on(&mut db).await;
-    let closed = db.close().await;
-    rebuilt?;
-    Ok(closed?)
+    // Its worker thread gone, a connection that fails to close has nothing left to undo; the
+    // rebuild's own result is the one to tell.
+    if let Err(error) = db.close().await {
+        tracing::warn!("SQLite: the rebuild's connection did not close cleanly: {error}");
+    }
+    rebuilt
 }
 
 /// The names of those of [`TABLES`] that are plain tables.
