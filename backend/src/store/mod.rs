@@ -620,10 +620,11 @@ impl Store {
             "SELECT {COLUMNS} FROM connections WHERE id = $1 AND provider IN ({})",
             placeholders(2, providers.len())
         );
-        let row = bind_all(sqlx::query(&query).bind(id), providers)
-            .fetch_optional(&self.pool)
+        let args = with_providers([Arg::Text(id)], providers);
+        let rows = self
+            .rows(&query, &args, |row| SealedRow::read(row, 0))
             .await?;
-        row.map(|row| self.open_row(&row)).transpose()
+        Ok(rows.first().map(|row| self.unseal(row, Refresh::Open)))
     }
 
     /// The connections of `providers` whose account login is `login`, oldest first: one
@@ -693,12 +694,8 @@ impl Store {
              WHERE s.session_hash = $1 AND s.connection_id = $2 AND c.provider IN ({})",
             placeholders(3, providers.len())
         );
-        Ok(
-            bind_all(sqlx::query(&query).bind(session_hash).bind(id), providers)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
+        let args = with_providers([Arg::Text(session_hash), Arg::Text(id)], providers);
+        Ok(!self.rows(&query, &args, |_| Ok(())).await?.is_empty())
     }
 
     /// Stores refreshed tokens; a refresh token of `None` keeps the one held.
@@ -719,26 +716,22 @@ impl Store {
         // A provider that does not rotate sends no refresh token: the one held stays.
         let refresh =
             refresh_token.map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token"));
-        let _writing = self.writing().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let args = [
+            Arg::Text(&access),
+            Arg::MaybeText(refresh.as_deref()),
+            Arg::MaybeInt(expires_at),
+            Arg::Int(unix_now()),
+            Arg::Int(unix_now_ns()),
+            Arg::Text(Status::Active.as_str()),
+            Arg::Text(&connection.id),
+            Arg::Text(&connection.provider),
+        ];
+        self.update_connection(
             "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
              refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8",
+            &args,
         )
-        .bind(access)
-        .bind(refresh)
-        .bind(expires_at)
-        .bind(unix_now())
-        .bind(unix_now_ns())
-        .bind(Status::Active.as_str())
-        .bind(&connection.id)
-        .bind(&connection.provider)
-        .execute(&mut *tx)
-        .await?;
-        self.announce(&mut tx).await?;
-        tx.commit().await?;
-        self.cache.changed();
-        Ok(())
+        .await
     }
 
     pub async fn set_status(
@@ -747,16 +740,32 @@ impl Store {
         id: &str,
         status: Status,
     ) -> Result<(), StoreError> {
+        self.update_connection(
+            "UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3",
+            &[
+                Arg::Text(status.as_str()),
+                Arg::Text(id),
+                Arg::Text(provider),
+            ],
+        )
+        .await
+    }
+
+    /// Runs `sql`, one statement that changes a row of `connections`, under the write lock,
+    /// and lets the token reads' cache know. On PostgreSQL it announces the change to the
+    /// other instances in the same transaction; on SQLite one statement is a transaction by
+    /// itself, run inline (see [`inline`]): a Refresh click's save went through sqlx's
+    /// worker thread, with its wake-ups, as the sign-in's did before.
+    async fn update_connection(&self, sql: &str, args: &[Arg<'_>]) -> Result<(), StoreError> {
         let _writing = self.writing().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3")
-            .bind(status.as_str())
-            .bind(id)
-            .bind(provider)
-            .execute(&mut *tx)
-            .await?;
-        self.announce(&mut tx).await?;
-        tx.commit().await?;
+        if self.postgres {
+            let mut tx = self.pool.begin().await?;
+            bind_sqlx(sqlx::query(sql), args).execute(&mut *tx).await?;
+            self.announce(&mut tx).await?;
+            tx.commit().await?;
+        } else {
+            self.execute(sql, args).await?;
+        }
         self.cache.changed();
         Ok(())
     }
@@ -782,10 +791,6 @@ impl Store {
         tx.commit().await?;
         self.cache.changed();
         Ok(())
-    }
-
-    fn open_row(&self, row: &sqlx::any::AnyRow) -> Result<Connection, StoreError> {
-        Ok(self.unseal(&SealedRow::read(row, 0)?, Refresh::Open))
     }
 
     /// The connection in `row`, its access token opened, and its refresh token if `refresh` says so.
@@ -984,6 +989,18 @@ impl Saved {
             touched_ns: row.int(4)?,
         })
     }
+}
+
+/// `leading`, then each of `providers`: the arguments of a query that ends with
+/// `provider IN (…)`.
+fn with_providers<'a, const N: usize>(
+    leading: [Arg<'a>; N],
+    providers: &[&'a str],
+) -> Vec<Arg<'a>> {
+    leading
+        .into_iter()
+        .chain(providers.iter().map(|provider| Arg::Text(provider)))
+        .collect()
 }
 
 /// `$first, $first+1, …`: `count` numbered placeholders (one that matches nothing when none).
