@@ -6,14 +6,15 @@
 # Runs the benchmark's release server under valgrind and counts the flows at concurrency 1
 # (login, callback with exchange and save, session read) and the token reads at concurrency 1,
 # the request threads' instructions apart from the SQLite checkpoint thread's, the page's session
-# reads at concurrency 8, and from those a sign-in's (a flow less a session read). Counting starts
+# reads at concurrency 8, and from those a sign-in's (a flow less a session read), and a
+# person's Refresh clicks at concurrency 1. Counting starts
 # while the server is idle, in the pause the benchmark makes after each warm-up, so every
 # flow and read of the level is counted and nothing else. Under valgrind the program sees no
 # SHA extensions (CPUID), so sha2 hashes in software, which it does not do on a CPU that has
 # them: each count says how many of its instructions are that software SHA-256.
 # Usage: scripts/instructions.sh [path to a tokenbridge binary]   (default target/pgo/tokenbridge, the
 # build scripts/run.sh runs; target/release/tokenbridge is the same code without profile-guided optimisation)
-# Knobs: FLOWS (150), READS (3000), FLOOR=1 counts the floor's flows and reads as well
+# Knobs: FLOWS (150), READS (3000), REFRESHES (Refresh clicks, 300), FLOOR=1 counts the floor's flows and reads as well
 # (target/release/tokenbridge-floor, under valgrind too: its three times as many flows a level
 # make the run a minute longer), KEEP=1 keeps the callgrind files (one per thread) for
 # callgrind_annotate. Build first: scripts/pgo.sh and cargo build --release -p tokenbridge-bench
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 binary=$(realpath "${1:-target/pgo/tokenbridge}")
 flows="${FLOWS:-150}"
 reads="${READS:-3000}"
+export BENCH_REFRESHES="${REFRESHES:-300}"
 command -v callgrind_control >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 . scripts/bench-driver.sh
 pids=()
@@ -79,7 +81,10 @@ end "==> the floor: token reads at concurrency 1 " "==> warmed up" reads
 # The page's session read alone (at concurrency 8, as the benchmark reads it), so that a
 # sign-in's count (login and callback) is a flow's less it, as the benchmark's CPU is.
 begin "==> session reads warmed up" "==> session reads counted"
-end "==> the store alone" "==> warmed up" sessions
+end "==> refreshes at concurrency 1" "==> warmed up" sessions
+# A person's Refresh click, at concurrency 1: a path none of the budgets' requests takes.
+begin "==> refreshes warmed up" "==> refreshes counted"
+end "==> the store alone" "==> warmed up" refreshes
 pkill -P "$bench" 2>/dev/null || true
 kill "$bench" "${pids[@]}" 2>/dev/null || true
 wait "$bench" 2>/dev/null || true
@@ -115,11 +120,12 @@ for dump in "$bench_work"/server.out.* "$bench_work"/floor.out.*; do
 done
 # The floor runs more flows a level than tokenbridge; its line says how many.
 floor_flows=$(grep "==> the floor: flows at concurrency 1 " "$bench_log" | sed 's/.*(\([0-9]*\) flows.*/\1/')
-for name in flows reads sessions; do
+for name in flows reads sessions refreshes; do
   case "$name" in
     flows) count=$flows what="flow" floor_count=$floor_flows level=1 ;;
     reads) count=$reads what="token read" floor_count=$reads level=1 ;;
     sessions) count=$reads what="session read" floor_count="" level=8 ;;
+    refreshes) count=$BENCH_REFRESHES what="Refresh click" floor_count="" level=1 ;;
   esac
   echo "user-space instructions per $what: $(( ${work[$name]:-0} / count )) ($count at concurrency $level), and $(( ${checkpoints[$name]:-0} / count )) on the checkpoint thread"
   [ "${sha[$name]:-0}" -gt 0 ] && echo "  of them SHA-256 in software: $(( ${sha[$name]} / count ))"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Where the server's CPU goes: runs the benchmark's release server under load (complete
-# sign-ins, scripts' token reads, or the page's session reads) and records it with perf (call graphs from DWARF)
-# for a few seconds (flows and token reads at concurrency 1, session reads at 8), then prints the hottest call chains.
-# Usage: scripts/profile.sh flows|reads|sessions [seconds]   (needs perf: apt-get install linux-perf)
+# sign-ins, scripts' token reads, the page's session reads, or Refresh clicks) and records it with perf (call graphs from DWARF)
+# for a few seconds (flows, token reads and Refresh clicks at concurrency 1, session reads at 8), then prints the hottest call chains.
+# Usage: scripts/profile.sh flows|reads|sessions|refreshes [seconds]   (needs perf: apt-get install linux-perf)
 # The server is the build scripts/run.sh runs (target/pgo/tokenbridge, or BINARY=path for another).
 # Build first (scripts/bench.sh does, or: scripts/pgo.sh and cargo build --release -p tokenbridge-bench).
 set -euo pipefail
@@ -13,7 +13,8 @@ case "$kind" in
   flows) marker="==> flows at concurrency 1"; flows=100000 reads=10 ;;
   reads) marker="==> token reads at concurrency 1"; flows=50 reads=1000000 ;;
   sessions) marker="==> session reads at concurrency 8"; flows=50 reads=200000 ;;
-  *) echo "usage: $0 flows|reads|sessions [seconds]" >&2; exit 2 ;;
+  refreshes) marker="==> refreshes counted"; flows=50 reads=100; export BENCH_REFRESHES=100000 ;;
+  *) echo "usage: $0 flows|reads|sessions|refreshes [seconds]" >&2; exit 2 ;;
 esac
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 . scripts/bench-driver.sh

@@ -37,6 +37,8 @@ struct Options {
     reference_dist: PathBuf,
     flows: usize,
     reads: usize,
+    /// Refresh clicks at concurrency 1 (`BENCH_REFRESHES`).
+    refreshes: usize,
     rss_flows: usize,
     loads: usize,
     /// Sign-ins the store makes alone (`store`), and as many spent states after them.
@@ -47,7 +49,8 @@ struct Options {
     /// Where the servers' log goes (beside `out`, `server.log`): a file, as a deployment's
     /// goes to a file or the journal, not the terminal the benchmark prints to.
     log: PathBuf,
-    /// A pause after each warm-up (tokenbridge's, the floor's, the token and session reads'), for a tool
+    /// A pause after each warm-up (tokenbridge's, the floor's, the token and session reads',
+    /// the Refresh clicks'), for a tool
     /// to attach to the idle server before the flows or reads it counts begin
     /// (`scripts/syscalls.sh`, `scripts/instructions.sh`).
     pause: Duration,
@@ -73,6 +76,7 @@ impl Options {
             reference_dist: var("BENCH_REFERENCE_DIST", "bench/reference/dist").into(),
             flows: number("BENCH_FLOWS", 1000),
             reads: number("BENCH_READS", 5000),
+            refreshes: number("BENCH_REFRESHES", 1000),
             rss_flows: number("BENCH_RSS_FLOWS", 10_000),
             loads: number("BENCH_LOADS", 20),
             store_sign_ins: number("BENCH_STORE_SIGNINS", 5000),
@@ -470,24 +474,30 @@ async fn run_reads(
     concurrency: usize,
     pid: u32,
 ) -> Reads {
+    let (client, url) = (client.clone(), url.to_owned());
+    let ask = move || client.get(&url).header(header.0.clone(), &header.1);
+    run_requests(ask, reads, concurrency, pid).await
+}
+
+/// `requests` made by `ask` and sent over `concurrency` workers, timed, with the server's CPU.
+async fn run_requests(
+    ask: impl Fn() -> reqwest::RequestBuilder + Clone + Send + 'static,
+    requests: usize,
+    concurrency: usize,
+    pid: u32,
+) -> Reads {
     let cpu_before = cpu_seconds(pid);
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let (url, header) = (url.to_owned(), header.clone());
-        let client = client.clone();
-        let count = reads / concurrency + usize::from(worker < reads % concurrency);
+        let ask = ask.clone();
+        let count = requests / concurrency + usize::from(worker < requests % concurrency);
         workers.spawn(async move {
             let mut times = Vec::with_capacity(count);
             let mut errors = 0;
             for _ in 0..count {
                 let sent = Instant::now();
-                match client
-                    .get(&url)
-                    .header(header.0.clone(), &header.1)
-                    .send()
-                    .await
-                {
+                match ask().send().await {
                     Ok(response) if response.status().is_success() => {
                         let _ = response.bytes().await;
                         times.push(sent.elapsed());
@@ -500,9 +510,9 @@ async fn run_reads(
     }
     let mut result = Reads {
         concurrency,
-        reads,
+        reads: requests,
         seconds: 0.0,
-        times: Vec::with_capacity(reads),
+        times: Vec::with_capacity(requests),
         errors: 0,
         cpu_us: None,
     };
@@ -511,7 +521,7 @@ async fn run_reads(
         result.errors += errors;
     }
     result.seconds = started.elapsed().as_secs_f64();
-    result.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), reads);
+    result.cpu_us = cpu_per_op_us(cpu_before, cpu_seconds(pid), requests);
     result
 }
 
@@ -623,6 +633,35 @@ async fn flow(client: &reqwest::Client, base: &str) -> Result<([Duration; 3], St
         ));
     }
     Ok(([login_time, callback_time, session_time], jar.header()))
+}
+
+/// After a sign-in of its own, what makes a click on the page's Refresh for its connection.
+async fn refresh_click(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<impl Fn() -> reqwest::RequestBuilder + Clone + Send + 'static, String> {
+    let (_, cookies) = flow(client, base).await?;
+    let session: Value = client
+        .get(format!("{base}/api/session"))
+        .header(reqwest::header::COOKIE, &cookies)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = session["connections"][0]["id"]
+        .as_str()
+        .ok_or("the sign-in's connection is not on the page")?;
+    let url = format!("{base}/api/connections/{id}/refresh");
+    let client = client.clone();
+    Ok(move || {
+        client
+            .post(&url)
+            .header(reqwest::header::COOKIE, &cookies)
+            // What the page sends with every request that changes something.
+            .header("x-tokenbridge", "1")
+    })
 }
 
 struct Level {
@@ -903,6 +942,17 @@ async fn run(options: Options) -> Result<(), String> {
     eprintln!("==> session reads counted (server pid {pid})");
     let sessions = run_reads(&client, &session_url, cookie, options.reads, 8, pid).await;
 
+    // A person's Refresh click on the page: the refresh-token grant to the provider, the new
+    // token sealed and saved. At concurrency 1: clicks on one connection at once share one
+    // refresh. Not in a budget, but a path the flows and reads above never take.
+    eprintln!("==> refreshes at concurrency 1 (server pid {pid})");
+    let refresh = refresh_click(&client, &server.base).await?;
+    let _ = run_requests(refresh.clone(), 100, 1, pid).await;
+    eprintln!("==> refreshes warmed up (server pid {pid})");
+    tokio::time::sleep(options.pause).await;
+    eprintln!("==> refreshes counted (server pid {pid})");
+    let refreshes = run_requests(refresh, options.refreshes, 1, pid).await;
+
     floor.session_cpu_us = floor_server.session_reads(&client).await?;
     drop(floor_server);
 
@@ -1035,6 +1085,15 @@ async fn run(options: Options) -> Result<(), String> {
             "latency": stats(&read.times),
         }));
     }
+    println!(
+        "a Refresh click (POST /api/connections/{{id}}/refresh: the refresh-token grant, the new token sealed and saved), {} at concurrency 1: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
+        refreshes.reads,
+        us(refreshes.cpu_us),
+        refreshes.reads as f64 / refreshes.seconds,
+        percentile(&refreshes.times, 50.0),
+        percentile(&refreshes.times, 99.0),
+        refreshes.errors
+    );
     println!();
     println!(
         "The floor: the same exchanges served by a bare server of the same crates (tokenbridge-floor: no state, PKCE, cookies sealed, store or log)"
@@ -1248,6 +1307,14 @@ async fn run(options: Options) -> Result<(), String> {
             "server_cpu_us_per_read": sessions.cpu_us,
             "errors": sessions.errors,
             "latency": stats(&sessions.times),
+        },
+        "refreshes": {
+            "concurrency": refreshes.concurrency,
+            "refreshes": refreshes.reads,
+            "refreshes_per_second": refreshes.reads as f64 / refreshes.seconds,
+            "server_cpu_us_per_refresh": refreshes.cpu_us,
+            "errors": refreshes.errors,
+            "latency": stats(&refreshes.times),
         },
         "server_cpu_us_per_sign_in": levels.iter().zip(&sign_in_cpu).map(|(l, c)| json!({"concurrency": l.concurrency, "login_and_callback": c})).collect::<Vec<_>>(),
         "floor": {

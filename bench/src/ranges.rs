@@ -185,6 +185,16 @@ fn rows() -> Vec<Row> {
             1,
             Box::new(|run| Some(run.pointer("/page/first_load/brotli")?.as_f64()? / 1000.0)),
         ),
+        // A path none of the budgets' requests takes.
+        line(
+            "Refresh click CPU µs at 1 (no budget)",
+            Limit::None,
+            US,
+            Box::new(|run| {
+                run.pointer("/refreshes/server_cpu_us_per_refresh")?
+                    .as_f64()
+            }),
+        ),
     ]);
     rows
 }
@@ -299,6 +309,8 @@ mod tests {
         });
         if !short {
             results["rss_idle_kib"] = json!(12_188);
+            // Runs before the benchmark measured a Refresh click have no such value.
+            results["refreshes"] = json!({ "server_cpu_us_per_refresh": 190.0 });
         }
         results
     }
@@ -345,6 +357,9 @@ mod tests {
         assert!(!floor.contains(" of "), "not a budget: {floor}");
         let floor_p99 = line(&table, "  the floor's p99 ms");
         assert!(floor_p99.contains("2.50 2.50 2.50"), "{floor_p99}");
+        let refresh = line(&table, "Refresh click CPU µs at 1");
+        assert!(refresh.contains("190 – –"), "{refresh}");
+        assert!(!refresh.contains(" of "), "not a budget: {refresh}");
     }
 
     #[test]
