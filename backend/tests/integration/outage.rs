@@ -324,3 +324,65 @@ async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
         "the page shows the saved token"
     );
 }
+
+/// Another process that holds the write lock for a moment (the `tokenbridge token` command
+/// saving a refresh of its own) delays a Refresh click's save: the save, which finds the file
+/// busy on this process's own connection, waits for it through sqlx, and the new token is
+/// kept — the page and a script's read both get it.
+#[tokio::test]
+async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved() {
+    let dir = scratch_dir();
+    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
+    let app = spawn_app(
+        Settings {
+            api_key: Some(API_KEY.into()),
+            database_url: Some(database.clone().into()),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let signed_in = app.connect_as("alice").await;
+    let connection = signed_in.connections[0].clone();
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let clicking = {
+        let app = app.clone();
+        let id = connection.id.clone();
+        tokio::spawn(async move { app.refresh(&id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !clicking.is_finished(),
+        "the save waits for the other writer"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let clicked = clicking.await.unwrap();
+    assert_eq!(clicked.status(), StatusCode::OK);
+
+    let shown = app.session().await.token.unwrap().access_token;
+    assert_ne!(
+        shown, connection.token.access_token,
+        "the page shows a new token"
+    );
+    let read: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/connections/alice/token"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        read["access_token"],
+        shown.as_str(),
+        "a script reads the saved token"
+    );
+}
