@@ -648,12 +648,11 @@ impl Store {
             "SELECT {COLUMNS} FROM connections WHERE login = $1 AND provider IN ({}) ORDER BY created_at, id",
             placeholders(2, providers.len())
         );
-        let rows = bind_all(sqlx::query(&query).bind(login), providers)
-            .fetch_all(&self.pool)
+        let args = with_providers([Arg::Text(login)], providers);
+        let rows: Arc<[SealedRow]> = self
+            .rows(&query, &args, |row| SealedRow::read(row, 0))
             .await?
-            .iter()
-            .map(|row| SealedRow::read(row, 0))
-            .collect::<Result<Arc<[_]>, _>>()?;
+            .into();
         let opened = rows
             .iter()
             .map(|row| self.unseal(row, Refresh::Leave))
@@ -674,6 +673,8 @@ impl Store {
             "SELECT {COLUMNS} FROM connections WHERE provider IN ({}) ORDER BY created_at DESC, id",
             placeholders(1, providers.len())
         );
+        // Every row of a deployment's connections: read on sqlx's worker thread, not inline on
+        // the request's, which would hold a runtime thread for the whole scan.
         let rows = bind_all(sqlx::query(&query), providers)
             .fetch_all(&self.pool)
             .await?;
