@@ -22,6 +22,10 @@ use std::{
     collections::BTreeMap,
     path::PathBuf,
     process::{Child, Command, ExitCode, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -930,6 +934,33 @@ async fn run(options: Options) -> Result<(), String> {
         floor.read_times.push(floor_reads.times);
     }
 
+    // Reads that miss the cache: each the first read of a login other than the one read
+    // above, with nothing written since the flows. In a deployment every write (a sign-in, a
+    // refresh) sends each login's next read here. At concurrency 1; not in a budget.
+    eprintln!("==> token reads missing the cache, at concurrency 1 (server pid {pid})");
+    let others: Arc<Vec<String>> = Arc::new(
+        listed
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|connection| connection["login"].as_str())
+                    .filter(|other| *other != login)
+                    .take(options.reads)
+                    .map(|other| format!("{}/api/v1/connections/{other}/token", server.base))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    let misses = {
+        let (client, next) = (client.clone(), Arc::new(AtomicUsize::new(0)));
+        let count = others.len();
+        let ask = move || {
+            let url = &others[next.fetch_add(1, Ordering::Relaxed) % others.len().max(1)];
+            client.get(url).bearer_auth(API_KEY)
+        };
+        run_requests(ask, count, 1, pid).await
+    };
+
     // The page's read of its session after a sign-in, alone: what a flow spends beyond
     // the sign-in itself (login + callback).
     eprintln!("==> session reads at concurrency 8 (server pid {pid})");
@@ -1085,6 +1116,15 @@ async fn run(options: Options) -> Result<(), String> {
             "latency": stats(&read.times),
         }));
     }
+    println!(
+        "token reads missing the cache (each login's first read, nothing written since), {} at concurrency 1: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
+        misses.reads,
+        us(misses.cpu_us),
+        misses.reads as f64 / misses.seconds,
+        percentile(&misses.times, 50.0),
+        percentile(&misses.times, 99.0),
+        misses.errors
+    );
     println!(
         "a Refresh click (POST /api/connections/{{id}}/refresh: the refresh-token grant, the new token sealed and saved), {} at concurrency 1: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
         refreshes.reads,
@@ -1307,6 +1347,14 @@ async fn run(options: Options) -> Result<(), String> {
             "server_cpu_us_per_read": sessions.cpu_us,
             "errors": sessions.errors,
             "latency": stats(&sessions.times),
+        },
+        "token_reads_missing_the_cache": {
+            "concurrency": misses.concurrency,
+            "reads": misses.reads,
+            "reads_per_second": misses.reads as f64 / misses.seconds,
+            "server_cpu_us_per_read": misses.cpu_us,
+            "errors": misses.errors,
+            "latency": stats(&misses.times),
         },
         "refreshes": {
             "concurrency": refreshes.concurrency,

@@ -185,7 +185,16 @@ fn rows() -> Vec<Row> {
             1,
             Box::new(|run| Some(run.pointer("/page/first_load/brotli")?.as_f64()? / 1000.0)),
         ),
-        // A path none of the budgets' requests takes.
+        // Paths none of the budgets' requests takes.
+        line(
+            "token read missing the cache CPU µs at 1 (no budget)",
+            Limit::None,
+            US,
+            Box::new(|run| {
+                run.pointer("/token_reads_missing_the_cache/server_cpu_us_per_read")?
+                    .as_f64()
+            }),
+        ),
         line(
             "Refresh click CPU µs at 1 (no budget)",
             Limit::None,
