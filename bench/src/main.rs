@@ -470,6 +470,36 @@ struct Reads {
     cpu_us: Option<f64>,
 }
 
+impl Reads {
+    /// "N at concurrency C: CPU each, rate, p50/p99, errors", after what they were.
+    fn summary(&self) -> String {
+        format!(
+            "{} at concurrency {}: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
+            self.reads,
+            self.concurrency,
+            us(self.cpu_us),
+            self.reads as f64 / self.seconds,
+            percentile(&self.times, 50.0),
+            percentile(&self.times, 99.0),
+            self.errors
+        )
+    }
+
+    /// Their entry in `results.json`, an operation being `one` and several `many` ("read",
+    /// "reads").
+    fn json(&self, one: &str, many: &str) -> Value {
+        let mut entry = json!({
+            "concurrency": self.concurrency,
+            "errors": self.errors,
+            "latency": stats(&self.times),
+        });
+        entry[many] = json!(self.reads);
+        entry[format!("{many}_per_second")] = json!(self.reads as f64 / self.seconds);
+        entry[format!("server_cpu_us_per_{one}")] = json!(self.cpu_us);
+        entry
+    }
+}
+
 async fn run_reads(
     client: &reqwest::Client,
     url: &str,
@@ -1063,15 +1093,7 @@ async fn run(options: Options) -> Result<(), String> {
         "(CPU µs: the server's CPU time per complete flow — login, callback with exchange and save, session read)"
     );
     let session_cpu = sessions.cpu_us;
-    println!(
-        "the page's session read alone, {} at concurrency 8: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
-        sessions.reads,
-        us(session_cpu),
-        sessions.reads as f64 / sessions.seconds,
-        percentile(&sessions.times, 50.0),
-        percentile(&sessions.times, 99.0),
-        sessions.errors
-    );
+    println!("the page's session read alone, {}", sessions.summary());
     let sign_in_cpu: Vec<Option<f64>> = levels
         .iter()
         .map(|l| l.cpu_us.zip(session_cpu).map(|(flow, read)| flow - read))
@@ -1107,32 +1129,15 @@ async fn run(options: Options) -> Result<(), String> {
                 percentile(&read.times, 99.0)
             ),
         );
-        json_reads.push(json!({
-            "concurrency": read.concurrency,
-            "reads": read.reads,
-            "reads_per_second": read.reads as f64 / read.seconds,
-            "server_cpu_us_per_read": read.cpu_us,
-            "errors": read.errors,
-            "latency": stats(&read.times),
-        }));
+        json_reads.push(read.json("read", "reads"));
     }
     println!(
-        "token reads missing the cache (each login's first read, nothing written since), {} at concurrency 1: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
-        misses.reads,
-        us(misses.cpu_us),
-        misses.reads as f64 / misses.seconds,
-        percentile(&misses.times, 50.0),
-        percentile(&misses.times, 99.0),
-        misses.errors
+        "token reads missing the cache (each login's first read, nothing written since), {}",
+        misses.summary()
     );
     println!(
-        "a Refresh click (POST /api/connections/{{id}}/refresh: the refresh-token grant, the new token sealed and saved), {} at concurrency 1: {} µs CPU each, {:.0}/s, p50/p99 {:.2}/{:.2} ms, {} errors",
-        refreshes.reads,
-        us(refreshes.cpu_us),
-        refreshes.reads as f64 / refreshes.seconds,
-        percentile(&refreshes.times, 50.0),
-        percentile(&refreshes.times, 99.0),
-        refreshes.errors
+        "a Refresh click (POST /api/connections/{{id}}/refresh: the refresh-token grant, the new token sealed and saved), {}",
+        refreshes.summary()
     );
     println!();
     println!(
@@ -1340,30 +1345,9 @@ async fn run(options: Options) -> Result<(), String> {
         "flows_per_level": options.flows,
         "levels": json_levels,
         "token_reads": json_reads,
-        "session_reads": {
-            "concurrency": sessions.concurrency,
-            "reads": sessions.reads,
-            "reads_per_second": sessions.reads as f64 / sessions.seconds,
-            "server_cpu_us_per_read": sessions.cpu_us,
-            "errors": sessions.errors,
-            "latency": stats(&sessions.times),
-        },
-        "token_reads_missing_the_cache": {
-            "concurrency": misses.concurrency,
-            "reads": misses.reads,
-            "reads_per_second": misses.reads as f64 / misses.seconds,
-            "server_cpu_us_per_read": misses.cpu_us,
-            "errors": misses.errors,
-            "latency": stats(&misses.times),
-        },
-        "refreshes": {
-            "concurrency": refreshes.concurrency,
-            "refreshes": refreshes.reads,
-            "refreshes_per_second": refreshes.reads as f64 / refreshes.seconds,
-            "server_cpu_us_per_refresh": refreshes.cpu_us,
-            "errors": refreshes.errors,
-            "latency": stats(&refreshes.times),
-        },
+        "session_reads": sessions.json("read", "reads"),
+        "token_reads_missing_the_cache": misses.json("read", "reads"),
+        "refreshes": refreshes.json("refresh", "refreshes"),
         "server_cpu_us_per_sign_in": levels.iter().zip(&sign_in_cpu).map(|(l, c)| json!({"concurrency": l.concurrency, "login_and_callback": c})).collect::<Vec<_>>(),
         "floor": {
             "what": "the same exchanges served by a bare server of the same crates (bench/src/bin/tokenbridge-floor.rs)",

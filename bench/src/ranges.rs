@@ -187,7 +187,7 @@ fn rows() -> Vec<Row> {
         ),
         // Paths none of the budgets' requests takes.
         line(
-            "token read missing the cache CPU µs at 1 (no budget)",
+            "uncached token read CPU µs at 1 (no budget)",
             Limit::None,
             US,
             Box::new(|run| {

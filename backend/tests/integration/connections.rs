@@ -57,7 +57,7 @@ async fn api_list(app: &TestApp) -> Vec<ConnectionSummary> {
     response.json().await.unwrap()
 }
 
-async fn api_token(app: &TestApp, login: &str) -> Result<FreshToken, (StatusCode, ApiError)> {
+pub async fn api_token(app: &TestApp, login: &str) -> Result<FreshToken, (StatusCode, ApiError)> {
     let response = reqwest::Client::new()
         .get(app.url(&format!("/api/v1/connections/{login}/token")))
         .bearer_auth(API_KEY)

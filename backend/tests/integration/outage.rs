@@ -371,18 +371,6 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
         shown, connection.token.access_token,
         "the page shows a new token"
     );
-    let read: serde_json::Value = reqwest::Client::new()
-        .get(app.url("/api/v1/connections/alice/token"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        read["access_token"],
-        shown.as_str(),
-        "a script reads the saved token"
-    );
+    let read = crate::connections::api_token(&app, "alice").await.unwrap();
+    assert_eq!(read.access_token, shown, "a script reads the saved token");
 }
