@@ -187,7 +187,7 @@ fn rows() -> Vec<Row> {
         ),
         // Paths none of the budgets' requests takes.
         line(
-            "uncached token read CPU µs at 1 (no budget)",
+            "uncached token read µs at 1 (no budget)",
             Limit::None,
             US,
             Box::new(|run| {
