@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The release server built with profile-guided optimisation (PGO): built once instrumented,
 # trained by the benchmark's own load (sign-ins at concurrency 1, 8 and 64, scripts' token
-# reads, the page's session reads, against the benchmark's stub provider, in folders of their
-# own: no `.env` or `tokenbridge.toml` of this checkout is read), then built again with the
+# reads, cached and not, the page's session reads and Refresh clicks, against the benchmark's
+# stub provider, in folders of their own: no `.env` or `tokenbridge.toml` of this checkout is
+# read), then built again with the
 # profile that load wrote, so that the compiler lays out and inlines the paths those requests
 # take. On the machine it was measured on, a sign-in and a token read cost about a sixth less
 # CPU (README, *Where the time goes*).
@@ -62,7 +63,7 @@ train() {
   # Emptied after the build: the build scripts and proc-macros built instrumented wrote
   # profiles of their own there.
   rm -rf "$raw" && mkdir -p "$raw"
-  say "training: the benchmark's sign-ins, token reads and session reads (seconds)"
+  say "training: the benchmark's sign-ins, token reads, session reads and Refresh clicks (seconds)"
   # The benchmark's load as the measuring scripts start it (bench-driver.sh: no page, no
   # browser, the servers' folders in a work folder removed after). It stops its servers with
   # SIGTERM; the instrumented one the load runs against writes its profile as it exits.

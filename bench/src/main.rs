@@ -348,7 +348,7 @@ impl FloorServer {
     }
 
     async fn session_reads(&self, client: &reqwest::Client) -> Result<Option<f64>, String> {
-        let (_, cookies) = flow(client, &self.server.base).await?;
+        let (_, cookies, _) = flow(client, &self.server.base).await?;
         let url = format!("{}/api/session", self.server.base);
         let cookie = (reqwest::header::COOKIE, cookies);
         Ok(self
@@ -614,10 +614,12 @@ impl Jar {
     }
 }
 
-/// One complete flow with its own cookie jar: the time of each step.
-/// One complete sign-in and the page's read after it: the three steps' times, and the
-/// browser's cookies at the end.
-async fn flow(client: &reqwest::Client, base: &str) -> Result<([Duration; 3], String), String> {
+/// One complete sign-in and the page's read after it, with a cookie jar of its own: the three
+/// steps' times, the browser's cookies at the end, and the page's session as it read it.
+async fn flow(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<([Duration; 3], String, Value), String> {
     let mut jar = Jar::default();
     let started = Instant::now();
     let login = client
@@ -666,7 +668,11 @@ async fn flow(client: &reqwest::Client, base: &str) -> Result<([Duration; 3], St
             session["outcome"]
         ));
     }
-    Ok(([login_time, callback_time, session_time], jar.header()))
+    Ok((
+        [login_time, callback_time, session_time],
+        jar.header(),
+        session,
+    ))
 }
 
 /// After a sign-in of its own, what makes a click on the page's Refresh for its connection.
@@ -674,16 +680,7 @@ async fn refresh_click(
     client: &reqwest::Client,
     base: &str,
 ) -> Result<impl Fn() -> reqwest::RequestBuilder + Clone + Send + 'static, String> {
-    let (_, cookies) = flow(client, base).await?;
-    let session: Value = client
-        .get(format!("{base}/api/session"))
-        .header(reqwest::header::COOKIE, &cookies)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, cookies, session) = flow(client, base).await?;
     let id = session["connections"][0]["id"]
         .as_str()
         .ok_or("the sign-in's connection is not on the page")?;
@@ -728,7 +725,7 @@ async fn run_flows(
             let mut errors = 0;
             for _ in 0..count {
                 match flow(&client, &base).await {
-                    Ok((steps, _)) => times.push(steps),
+                    Ok((steps, _, _)) => times.push(steps),
                     Err(error) => {
                         if errors == 0 {
                             eprintln!("a flow failed: {error}");
@@ -994,7 +991,7 @@ async fn run(options: Options) -> Result<(), String> {
     // The page's read of its session after a sign-in, alone: what a flow spends beyond
     // the sign-in itself (login + callback).
     eprintln!("==> session reads at concurrency 8 (server pid {pid})");
-    let (_, cookies) = flow(&client, &server.base).await?;
+    let (_, cookies, _) = flow(&client, &server.base).await?;
     let session_url = format!("{}/api/session", server.base);
     let cookie = (reqwest::header::COOKIE, cookies);
     let _ = run_reads(&client, &session_url, cookie.clone(), 200, 8, pid).await;

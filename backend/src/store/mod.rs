@@ -675,7 +675,7 @@ impl Store {
         );
         // Every row of a deployment's connections: read on sqlx's worker thread, not inline on
         // the request's, which would hold a runtime thread for the whole scan.
-        let rows = bind_all(sqlx::query(&query), providers)
+        let rows = bind_sqlx(sqlx::query(&query), &with_providers([], providers))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -1013,16 +1013,6 @@ fn placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    values: &[&'q str],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for value in values {
-        query = query.bind(*value);
-    }
-    query
 }
 
 /// `N` fresh random bytes, in hex: ids of connections, sessions and anonymous accounts.

@@ -261,14 +261,20 @@ async fn callback_during_a_foreign_lock(
         })
     };
     exchanging(&provider, before).await;
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+    let other = holding_the_write_lock(&database).await;
+    (app, provider, finishing, other)
+}
+
+/// A connection of another process's that holds `database`'s write lock until it rolls back.
+async fn holding_the_write_lock(database: &str) -> sqlx::SqliteConnection {
+    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(database)
         .await
         .unwrap();
     sqlx::query("BEGIN EXCLUSIVE")
         .execute(&mut other)
         .await
         .unwrap();
-    (app, provider, finishing, other)
+    other
 }
 
 #[tokio::test]
@@ -344,13 +350,7 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
     .await;
     let signed_in = app.connect_as("alice").await;
     let connection = signed_in.connections[0].clone();
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = holding_the_write_lock(&database).await;
 
     let clicking = {
         let app = app.clone();
