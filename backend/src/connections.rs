@@ -317,47 +317,71 @@ impl Connections {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             locks.entry(connection.id.clone()).or_default().clone()
         };
-        let guard = lock.lock().await;
+        let guard = lock.clone().lock_owned().await;
         let result = async {
             let current = self.get(&connection.id).await?;
             if done(&current) {
                 return Ok(current);
             }
-            let provider = self.provider_of(&current)?;
-            let refresh_token = current
-                .refresh_token
-                .as_ref()
-                .ok_or_else(|| ConnectionError::new(ErrorCode::NoRefreshToken, "no refresh token is held"))?;
-            match provider.refresh(refresh_token, current.scope.clone()).await {
-                Ok(issued) => {
-                    // Providers that do not rotate send no refresh token: keep the one held.
-                    self.store
-                        .save_refresh(&current, &issued.access_token, issued.refresh_token.as_ref(), issued.expires_at)
-                        .await?;
-                    tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
-                    self.get(&current.id).await
-                }
-                Err(error) if error.code == ErrorCode::CodeRejected => {
-                    self.store.set_status(&current.provider, &current.id, Status::NeedsReconnect).await?;
-                    tracing::warn!(connection = %current.id, "the refresh token was refused; the connection needs a new sign-in: {}", error.detail);
-                    Err(ConnectionError { code: ErrorCode::NeedsReconnect, ..error.into() })
-                }
-                Err(error) => {
-                    tracing::warn!(connection = %current.id, code = error.code.as_str(), "refresh failed: {}", error.detail);
-                    Err(error.into())
-                }
-            }
+            let provider = self.provider_of(&current)?.clone();
+            let id = current.id.clone();
+            // Once the refresh token has gone to the provider it may be spent: a provider that
+            // rotates refresh tokens answers with a new one and forgets the old. So the call and
+            // the save of its answer run on a task of their own, which holds the connection's
+            // lock: a script that stops waiting, a page that closes or the request's own timeout
+            // drops this request, not the refresh, and a caller queued on the lock finds it saved.
+            let refreshing = tokio::spawn(crate::telemetry::carrying_the_request(
+                Self::refresh_and_save(self.store.clone(), provider, current, guard),
+            ));
+            refreshing.await.map_err(|error| {
+                ConnectionError::new(ErrorCode::Internal, format!("the refresh stopped: {error}"))
+            })??;
+            self.get(&id).await
         }
         .await;
-        drop(guard);
         let mut locks = self
             .refreshing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's and this caller's: no one else waits for this connection's lock.
         if Arc::strong_count(&lock) == 2 {
             locks.remove(&connection.id);
         }
         result
+    }
+
+    /// Asks `provider` for new tokens for `current` and saves them, holding the connection's
+    /// lock (`_lock`) until the save is done (see [`Self::refresh_once`]).
+    async fn refresh_and_save(
+        store: Store,
+        provider: Arc<Provider>,
+        current: Connection,
+        _lock: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<(), ConnectionError> {
+        let refresh_token = current.refresh_token.as_ref().ok_or_else(|| {
+            ConnectionError::new(ErrorCode::NoRefreshToken, "no refresh token is held")
+        })?;
+        match provider.refresh(refresh_token, current.scope.clone()).await {
+            Ok(issued) => {
+                save_refreshed(&store, &current, &issued).await?;
+                tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
+                Ok(())
+            }
+            Err(error) if error.code == ErrorCode::CodeRejected => {
+                store
+                    .set_status(&current.provider, &current.id, Status::NeedsReconnect)
+                    .await?;
+                tracing::warn!(connection = %current.id, "the refresh token was refused; the connection needs a new sign-in: {}", error.detail);
+                Err(ConnectionError {
+                    code: ErrorCode::NeedsReconnect,
+                    ..error.into()
+                })
+            }
+            Err(error) => {
+                tracing::warn!(connection = %current.id, code = error.code.as_str(), "refresh failed: {}", error.detail);
+                Err(error.into())
+            }
+        }
     }
 
     /// Revokes the token where the provider can, then forgets the connection.
@@ -454,5 +478,52 @@ pub fn token_view(connection: &Connection) -> TokenView {
         obtained_at: connection.refreshed_at.unwrap_or(connection.created_at),
         scope: connection.scope.clone(),
         has_refresh_token: connection.holds_refresh_token,
+    }
+}
+
+/// How long to wait before each new try at saving a refresh's answer while the store cannot
+/// be reached: about six seconds in all, on top of each try's own wait for the store.
+const SAVE_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(5),
+];
+
+/// Saves the tokens `issued` for `connection`, trying again while the store cannot be reached
+/// (a SQLite file another process holds past its wait, PostgreSQL gone for a moment): the
+/// provider may have spent the refresh token it was sent, so this answer may be the only one
+/// that still works.
+async fn save_refreshed(
+    store: &Store,
+    connection: &Connection,
+    issued: &IssuedToken,
+) -> Result<(), StoreError> {
+    let mut waits = SAVE_RETRIES.iter();
+    loop {
+        let error = match store
+            .save_refresh(
+                connection,
+                &issued.access_token,
+                issued.refresh_token.as_ref(),
+                issued.expires_at,
+            )
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        match waits.next() {
+            Some(wait) if error.is_unavailable() => {
+                tracing::warn!(connection = %connection.id, %error, "cannot save the refreshed tokens yet; trying again in {wait:?}");
+                tokio::time::sleep(*wait).await;
+            }
+            _ => {
+                tracing::error!(
+                    connection = %connection.id, rotated = issued.refresh_token.is_some(), %error,
+                    "the refreshed tokens could not be saved; if the provider rotated the refresh token, the connection needs a new sign-in"
+                );
+                return Err(error);
+            }
+        }
     }
 }

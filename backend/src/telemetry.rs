@@ -281,6 +281,19 @@ tokio::task_local! {
     static SERVING: Serving;
 }
 
+/// `future`, run with the request the running task serves (if any), for a task spawned from
+/// that request: its lines name the request as the request's own lines do. (A spawned task
+/// does not carry it by itself.)
+pub fn carrying_the_request<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    let serving = SERVING.try_with(Serving::clone).ok();
+    async move {
+        match serving {
+            Some(serving) => SERVING.scope(serving, future).await,
+            None => future.await,
+        }
+    }
+}
+
 /// The request a log line is written for. (Its URI carries the query, which may hold a code
 /// or a state: only the path is ever written, here and in its `Debug`.)
 #[derive(Clone)]

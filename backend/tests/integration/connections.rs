@@ -262,6 +262,106 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-original");
 }
 
+/// A provider that rotates refresh tokens (this one: the code gives `rt-1`, which refreshes
+/// slowly to `rt-2`) and whose token endpoint answers `at-2` / `rt-2` to `rt-1` slowly.
+async fn rotating_slowly(refresh_delay: Duration) -> MockServer {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            json_response(
+                200,
+                r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
+            )
+            .set_delay(refresh_delay),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info"))
+        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
+        .mount(&provider)
+        .await;
+    provider
+}
+
+/// Polls the store until the connection `id` holds `access_token` (a refresh saved after
+/// its request ended), for up to five seconds.
+async fn saved_with(
+    app: &TestApp,
+    id: &str,
+    access_token: &str,
+) -> Option<tokenbridge::store::Connection> {
+    for _ in 0..50 {
+        let stored = app.state.connections.find(id).await.unwrap().unwrap();
+        if stored.access_token.secret() == access_token {
+            return Some(stored);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// A script that gives up while the refresh its read started is under way (its own timeout,
+/// shorter than the provider's answer) loses nothing: the provider has already spent the old
+/// refresh token and issued a new one, and that answer is saved all the same. The next read
+/// gets the new token without another refresh, and the connection holds the new refresh token.
+#[tokio::test]
+async fn a_refresh_whose_script_gives_up_midway_is_still_saved() {
+    let provider = rotating_slowly(Duration::from_millis(800)).await;
+    let settings = Settings {
+        api_key: Some(API_KEY.into()),
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            None,
+        )
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    app.return_with_code("", "1").await;
+    let id = api_list(&app).await[0].id.clone();
+
+    // It expires within the margin (300 s), so this read refreshes it; the script stops
+    // waiting long before the provider answers.
+    let gave_up = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap()
+        .get(app.url("/api/v1/connections/carol/token"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await;
+    assert!(
+        gave_up.is_err_and(|error| error.is_timeout()),
+        "the script gave up before the provider answered"
+    );
+
+    let stored = saved_with(&app, &id, "at-2")
+        .await
+        .expect("the refresh the script gave up on was saved");
+    assert_eq!(
+        stored.refresh_token.unwrap().secret(),
+        "rt-2",
+        "with the provider's new refresh token"
+    );
+    let fresh = api_token(&app, "carol").await.unwrap();
+    assert_eq!(
+        fresh.access_token, "at-2",
+        "the next read gets it (and the provider sees no second refresh)"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_refresh_token_marks_the_connection_and_is_not_retried() {
     let app = app_with_api(&scratch_dir(), Some(40_000_000)).await;

@@ -374,3 +374,41 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
     let read = crate::connections::api_token(&app, "alice").await.unwrap();
     assert_eq!(read.access_token, shown, "a script reads the saved token");
 }
+
+/// Another process that holds the write lock longer than a save waits for it (sqlx's five
+/// seconds) while a Refresh click saves: the save is tried again until the lock goes, and the
+/// provider's new tokens are kept — its new refresh token may be the only one that still works.
+#[tokio::test]
+async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
+    let dir = scratch_dir();
+    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
+    let app = spawn_app(
+        Settings {
+            database_url: Some(database.clone().into()),
+            ..Settings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let signed_in = app.connect_as("alice").await;
+    let connection = signed_in.connections[0].clone();
+    let mut other = holding_the_write_lock(&database).await;
+
+    let clicking = {
+        let app = app.clone();
+        let id = connection.id.clone();
+        tokio::spawn(async move { app.refresh(&id).await })
+    };
+    // Past the first try's five seconds, and into the second's.
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    assert!(!clicking.is_finished(), "the save is still being tried");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let clicked = clicking.await.unwrap();
+    assert_eq!(clicked.status(), StatusCode::OK, "the click succeeds");
+
+    let shown = app.session().await.token.unwrap().access_token;
+    assert_ne!(
+        shown, connection.token.access_token,
+        "the page shows the new token"
+    );
+}
