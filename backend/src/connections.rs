@@ -71,8 +71,9 @@ pub struct Connections {
     store: Store,
     providers: Providers,
     refresh_margin_secs: i64,
-    /// One lock per connection being refreshed, so that concurrent callers share one refresh.
-    refreshing: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per connection being refreshed, so that concurrent callers share one refresh,
+    /// and the refreshes under way.
+    refreshing: Arc<Refreshing>,
 }
 
 impl Connections {
@@ -310,53 +311,37 @@ impl Connections {
         connection: Connection,
         done: impl Fn(&Connection) -> bool,
     ) -> Result<Connection, ConnectionError> {
-        let lock = {
-            let mut locks = self
-                .refreshing
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            locks.entry(connection.id.clone()).or_default().clone()
-        };
-        let guard = lock.clone().lock_owned().await;
-        let result = async {
-            let current = self.get(&connection.id).await?;
-            if done(&current) {
-                return Ok(current);
-            }
-            let provider = self.provider_of(&current)?.clone();
-            let id = current.id.clone();
-            // Once the refresh token has gone to the provider it may be spent: a provider that
-            // rotates refresh tokens answers with a new one and forgets the old. So the call and
-            // the save of its answer run on a task of their own, which holds the connection's
-            // lock: a script that stops waiting, a page that closes or the request's own timeout
-            // drops this request, not the refresh, and a caller queued on the lock finds it saved.
-            let refreshing = tokio::spawn(crate::telemetry::carrying_the_request(
-                Self::refresh_and_save(self.store.clone(), provider, current, guard),
-            ));
-            refreshing.await.map_err(|error| {
-                ConnectionError::new(ErrorCode::Internal, format!("the refresh stopped: {error}"))
-            })??;
-            self.get(&id).await
+        let turn = self.refreshing.turn(&connection.id).await;
+        let current = self.get(&connection.id).await?;
+        if done(&current) {
+            return Ok(current);
         }
-        .await;
-        let mut locks = self
-            .refreshing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The map's and this caller's: no one else waits for this connection's lock.
-        if Arc::strong_count(&lock) == 2 {
-            locks.remove(&connection.id);
-        }
-        result
+        let provider = self.provider_of(&current)?.clone();
+        let id = current.id.clone();
+        // Once the refresh token has gone to the provider it may be spent: a provider that
+        // rotates refresh tokens answers with a new one and forgets the old. So the call and
+        // the save of its answer run on a task of their own, which holds this turn: a script
+        // that stops waiting, a page that closes or the request's own timeout drops this
+        // request, not the refresh; a caller queued behind it finds it saved; and a shutdown
+        // waits for it (`Connections::finish_refreshes`).
+        let (store, running) = (self.store.clone(), self.refreshing.started());
+        let refreshing = tokio::spawn(crate::telemetry::carrying_the_request(async move {
+            let _running = running;
+            Self::refresh_and_save(store, provider, current, turn).await
+        }));
+        refreshing.await.map_err(|error| {
+            ConnectionError::new(ErrorCode::Internal, format!("the refresh stopped: {error}"))
+        })??;
+        self.get(&id).await
     }
 
     /// Asks `provider` for new tokens for `current` and saves them, holding the connection's
-    /// lock (`_lock`) until the save is done (see [`Self::refresh_once`]).
+    /// lock (`_turn`) until the save is done (see [`Self::refresh_once`]).
     async fn refresh_and_save(
         store: Store,
         provider: Arc<Provider>,
         current: Connection,
-        _lock: tokio::sync::OwnedMutexGuard<()>,
+        _turn: Turn,
     ) -> Result<(), ConnectionError> {
         let refresh_token = current.refresh_token.as_ref().ok_or_else(|| {
             ConnectionError::new(ErrorCode::NoRefreshToken, "no refresh token is held")
@@ -384,8 +369,34 @@ impl Connections {
         }
     }
 
+    /// Waits, for up to `within`, for the refreshes under way to be saved, whose callers may
+    /// have gone (see [`Self::refresh_once`]): a shutdown calls it once the server has stopped
+    /// taking requests.
+    pub async fn finish_refreshes(&self, within: std::time::Duration) {
+        let mut running = self.refreshing.running.subscribe();
+        let under_way = *running.borrow();
+        if under_way == 0 {
+            return;
+        }
+        tracing::info!(
+            refreshes = under_way,
+            "waiting for the refreshes under way to be saved"
+        );
+        if tokio::time::timeout(within, running.wait_for(|running| *running == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stopping with refreshes still under way: tokens the provider issued for them may be lost"
+            );
+        }
+    }
+
     /// Revokes the token where the provider can, then forgets the connection.
     pub async fn disconnect(&self, id: &str) -> Result<Disconnected, ConnectionError> {
+        // After a refresh under way is saved: the token revoked is then the newest, and a
+        // refresh asked for meanwhile finds the connection gone.
+        let _turn = self.refreshing.turn(id).await;
         let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
@@ -478,6 +489,78 @@ pub fn token_view(connection: &Connection) -> TokenView {
         obtained_at: connection.refreshed_at.unwrap_or(connection.created_at),
         scope: connection.scope.clone(),
         has_refresh_token: connection.holds_refresh_token,
+    }
+}
+
+/// The connections being refreshed: one lock each, so that concurrent callers share one
+/// refresh, and how many refreshes are under way.
+#[derive(Default)]
+struct Refreshing {
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Refresh tasks still running, for a shutdown to wait for.
+    running: tokio::sync::watch::Sender<usize>,
+}
+
+impl Refreshing {
+    fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// This caller's turn at refreshing connection `id`, once every caller before it is done.
+    async fn turn(self: &Arc<Self>, id: &str) -> Turn {
+        let lock = self.locks().entry(id.to_owned()).or_default().clone();
+        let mut turn = Turn {
+            refreshing: self.clone(),
+            id: id.to_owned(),
+            lock,
+            held: None,
+        };
+        // Declared after `turn`, so dropped before it if this caller goes while it waits.
+        let waiting = turn.lock.clone().lock_owned();
+        turn.held = Some(waiting.await);
+        turn
+    }
+
+    /// Counts a refresh task as running until what it returns is dropped.
+    fn started(self: &Arc<Self>) -> Running {
+        self.running.send_modify(|running| *running += 1);
+        Running(self.clone())
+    }
+}
+
+/// A refresh task running (see [`Refreshing::running`]).
+struct Running(Arc<Refreshing>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.send_modify(|running| *running -= 1);
+    }
+}
+
+/// One caller's turn at a connection's refresh: its lock, held once the turn has come.
+/// Dropped (done, failed, or its caller gone), it lets the lock go, and takes the lock out of
+/// the map when no one else holds it or waits for it.
+struct Turn {
+    refreshing: Arc<Refreshing>,
+    id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.held = None;
+        let mut locks = self.refreshing.locks();
+        // The map's and this turn's: no one else holds this lock or waits for it.
+        if Arc::strong_count(&self.lock) == 2
+            && locks
+                .get(&self.id)
+                .is_some_and(|lock| Arc::ptr_eq(lock, &self.lock))
+        {
+            locks.remove(&self.id);
+        }
     }
 }
 

@@ -211,11 +211,17 @@ pub async fn serve_until(
     let header_read_timeout = state.config.header_read_timeout;
     let served = server::serve(
         listener,
-        routes::service(state),
+        routes::service(state.clone()),
         header_read_timeout,
         shutdown,
     )
     .await;
+    // A refresh whose caller went before it ended still saves what the provider issued: a
+    // provider call, then a save tried for up to about half a minute while the store is away.
+    state
+        .connections
+        .finish_refreshes(state.config.provider_timeout + std::time::Duration::from_secs(30))
+        .await;
     pruning.abort();
     forgetting.abort();
     served

@@ -276,14 +276,23 @@ impl StoreError {
     }
 }
 
-/// SQLite's "database is locked" / "unable to open" and PostgreSQL's connection-class
-/// errors (08…, 57P…): the store is there but cannot answer now.
+/// SQLite's busy, locked, I/O and cannot-open errors (with any of their extended codes, as the
+/// inline path's [`inline::is_busy`] reads them) and PostgreSQL's connection-class errors
+/// (08…, 57P…): the store is there but cannot answer now.
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
     let code = error.code();
     let code = code.as_deref().unwrap_or_default();
-    matches!(code, "5" | "6" | "14" | "517" | "261" | "10")
-        || code.starts_with("08")
-        || code.starts_with("57P")
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // sqlx gives SQLite's extended code (773, say, for a busy timeout): its low byte is
+        // the primary one.
+        return code
+            .parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 10 | 14));
+    }
+    code.starts_with("08") || code.starts_with("57P")
 }
 
 /// What a rotation did.

@@ -262,38 +262,6 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-original");
 }
 
-/// A provider that rotates refresh tokens (this one: the code gives `rt-1`, which refreshes
-/// slowly to `rt-2`) and whose token endpoint answers `at-2` / `rt-2` to `rt-1` slowly.
-async fn rotating_slowly(refresh_delay: Duration) -> MockServer {
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
-        .mount(&provider)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=refresh_token"))
-        .and(body_string_contains("refresh_token=rt-1"))
-        .respond_with(
-            json_response(
-                200,
-                r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
-            )
-            .set_delay(refresh_delay),
-        )
-        .expect(1)
-        .mount(&provider)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/info"))
-        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
-        .mount(&provider)
-        .await;
-    provider
-}
-
 /// Polls the store until the connection `id` holds `access_token` (a refresh saved after
 /// its request ended), for up to five seconds.
 async fn saved_with(
@@ -333,19 +301,8 @@ async fn a_refresh_whose_script_gives_up_midway_is_still_saved() {
     let id = api_list(&app).await[0].id.clone();
 
     // It expires within the margin (300 s), so this read refreshes it; the script stops
-    // waiting long before the provider answers.
-    let gave_up = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap()
-        .get(app.url("/api/v1/connections/carol/token"))
-        .bearer_auth(API_KEY)
-        .send()
-        .await;
-    assert!(
-        gave_up.is_err_and(|error| error.is_timeout()),
-        "the script gave up before the provider answered"
-    );
+    // waiting once the provider has the refresh token, long before it answers.
+    gives_up_while_refreshing(&app, &provider, "carol").await;
 
     let stored = saved_with(&app, &id, "at-2")
         .await
@@ -356,10 +313,63 @@ async fn a_refresh_whose_script_gives_up_midway_is_still_saved() {
         "with the provider's new refresh token"
     );
     let fresh = api_token(&app, "carol").await.unwrap();
-    assert_eq!(
-        fresh.access_token, "at-2",
-        "the next read gets it (and the provider sees no second refresh)"
+    assert_eq!(fresh.access_token, "at-2", "the next read gets it");
+    assert_eq!(refreshes(&provider).await, 1, "with no second refresh");
+}
+
+/// A disconnect that comes while a refresh is under way waits for it, and revokes the token
+/// the refresh brought: the one that would otherwise stay valid with no one holding it.
+#[tokio::test]
+async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
+    let provider = rotating_slowly(Duration::from_millis(800)).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        api_key: Some(API_KEY.into()),
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            Some("/revoke"),
+        )
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    app.return_with_code("", "1").await;
+    let id = app.session().await.connections[0].id.clone();
+
+    let reading = {
+        let app = app.clone();
+        tokio::spawn(async move { api_token(&app, "carol").await })
+    };
+    while refreshes(&provider).await == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let disconnected = app.disconnect(&id).await;
+
+    assert_eq!(disconnected.status(), StatusCode::OK);
+    let revoked: Vec<String> = provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/revoke")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(revoked.len(), 1, "one revocation");
+    assert!(
+        revoked[0].contains("token=at-2&"),
+        "the refreshed token (at-2) is the one revoked, not the one it replaced"
     );
+    assert_eq!(
+        reading.await.unwrap().unwrap().access_token,
+        "at-2",
+        "the read that refreshed got its token"
+    );
+    assert!(app.state.connections.find(&id).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 use std::{
     io::Write,
     sync::{Arc, Mutex, OnceLock},
+    time::Duration,
 };
 
 use axum_extra::extract::{PrivateCookieJar, cookie::Key};
@@ -510,4 +511,80 @@ pub async fn account_of(app: &TestApp, access_token: &str) -> String {
 pub fn json_response(status: u16, body: &str) -> wiremock::ResponseTemplate {
     wiremock::ResponseTemplate::new(status)
         .set_body_raw(body.as_bytes().to_vec(), "application/json")
+}
+
+/// A provider that rotates refresh tokens: a code gives `at-1` (expiring within the refresh
+/// margin) and `rt-1`; `rt-1`, once and after `refresh_delay`, gives `at-2` and `rt-2`. Its
+/// user info says `carol`.
+pub async fn rotating_slowly(refresh_delay: Duration) -> wiremock::MockServer {
+    use wiremock::{
+        Mock,
+        matchers::{body_string_contains, method, path},
+    };
+    let provider = wiremock::MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            json_response(
+                200,
+                r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"refresh_token":"rt-2"}"#,
+            )
+            .set_delay(refresh_delay),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info"))
+        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
+        .mount(&provider)
+        .await;
+    provider
+}
+
+/// How many refresh-token grants `provider` was sent.
+pub async fn refreshes(provider: &wiremock::MockServer) -> usize {
+    provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("grant_type=refresh_token"))
+        .count()
+}
+
+/// A script that reads `login`'s token, which refreshes it, and gives up (its request dropped,
+/// its connection closed) once `provider` has the refresh request.
+pub async fn gives_up_while_refreshing(
+    app: &TestApp,
+    provider: &wiremock::MockServer,
+    login: &str,
+) {
+    let reading = {
+        let url = app.url(&format!("/api/v1/connections/{login}/token"));
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(crate::connections::API_KEY)
+                .send()
+                .await
+        })
+    };
+    for _ in 0..400 {
+        if refreshes(provider).await > 0 {
+            assert!(!reading.is_finished(), "the read waits for the provider");
+            reading.abort();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the provider was never asked to refresh");
 }

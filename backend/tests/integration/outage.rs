@@ -394,12 +394,24 @@ async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
     let connection = signed_in.connections[0].clone();
     let mut other = holding_the_write_lock(&database).await;
 
+    let calls = app.token_calls();
     let clicking = {
         let app = app.clone();
         let id = connection.id.clone();
         tokio::spawn(async move { app.refresh(&id).await })
     };
-    // Past the first try's five seconds, and into the second's.
+    // The sandbox answers at once, and the save begins: six seconds from then is past the
+    // first try's five, and into the second's.
+    for _ in 0..400 {
+        if app.token_calls() > calls {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        app.token_calls() > calls,
+        "the provider was asked to refresh"
+    );
     tokio::time::sleep(Duration::from_millis(6000)).await;
     assert!(!clicking.is_finished(), "the save is still being tried");
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();

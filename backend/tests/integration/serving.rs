@@ -31,13 +31,15 @@ async fn serve(
         cookie_key: Some(STANDARD.encode([6u8; 64]).into()),
         store_key: Some(STANDARD.encode([6u8; 32]).into()),
         dist: Some(std::env::temp_dir().join("tokenbridge-no-dist")),
-        database_url: Some(
-            format!(
-                "sqlite://{}",
-                scratch_dir().join("tokenbridge.db").display()
+        database_url: settings.database_url.clone().or_else(|| {
+            Some(
+                format!(
+                    "sqlite://{}",
+                    scratch_dir().join("tokenbridge.db").display()
+                )
+                .into(),
             )
-            .into(),
-        ),
+        }),
         ..settings
     })
     .unwrap();
@@ -201,6 +203,54 @@ async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
         .await
         .expect("the server stopped once the sign-in finished")
         .unwrap();
+}
+
+/// A shutdown that comes while a refresh is under way, its script already gone, waits for
+/// the refresh to be saved: the provider has spent the old refresh token, and the new one is
+/// there when the server starts again.
+#[tokio::test]
+async fn a_shutdown_waits_for_a_refresh_whose_script_is_gone() {
+    let provider = rotating_slowly(Duration::from_millis(1500)).await;
+    let database = format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    );
+    let settings = || Settings {
+        api_key: Some(crate::connections::API_KEY.into()),
+        database_url: Some(database.clone().into()),
+        store_key: Some(STANDARD.encode([6u8; 32]).into()),
+        ..played_by(&provider, ProviderArg::Custom, "app", Some("/info"), None)
+    };
+    let (app, stop, running) = serve(settings(), Duration::from_secs(5)).await;
+    app.return_with_code("", "1").await;
+
+    gives_up_while_refreshing(&app, &provider, "carol").await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("the server stopped once the refresh was saved")
+        .unwrap();
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+        .await
+        .unwrap();
+    let refreshed: Option<i64> = sqlx::query_scalar("SELECT refreshed_at FROM connections")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(
+        refreshed.is_some(),
+        "the refresh was saved before the server stopped"
+    );
+
+    let again = spawn_app(settings(), |_| {}).await;
+    let read = crate::connections::api_token(&again, "carol")
+        .await
+        .unwrap();
+    assert_eq!(
+        read.access_token, "at-2",
+        "the new token is read, and no second refresh made"
+    );
+    assert_eq!(refreshes(&provider).await, 1);
 }
 
 #[tokio::test]
