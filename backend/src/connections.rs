@@ -4,7 +4,12 @@
 //! ask), and disconnect (revoking first where the provider can). Every store
 //! query is scoped to the configured providers.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use tokenbridge_shared::{
     ConnectionStatus, ConnectionSummary, ConnectionView, Disconnected, ErrorCode, ProviderKind,
@@ -320,18 +325,16 @@ impl Connections {
         let id = current.id.clone();
         // Once the refresh token has gone to the provider it may be spent: a provider that
         // rotates refresh tokens answers with a new one and forgets the old. So the call and
-        // the save of its answer run on a task of their own, which holds this turn: a script
-        // that stops waiting, a page that closes or the request's own timeout drops this
-        // request, not the refresh; a caller queued behind it finds it saved; and a shutdown
-        // waits for it (`Connections::finish_refreshes`).
+        // the save of its answer hold this turn, and go on in a task of their own if this
+        // request is dropped (a script that stops waiting, a page that closes, the request's
+        // own timeout); a caller queued behind them finds the answer saved, and a shutdown
+        // waits for them (`Connections::finish_refreshes`).
         let (store, running) = (self.store.clone(), self.refreshing.started());
-        let refreshing = tokio::spawn(crate::telemetry::carrying_the_request(async move {
+        FinishedEvenIfDropped::new(crate::telemetry::carrying_the_request(async move {
             let _running = running;
             Self::refresh_and_save(store, provider, current, turn).await
-        }));
-        refreshing.await.map_err(|error| {
-            ConnectionError::new(ErrorCode::Internal, format!("the refresh stopped: {error}"))
-        })??;
+        }))
+        .await?;
         self.get(&id).await
     }
 
@@ -489,6 +492,38 @@ pub fn token_view(connection: &Connection) -> TokenView {
         obtained_at: connection.refreshed_at.unwrap_or(connection.created_at),
         scope: connection.scope.clone(),
         has_refresh_token: connection.holds_refresh_token,
+    }
+}
+
+/// A future that runs where it is awaited and, dropped before it is done, goes on in a task of
+/// its own. (Spawned from the start, a refresh woke the runtime's other thread, on the other
+/// CPU: a Refresh click cost 20–65 µs more CPU.)
+struct FinishedEvenIfDropped<F: Future<Output: Send> + Send + 'static>(Option<Pin<Box<F>>>);
+
+impl<F: Future<Output: Send> + Send + 'static> FinishedEvenIfDropped<F> {
+    fn new(future: F) -> Self {
+        Self(Some(Box::pin(future)))
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Future for FinishedEvenIfDropped<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let future = self.0.as_mut().expect("not polled again once finished");
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Drop for FinishedEvenIfDropped<F> {
+    fn drop(&mut self) {
+        // Without a runtime (it is shutting down) nothing can run it: it is dropped too.
+        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(future);
+        }
     }
 }
 

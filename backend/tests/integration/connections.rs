@@ -215,6 +215,24 @@ async fn a_rotated_refresh_token_is_stored() {
     assert!(refreshed.refreshed_at.is_some());
 }
 
+/// An app with the scripts API on whose provider, a custom one, `provider` plays (its user
+/// info at /info, its revocation at `revoke`), and carol signed in there with the code `1`.
+async fn carol_signed_in_at(provider: &MockServer, revoke: Option<&str>) -> TestApp {
+    let settings = Settings {
+        api_key: Some(API_KEY.into()),
+        ..played_by(
+            provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            revoke,
+        )
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    app.return_with_code("", "1").await;
+    app
+}
+
 #[tokio::test]
 async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     let provider = MockServer::start().await;
@@ -235,23 +253,8 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
         .expect(1)
         .mount(&provider)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/info"))
-        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
-        .mount(&provider)
-        .await;
-    let settings = Settings {
-        api_key: Some(API_KEY.into()),
-        ..played_by(
-            &provider,
-            ProviderArg::Custom,
-            "custom-client",
-            Some("/info"),
-            None,
-        )
-    };
-    let app = spawn_app(settings, |_| {}).await;
-    app.return_with_code("", "1").await;
+    answers_carol_at_info(&provider).await;
+    let app = carol_signed_in_at(&provider, None).await;
 
     // It expires within the margin (300 s), so the script's request refreshes it.
     let fresh = api_token(&app, "carol").await.unwrap();
@@ -286,18 +289,7 @@ async fn saved_with(
 #[tokio::test]
 async fn a_refresh_whose_script_gives_up_midway_is_still_saved() {
     let provider = rotating_slowly(Duration::from_millis(800)).await;
-    let settings = Settings {
-        api_key: Some(API_KEY.into()),
-        ..played_by(
-            &provider,
-            ProviderArg::Custom,
-            "custom-client",
-            Some("/info"),
-            None,
-        )
-    };
-    let app = spawn_app(settings, |_| {}).await;
-    app.return_with_code("", "1").await;
+    let app = carol_signed_in_at(&provider, None).await;
     let id = api_list(&app).await[0].id.clone();
 
     // It expires within the margin (300 s), so this read refreshes it; the script stops
@@ -327,18 +319,7 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
         .respond_with(wiremock::ResponseTemplate::new(200))
         .mount(&provider)
         .await;
-    let settings = Settings {
-        api_key: Some(API_KEY.into()),
-        ..played_by(
-            &provider,
-            ProviderArg::Custom,
-            "custom-client",
-            Some("/info"),
-            Some("/revoke"),
-        )
-    };
-    let app = spawn_app(settings, |_| {}).await;
-    app.return_with_code("", "1").await;
+    let app = carol_signed_in_at(&provider, Some("/revoke")).await;
     let id = app.session().await.connections[0].id.clone();
 
     let reading = {

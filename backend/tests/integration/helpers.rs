@@ -513,6 +513,15 @@ pub fn json_response(status: u16, body: &str) -> wiremock::ResponseTemplate {
         .set_body_raw(body.as_bytes().to_vec(), "application/json")
 }
 
+/// `provider`'s user info, at /info: the account 42, carol.
+pub async fn answers_carol_at_info(provider: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/info"))
+        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
+        .mount(provider)
+        .await;
+}
+
 /// A provider that rotates refresh tokens: a code gives `at-1` (expiring within the refresh
 /// margin) and `rt-1`; `rt-1`, once and after `refresh_delay`, gives `at-2` and `rt-2`. Its
 /// user info says `carol`.
@@ -542,11 +551,7 @@ pub async fn rotating_slowly(refresh_delay: Duration) -> wiremock::MockServer {
         .expect(1)
         .mount(&provider)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/info"))
-        .respond_with(json_response(200, r#"{"id":"42","login":"carol"}"#))
-        .mount(&provider)
-        .await;
+    answers_carol_at_info(&provider).await;
     provider
 }
 

@@ -331,14 +331,21 @@ async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
     );
 }
 
-/// Another process that holds the write lock for a moment (the `tokenbridge token` command
-/// saving a refresh of its own) delays a Refresh click's save: the save, which finds the file
-/// busy on this process's own connection, waits for it through sqlx, and the new token is
-/// kept — the page and a script's read both get it.
-#[tokio::test]
-async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved() {
-    let dir = scratch_dir();
-    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
+/// Alice signed in (the scripts API on), another process holding the write lock of the
+/// app's SQLite file, and then her Refresh click under way: the app, her connection, the other
+/// process's connection (`ROLLBACK` lets the lock go), the sandbox's token calls before the
+/// click, and the click.
+async fn refresh_clicked_while_locked() -> (
+    TestApp,
+    tokenbridge_shared::ConnectionView,
+    sqlx::SqliteConnection,
+    u64,
+    JoinHandle<reqwest::Response>,
+) {
+    let database = format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    );
     let app = spawn_app(
         Settings {
             api_key: Some(API_KEY.into()),
@@ -350,13 +357,23 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
     .await;
     let signed_in = app.connect_as("alice").await;
     let connection = signed_in.connections[0].clone();
-    let mut other = holding_the_write_lock(&database).await;
-
+    let other = holding_the_write_lock(&database).await;
+    let calls = app.token_calls();
     let clicking = {
         let app = app.clone();
         let id = connection.id.clone();
         tokio::spawn(async move { app.refresh(&id).await })
     };
+    (app, connection, other, calls, clicking)
+}
+
+/// Another process that holds the write lock for a moment (the `tokenbridge token` command
+/// saving a refresh of its own) delays a Refresh click's save: the save, which finds the file
+/// busy on this process's own connection, waits for it through sqlx, and the new token is
+/// kept — the page and a script's read both get it.
+#[tokio::test]
+async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved() {
+    let (app, connection, mut other, _, clicking) = refresh_clicked_while_locked().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !clicking.is_finished(),
@@ -380,26 +397,7 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
 /// provider's new tokens are kept — its new refresh token may be the only one that still works.
 #[tokio::test]
 async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
-    let dir = scratch_dir();
-    let database = format!("sqlite://{}", dir.join("tokenbridge.db").display());
-    let app = spawn_app(
-        Settings {
-            database_url: Some(database.clone().into()),
-            ..Settings::default()
-        },
-        |_| {},
-    )
-    .await;
-    let signed_in = app.connect_as("alice").await;
-    let connection = signed_in.connections[0].clone();
-    let mut other = holding_the_write_lock(&database).await;
-
-    let calls = app.token_calls();
-    let clicking = {
-        let app = app.clone();
-        let id = connection.id.clone();
-        tokio::spawn(async move { app.refresh(&id).await })
-    };
+    let (app, connection, mut other, calls, clicking) = refresh_clicked_while_locked().await;
     // The sandbox answers at once, and the save begins: six seconds from then is past the
     // first try's five, and into the second's.
     for _ in 0..400 {
