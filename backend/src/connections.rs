@@ -496,13 +496,19 @@ pub fn token_view(connection: &Connection) -> TokenView {
 }
 
 /// A future that runs where it is awaited and, dropped before it is done, goes on in a task of
-/// its own. (Spawned from the start, a refresh woke the runtime's other thread, on the other
-/// CPU: a Refresh click cost 20–65 µs more CPU.)
-struct FinishedEvenIfDropped<F: Future<Output: Send> + Send + 'static>(Option<Pin<Box<F>>>);
+/// its own on the runtime it was made on. (Spawned from the start, a refresh woke the runtime's
+/// other thread, on the other CPU: a Refresh click cost 20–65 µs more CPU.)
+struct FinishedEvenIfDropped<F: Future<Output: Send> + Send + 'static> {
+    future: Option<Pin<Box<F>>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
 
 impl<F: Future<Output: Send> + Send + 'static> FinishedEvenIfDropped<F> {
     fn new(future: F) -> Self {
-        Self(Some(Box::pin(future)))
+        Self {
+            future: Some(Box::pin(future)),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
     }
 }
 
@@ -510,19 +516,27 @@ impl<F: Future<Output: Send> + Send + 'static> Future for FinishedEvenIfDropped<
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let future = self.0.as_mut().expect("not polled again once finished");
-        let output = std::task::ready!(future.as_mut().poll(cx));
-        self.0 = None;
-        Poll::Ready(output)
+        // Taken out while it runs: one that panics is not handed on to run again.
+        let mut future = self.future.take().expect("not polled again once finished");
+        match future.as_mut().poll(cx) {
+            Poll::Ready(output) => Poll::Ready(output),
+            Poll::Pending => {
+                self.future = Some(future);
+                Poll::Pending
+            }
+        }
     }
 }
 
 impl<F: Future<Output: Send> + Send + 'static> Drop for FinishedEvenIfDropped<F> {
     fn drop(&mut self) {
-        // Without a runtime (it is shutting down) nothing can run it: it is dropped too.
-        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
-        {
-            runtime.spawn(future);
+        let Some(future) = self.future.take() else {
+            return;
+        };
+        match &self.runtime {
+            // A runtime shutting down drops it at once (after a shutdown's wait for refreshes).
+            Some(runtime) => drop(runtime.spawn(future)),
+            None => tracing::warn!("a refresh under way was dropped with no runtime to finish it"),
         }
     }
 }
