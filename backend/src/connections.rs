@@ -356,9 +356,21 @@ impl Connections {
                 Ok(())
             }
             Err(error) if error.code == ErrorCode::CodeRejected => {
-                store
-                    .set_status(&current.provider, &current.id, Status::NeedsReconnect)
+                let marked = store
+                    .set_status_if_untouched(
+                        &current.provider,
+                        &current.id,
+                        Status::NeedsReconnect,
+                        current.touched_ns,
+                    )
                     .await?;
+                if !marked {
+                    // Another process (the `tokenbridge token` command, another instance)
+                    // refreshed it meanwhile, with the refresh token this one sent: what it
+                    // saved is the connection now.
+                    tracing::info!(connection = %current.id, "the refresh token was refused, but the connection was refreshed elsewhere meanwhile");
+                    return Ok(());
+                }
                 tracing::warn!(connection = %current.id, "the refresh token was refused; the connection needs a new sign-in: {}", error.detail);
                 Err(ConnectionError {
                     code: ErrorCode::NeedsReconnect,

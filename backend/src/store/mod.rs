@@ -741,43 +741,56 @@ impl Store {
              refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8",
             &args,
         )
-        .await
+        .await?;
+        Ok(())
     }
 
-    pub async fn set_status(
+    /// Marks the connection `id` of `provider` with `status`, if no sign-in or refresh has
+    /// touched it since `touched_ns` (when a refresh read it): whether it did. A refresh token
+    /// refused because another process had just refreshed with it (and the provider rotated it)
+    /// must not mark a connection that process has just saved afresh.
+    pub async fn set_status_if_untouched(
         &self,
         provider: &str,
         id: &str,
         status: Status,
-    ) -> Result<(), StoreError> {
-        self.update_connection(
-            "UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3",
-            &[
-                Arg::Text(status.as_str()),
-                Arg::Text(id),
-                Arg::Text(provider),
-            ],
-        )
-        .await
+        touched_ns: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .update_connection(
+                "UPDATE connections SET status = $1 WHERE id = $2 AND provider = $3 AND touched_ns = $4",
+                &[
+                    Arg::Text(status.as_str()),
+                    Arg::Text(id),
+                    Arg::Text(provider),
+                    Arg::Int(touched_ns),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     /// Runs `sql`, one statement that changes a row of `connections`, under the write lock,
     /// and lets the token reads' cache know. On PostgreSQL it announces the change to the
     /// other instances in the same transaction; on SQLite one statement is a transaction by
     /// itself, run inline (see [`inline`]): a Refresh click's save went through sqlx's
-    /// worker thread, with its wake-ups, as the sign-in's did before.
-    async fn update_connection(&self, sql: &str, args: &[Arg<'_>]) -> Result<(), StoreError> {
+    /// worker thread, with its wake-ups, as the sign-in's did before. The rows it changed.
+    async fn update_connection(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         let _writing = self.writing().await;
-        if self.postgres {
+        let changed = if self.postgres {
             let mut tx = self.pool.begin().await?;
-            bind_sqlx(sqlx::query(sql), args).execute(&mut *tx).await?;
+            let changed = bind_sqlx(sqlx::query(sql), args)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             self.announce(&mut tx).await?;
             tx.commit().await?;
+            changed
         } else {
-            self.execute(sql, args).await?;
-        }
+            self.execute(sql, args).await?
+        };
         self.cache.changed();
-        Ok(())
+        Ok(changed)
     }
 
     /// Forgets the connection `id` of `provider`, and every session's sight of it.

@@ -353,6 +353,83 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
     assert!(app.state.connections.find(&id).await.unwrap().is_none());
 }
 
+/// Two processes on one store refresh the same connection at once, with the same refresh
+/// token: the provider refuses one of them (here the first to ask, answering it last) and
+/// refreshes the other. The refused one finds the connection refreshed meanwhile and hands out
+/// that token: the connection is not marked as needing a new sign-in.
+#[tokio::test]
+async fn a_refresh_refused_because_another_process_refreshed_first_takes_its_token() {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(
+            json_response(400, r#"{"error":"invalid_grant"}"#)
+                .set_delay(Duration::from_millis(1000)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("refresh_token=rt-1"))
+        .respond_with(json_response(200, r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600,"refresh_token":"rt-2"}"#))
+        .with_priority(2)
+        .mount(&provider)
+        .await;
+    answers_carol_at_info(&provider).await;
+    let database = format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    );
+    let settings = || Settings {
+        api_key: Some(API_KEY.into()),
+        database_url: Some(database.clone().into()),
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            None,
+        )
+    };
+    let here = spawn_app(settings(), |_| {}).await;
+    here.return_with_code("", "1").await;
+    let elsewhere = spawn_app(settings(), |_| {}).await;
+
+    let reading_here = {
+        let here = here.clone();
+        tokio::spawn(async move { api_token(&here, "carol").await })
+    };
+    while refreshes(&provider).await == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let read_elsewhere = api_token(&elsewhere, "carol").await.unwrap();
+    let read_here = reading_here.await.unwrap();
+
+    assert_eq!(read_elsewhere.access_token, "at-2");
+    assert_eq!(
+        read_here.map(|token| token.access_token),
+        Ok("at-2".to_owned()),
+        "the refused refresh hands out the one made elsewhere"
+    );
+    let id = api_list(&here).await[0].id.clone();
+    let stored = here.state.connections.find(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        tokenbridge::store::Status::Active,
+        "not marked"
+    );
+    assert_eq!(refreshes(&provider).await, 2);
+}
+
 #[tokio::test]
 async fn a_refused_refresh_token_marks_the_connection_and_is_not_retried() {
     let app = app_with_api(&scratch_dir(), Some(40_000_000)).await;
