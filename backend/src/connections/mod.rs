@@ -387,23 +387,7 @@ impl Connections {
     /// have gone (see [`Self::refresh_once`]): a shutdown calls it once the server has stopped
     /// taking requests.
     pub async fn finish_refreshes(&self, within: std::time::Duration) {
-        let mut running = self.refreshing.running.subscribe();
-        let under_way = *running.borrow();
-        if under_way == 0 {
-            return;
-        }
-        tracing::info!(
-            refreshes = under_way,
-            "waiting for the refreshes under way to be saved"
-        );
-        if tokio::time::timeout(within, running.wait_for(|running| *running == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "stopping with refreshes still under way: tokens the provider issued for them may be lost"
-            );
-        }
+        self.refreshing.all_finished(within).await;
     }
 
     /// Revokes the token where the provider can, then forgets the connection.

@@ -66,8 +66,8 @@ impl<F: Future<Output: Send> + Send + 'static> Drop for FinishedEvenIfDropped<F>
 #[derive(Default)]
 pub(super) struct Refreshing {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Refresh tasks still running, for a shutdown to wait for.
-    pub(super) running: tokio::sync::watch::Sender<usize>,
+    /// Refreshes still running, for a shutdown to wait for.
+    running: tokio::sync::watch::Sender<usize>,
 }
 
 impl Refreshing {
@@ -92,14 +92,36 @@ impl Refreshing {
         turn
     }
 
-    /// Counts a refresh task as running until what it returns is dropped.
+    /// Counts a refresh as running until what it returns is dropped.
     pub(super) fn started(self: &Arc<Self>) -> Running {
         self.running.send_modify(|running| *running += 1);
         Running(self.clone())
     }
+
+    /// Waits, for up to `within`, until no refresh is running; says so in the log when one
+    /// is, and when the wait runs out.
+    pub(super) async fn all_finished(&self, within: std::time::Duration) {
+        let mut running = self.running.subscribe();
+        let under_way = *running.borrow();
+        if under_way == 0 {
+            return;
+        }
+        tracing::info!(
+            refreshes = under_way,
+            "waiting for the refreshes under way to be saved"
+        );
+        if tokio::time::timeout(within, running.wait_for(|running| *running == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stopping with refreshes still under way: tokens the provider issued for them may be lost"
+            );
+        }
+    }
 }
 
-/// A refresh task running (see [`Refreshing::running`]).
+/// A refresh running (see [`Refreshing::started`]).
 pub(super) struct Running(Arc<Refreshing>);
 
 impl Drop for Running {

@@ -216,9 +216,9 @@ async fn a_rotated_refresh_token_is_stored() {
 }
 
 /// An app with the scripts API on whose provider, a custom one, `provider` plays (its user
-/// info at /info, its revocation at `revoke`), and carol signed in there with the code `1`.
-async fn carol_signed_in_at(provider: &MockServer, revoke: Option<&str>) -> TestApp {
-    let settings = Settings {
+/// info at /info, its revocation at `revoke`).
+fn custom_app_settings(provider: &MockServer, revoke: Option<&str>) -> Settings {
+    Settings {
         api_key: Some(API_KEY.into()),
         ..played_by(
             provider,
@@ -227,8 +227,12 @@ async fn carol_signed_in_at(provider: &MockServer, revoke: Option<&str>) -> Test
             Some("/info"),
             revoke,
         )
-    };
-    let app = spawn_app(settings, |_| {}).await;
+    }
+}
+
+/// Such an app ([`custom_app_settings`]) with carol signed in there with the code `1`.
+async fn carol_signed_in_at(provider: &MockServer, revoke: Option<&str>) -> TestApp {
+    let app = spawn_app(custom_app_settings(provider, revoke), |_| {}).await;
     app.return_with_code("", "1").await;
     app
 }
@@ -360,12 +364,7 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
 #[tokio::test]
 async fn a_refresh_refused_because_another_process_refreshed_first_takes_its_token() {
     let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
-        .mount(&provider)
-        .await;
+    gives_at_1_and_rt_1_for_a_code(&provider).await;
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(body_string_contains("refresh_token=rt-1"))
@@ -390,15 +389,8 @@ async fn a_refresh_refused_because_another_process_refreshed_first_takes_its_tok
         scratch_dir().join("tokenbridge.db").display()
     );
     let settings = || Settings {
-        api_key: Some(API_KEY.into()),
         database_url: Some(database.clone().into()),
-        ..played_by(
-            &provider,
-            ProviderArg::Custom,
-            "custom-client",
-            Some("/info"),
-            None,
-        )
+        ..custom_app_settings(&provider, None)
     };
     let here = spawn_app(settings(), |_| {}).await;
     here.return_with_code("", "1").await;

@@ -522,6 +522,18 @@ pub async fn answers_carol_at_info(provider: &wiremock::MockServer) {
         .await;
 }
 
+/// `provider`'s token endpoint, given a code: `at-1`, expiring within the refresh margin, and
+/// the refresh token `rt-1`.
+pub async fn gives_at_1_and_rt_1_for_a_code(provider: &wiremock::MockServer) {
+    use wiremock::matchers::{body_string_contains, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
+        .mount(provider)
+        .await;
+}
+
 /// A provider that rotates refresh tokens: a code gives `at-1` (expiring within the refresh
 /// margin) and `rt-1`; `rt-1`, once and after `refresh_delay`, gives `at-2` and `rt-2`. Its
 /// user info says `carol`.
@@ -531,12 +543,7 @@ pub async fn rotating_slowly(refresh_delay: Duration) -> wiremock::MockServer {
         matchers::{body_string_contains, method, path},
     };
     let provider = wiremock::MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(json_response(200, r#"{"access_token":"at-1","token_type":"bearer","expires_in":60,"refresh_token":"rt-1"}"#))
-        .mount(&provider)
-        .await;
+    gives_at_1_and_rt_1_for_a_code(&provider).await;
     Mock::given(method("POST"))
         .and(path("/token"))
         .and(body_string_contains("grant_type=refresh_token"))
