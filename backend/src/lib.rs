@@ -23,6 +23,7 @@ pub mod server;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod under_way;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -216,11 +217,14 @@ pub async fn serve_until(
         shutdown,
     )
     .await;
-    // A refresh whose caller went before it ended still saves what the provider issued: a
-    // provider call, then a save tried for up to about half a minute while the store is away.
+    // A sign-in or refresh whose caller went before it ended still saves what the provider
+    // issued: up to three provider calls (discovery, the token request, user info), then a
+    // save, which a refresh tries for up to about half a minute while the store is away.
     state
         .connections
-        .finish_refreshes(state.config.provider_timeout + std::time::Duration::from_secs(30))
+        .finish_work_under_way(
+            state.config.provider_timeout * 3 + std::time::Duration::from_secs(30),
+        )
         .await;
     pruning.abort();
     forgetting.abort();

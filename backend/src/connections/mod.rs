@@ -13,13 +13,14 @@ use tokenbridge_shared::{
 
 mod refreshing;
 
-use refreshing::{FinishedEvenIfDropped, Refreshing, Turn, save_refreshed};
+use refreshing::{Refreshing, Turn};
 
 use crate::{
     clock::unix_now,
     provider::{Account, IssuedToken, Provider, ProviderError, Providers, Revoked},
     sessions::{Session, SessionId, Sessions},
     store::{Connection, NewConnection, NewSession, Status, Store, StoreError, random_hex},
+    under_way::{Detached, UnderWay},
 };
 
 /// Why a connection operation failed: the code a person or script sees, and what the log gets.
@@ -75,9 +76,10 @@ pub struct Connections {
     store: Store,
     providers: Providers,
     refresh_margin_secs: i64,
-    /// One lock per connection being refreshed, so that concurrent callers share one refresh,
-    /// and the refreshes under way.
+    /// One lock per connection being refreshed, so that concurrent callers share one refresh.
     refreshing: Arc<Refreshing>,
+    /// The sign-ins and refreshes that go on if their callers go, for a shutdown to wait for.
+    under_way: Arc<UnderWay>,
 }
 
 impl Connections {
@@ -87,6 +89,7 @@ impl Connections {
             providers,
             refresh_margin_secs,
             refreshing: Default::default(),
+            under_way: Default::default(),
         }
     }
 
@@ -127,13 +130,16 @@ impl Connections {
     }
 
     /// Saves the token of a finished sign-in at `provider`, after the provider says whose it
-    /// is, and starts `session`, which sees it.
+    /// is, and starts `session`, which sees it. Once the sign-in's request has gone
+    /// (`detached`), the session it would replace is left as it is: the new one's cookie will
+    /// never reach the browser.
     pub async fn connect(
         &self,
         provider: &Provider,
         token: IssuedToken,
-        session: &NewSession,
+        mut session: NewSession,
         device: Device,
+        detached: &Detached,
     ) -> Result<Connection, ConnectionError> {
         let account = match provider.account(&token).await? {
             Some(account) => account,
@@ -147,6 +153,13 @@ impl Connections {
                 }
             }
         };
+        if detached.is_detached() {
+            tracing::info!(
+                provider = %provider.id,
+                "the browser went before its sign-in was saved: the connection is saved for scripts and later sign-ins, and the browser's session stays as it was"
+            );
+            session.replaces = None;
+        }
         // Kept to revoke it if it cannot be saved: a token nobody holds should not stay valid.
         let issued = token.access_token.clone();
         let device_id = device.id.clone();
@@ -165,7 +178,7 @@ impl Connections {
                     device_id: device.id,
                     device_name: device.name,
                 },
-                session,
+                &session,
             )
             .await;
         match saved {
@@ -302,6 +315,10 @@ impl Connections {
         }
     }
 
+    fn expired(connection: &Connection) -> bool {
+        connection.expires_at.is_some_and(|at| at < unix_now())
+    }
+
     fn expiring(&self, connection: &Connection) -> bool {
         connection
             .expires_at
@@ -316,8 +333,11 @@ impl Connections {
         done: impl Fn(&Connection) -> bool,
     ) -> Result<Connection, ConnectionError> {
         let turn = self.refreshing.turn(&connection.id).await;
+        turn.save_kept(&self.store).await?;
         let current = self.get(&connection.id).await?;
-        if done(&current) {
+        // A token already expired is never the work done: a refresh's answer the store could
+        // not take before, saved only now, may be long past.
+        if done(&current) && !Self::expired(&current) {
             return Ok(current);
         }
         let provider = self.provider_of(&current)?.clone();
@@ -327,31 +347,31 @@ impl Connections {
         // the save of its answer hold this turn, and go on in a task of their own if this
         // request is dropped (a script that stops waiting, a page that closes, the request's
         // own timeout); a caller queued behind them finds the answer saved, and a shutdown
-        // waits for them (`Connections::finish_refreshes`).
-        let (store, running) = (self.store.clone(), self.refreshing.started());
-        FinishedEvenIfDropped::new(crate::telemetry::carrying_the_request(async move {
-            let _running = running;
-            Self::refresh_and_save(store, provider, current, turn).await
-        }))
-        .await?;
+        // waits for them (`Connections::finish_work_under_way`).
+        let store = self.store.clone();
+        self.finished_even_if_dropped(|_| Self::refresh_and_save(store, provider, current, turn))
+            .await?;
         self.get(&id).await
     }
 
     /// Asks `provider` for new tokens for `current` and saves them, holding the connection's
-    /// lock (`_turn`) until the save is done (see [`Self::refresh_once`]).
+    /// lock (`turn`) until the save is done (see [`Self::refresh_once`]).
     async fn refresh_and_save(
         store: Store,
         provider: Arc<Provider>,
         current: Connection,
-        _turn: Turn,
+        turn: Turn,
     ) -> Result<(), ConnectionError> {
         let refresh_token = current.refresh_token.as_ref().ok_or_else(|| {
             ConnectionError::new(ErrorCode::NoRefreshToken, "no refresh token is held")
         })?;
         match provider.refresh(refresh_token, current.scope.clone()).await {
             Ok(issued) => {
-                save_refreshed(&store, &current, &issued).await?;
-                tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
+                if turn.save(&store, &current, &issued).await? {
+                    tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
+                } else {
+                    Self::changed_meanwhile(&store, &provider, &current, &issued).await?;
+                }
                 Ok(())
             }
             Err(error) if error.code == ErrorCode::CodeRejected => {
@@ -383,18 +403,63 @@ impl Connections {
         }
     }
 
-    /// Waits, for up to `within`, for the refreshes under way to be saved, whose callers may
-    /// have gone (see [`Self::refresh_once`]): a shutdown calls it once the server has stopped
-    /// taking requests.
-    pub async fn finish_refreshes(&self, within: std::time::Duration) {
-        self.refreshing.all_finished(within).await;
+    /// `work`, finished even if its caller goes (see [`crate::under_way`]): the sign-ins and
+    /// refreshes whose provider has spent what it was sent.
+    pub fn finished_even_if_dropped<W, F>(&self, work: W) -> impl Future<Output = F::Output> + Send
+    where
+        W: FnOnce(Detached) -> F,
+        F: Future<Output: Send> + Send + 'static,
+    {
+        self.under_way.finish(work)
+    }
+
+    /// After a refresh of `current` whose answer, `issued`, was not saved because the row had
+    /// changed since it was read (a sign-in saved new tokens, another process refreshed or
+    /// disconnected it, or an earlier try of this save went through unseen): the row as it is
+    /// now stays. With the account's connection gone, the refreshed token would stay valid with
+    /// no one holding it, so it goes back to the provider. (Where the account's row holds other
+    /// tokens, even under a new id after a disconnect and a new sign-in, they are not revoked:
+    /// a provider may hand a new sign-in the very token a refresh brought, and revoking it would
+    /// take the newer one away.)
+    async fn changed_meanwhile(
+        store: &Store,
+        provider: &Provider,
+        current: &Connection,
+        issued: &IssuedToken,
+    ) -> Result<(), ConnectionError> {
+        if store
+            .holds_account(&current.provider, &current.account_id)
+            .await?
+        {
+            tracing::info!(connection = %current.id, "the connection was saved afresh while it was refreshed; that stays");
+            return Ok(());
+        }
+        let revoked = provider
+            .revoke(&issued.access_token, current.device_id.as_deref())
+            .await;
+        tracing::info!(
+            connection = %current.id,
+            revoked = matches!(revoked, Revoked::Yes),
+            "the connection was disconnected elsewhere while it was refreshed; the refreshed token went back to the provider"
+        );
+        Ok(())
+    }
+
+    /// Waits, for up to `within`, for the sign-ins and refreshes under way to be saved, whose
+    /// callers may have gone (see [`Self::finished_even_if_dropped`]): a shutdown calls it
+    /// once the server has stopped taking requests.
+    pub async fn finish_work_under_way(&self, within: std::time::Duration) {
+        self.under_way.all_finished(within).await;
+        self.refreshing.warn_of_unsaved();
     }
 
     /// Revokes the token where the provider can, then forgets the connection.
     pub async fn disconnect(&self, id: &str) -> Result<Disconnected, ConnectionError> {
-        // After a refresh under way is saved: the token revoked is then the newest, and a
-        // refresh asked for meanwhile finds the connection gone.
-        let _turn = self.refreshing.turn(id).await;
+        // After a refresh under way is saved (or one the store could not take before): the
+        // token revoked is then the newest, and a refresh asked for meanwhile finds the
+        // connection gone.
+        let turn = self.refreshing.turn(id).await;
+        turn.save_kept(&self.store).await?;
         let connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;

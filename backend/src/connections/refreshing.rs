@@ -1,73 +1,22 @@
-//! One refresh at a time per connection, however many callers ask, and each one finished
-//! once begun: the provider may have spent the refresh token it was sent, so its answer is
-//! saved even if the caller goes (a script that stops waiting, a page that closes, a
-//! shutdown), and tried again while the store cannot take it.
+//! One refresh at a time per connection, however many callers ask, and its answer saved: tried
+//! again while the store cannot take it, and if it still cannot, kept (sealed) for the
+//! connection's next turn to save. The provider may have spent the refresh token it was sent,
+//! so its answer may be the only one that still works. (That a refresh is finished even if its
+//! caller goes is [`crate::under_way`]'s.)
 
-use std::{
-    collections::HashMap,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     provider::IssuedToken,
-    store::{Connection, Store, StoreError},
+    store::{Connection, SealedRefresh, Store, StoreError},
 };
 
-/// A future that runs where it is awaited and, dropped before it is done, goes on in a task of
-/// its own on the runtime it was made on. (Spawned from the start, a refresh woke the runtime's
-/// other thread, on the other CPU: a Refresh click cost 20–65 µs more CPU.)
-pub(super) struct FinishedEvenIfDropped<F: Future<Output: Send> + Send + 'static> {
-    future: Option<Pin<Box<F>>>,
-    runtime: Option<tokio::runtime::Handle>,
-}
-
-impl<F: Future<Output: Send> + Send + 'static> FinishedEvenIfDropped<F> {
-    pub(super) fn new(future: F) -> Self {
-        Self {
-            future: Some(Box::pin(future)),
-            runtime: tokio::runtime::Handle::try_current().ok(),
-        }
-    }
-}
-
-impl<F: Future<Output: Send> + Send + 'static> Future for FinishedEvenIfDropped<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // Taken out while it runs: one that panics is not handed on to run again.
-        let mut future = self.future.take().expect("not polled again once finished");
-        match future.as_mut().poll(cx) {
-            Poll::Ready(output) => Poll::Ready(output),
-            Poll::Pending => {
-                self.future = Some(future);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<F: Future<Output: Send> + Send + 'static> Drop for FinishedEvenIfDropped<F> {
-    fn drop(&mut self) {
-        let Some(future) = self.future.take() else {
-            return;
-        };
-        match &self.runtime {
-            // A runtime shutting down drops it at once (after a shutdown's wait for refreshes).
-            Some(runtime) => drop(runtime.spawn(future)),
-            None => tracing::warn!("a refresh under way was dropped with no runtime to finish it"),
-        }
-    }
-}
-
 /// The connections being refreshed: one lock each, so that concurrent callers share one
-/// refresh, and how many refreshes are under way.
+/// refresh; and the refreshes' answers the store could not take, by connection.
 #[derive(Default)]
 pub(super) struct Refreshing {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Refreshes still running, for a shutdown to wait for.
-    running: tokio::sync::watch::Sender<usize>,
+    unsaved: std::sync::Mutex<HashMap<String, SealedRefresh>>,
 }
 
 impl Refreshing {
@@ -75,6 +24,24 @@ impl Refreshing {
         self.locks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unsaved(&self) -> std::sync::MutexGuard<'_, HashMap<String, SealedRefresh>> {
+        self.unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Says in the log, at a shutdown, how many refreshes' answers the store never took: they
+    /// are lost with this process.
+    pub(super) fn warn_of_unsaved(&self) {
+        let unsaved = self.unsaved().len();
+        if unsaved > 0 {
+            tracing::warn!(
+                connections = unsaved,
+                "stopping with refreshed tokens the store could not take: those connections may need a new sign-in"
+            );
+        }
     }
 
     /// This caller's turn at refreshing connection `id`, once every caller before it is done.
@@ -90,43 +57,6 @@ impl Refreshing {
         let waiting = turn.lock.clone().lock_owned();
         turn.held = Some(waiting.await);
         turn
-    }
-
-    /// Counts a refresh as running until what it returns is dropped.
-    pub(super) fn started(self: &Arc<Self>) -> Running {
-        self.running.send_modify(|running| *running += 1);
-        Running(self.clone())
-    }
-
-    /// Waits, for up to `within`, until no refresh is running; says so in the log when one
-    /// is, and when the wait runs out.
-    pub(super) async fn all_finished(&self, within: std::time::Duration) {
-        let mut running = self.running.subscribe();
-        let under_way = *running.borrow();
-        if under_way == 0 {
-            return;
-        }
-        tracing::info!(
-            refreshes = under_way,
-            "waiting for the refreshes under way to be saved"
-        );
-        if tokio::time::timeout(within, running.wait_for(|running| *running == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "stopping with refreshes still under way: tokens the provider issued for them may be lost"
-            );
-        }
-    }
-}
-
-/// A refresh running (see [`Refreshing::started`]).
-pub(super) struct Running(Arc<Refreshing>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.running.send_modify(|running| *running -= 1);
     }
 }
 
@@ -163,41 +93,67 @@ const SAVE_RETRIES: [std::time::Duration; 3] = [
     std::time::Duration::from_secs(5),
 ];
 
-/// Saves the tokens `issued` for `connection`, trying again while the store cannot be reached
-/// (a SQLite file another process holds past its wait, PostgreSQL gone for a moment): the
-/// provider may have spent the refresh token it was sent, so this answer may be the only one
-/// that still works.
-pub(super) async fn save_refreshed(
-    store: &Store,
-    connection: &Connection,
-    issued: &IssuedToken,
-) -> Result<(), StoreError> {
-    let mut waits = SAVE_RETRIES.iter();
-    loop {
-        let error = match store
-            .save_refresh(
-                connection,
-                &issued.access_token,
-                issued.refresh_token.as_ref(),
-                issued.expires_at,
-            )
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(error) => error,
-        };
-        match waits.next() {
-            Some(wait) if error.is_unavailable() => {
-                tracing::warn!(connection = %connection.id, %error, "cannot save the refreshed tokens yet; trying again in {wait:?}");
-                tokio::time::sleep(*wait).await;
-            }
-            _ => {
-                tracing::error!(
-                    connection = %connection.id, rotated = issued.refresh_token.is_some(), %error,
-                    "the refreshed tokens could not be saved; if the provider rotated the refresh token, the connection needs a new sign-in"
-                );
-                return Err(error);
+impl Turn {
+    /// Saves the tokens `issued` for `connection`, trying again while the store cannot be
+    /// reached (a SQLite file another process holds past its wait, PostgreSQL gone for a
+    /// moment), and keeping them, sealed, for the connection's next turn if it still cannot.
+    /// Whether they were saved: not over a row changed since the refresh read it (see
+    /// [`Store::save_refresh`]).
+    pub(super) async fn save(
+        &self,
+        store: &Store,
+        connection: &Connection,
+        issued: &IssuedToken,
+    ) -> Result<bool, StoreError> {
+        let sealed = store.seal_refresh(
+            connection,
+            &issued.access_token,
+            issued.refresh_token.as_ref(),
+            issued.expires_at,
+        );
+        let mut waits = SAVE_RETRIES.iter();
+        loop {
+            let error = match store.save_refresh(&sealed).await {
+                Ok(saved) => return Ok(saved),
+                Err(error) => error,
+            };
+            match waits.next() {
+                Some(wait) if error.is_unavailable() => {
+                    tracing::warn!(connection = %connection.id, %error, "cannot save the refreshed tokens yet; trying again in {wait:?}");
+                    tokio::time::sleep(*wait).await;
+                }
+                _ => {
+                    tracing::error!(
+                        connection = %connection.id, rotated = issued.refresh_token.is_some(), %error,
+                        "the refreshed tokens could not be saved; they are kept, sealed, for the connection's next refresh or disconnect to save (a restart before then loses them, and a rotated refresh token with them)"
+                    );
+                    self.refreshing.unsaved().insert(self.id.clone(), sealed);
+                    return Err(error);
+                }
             }
         }
+    }
+
+    /// Saves the answer of an earlier refresh of this turn's connection that the store could
+    /// not take then, if one is kept, before this turn reads the connection: whether it did.
+    /// Kept until the store has answered (a caller that goes meanwhile leaves it for the next
+    /// turn, which saves it only over the row it was made for); dropped once saved, or once the
+    /// row has changed since (a sign-in, or another process, saved it afresh).
+    pub(super) async fn save_kept(&self, store: &Store) -> Result<bool, StoreError> {
+        let Some(sealed) = self.refreshing.unsaved().get(&self.id).cloned() else {
+            return Ok(false);
+        };
+        let saved = store.save_refresh(&sealed).await;
+        match &saved {
+            Ok(saved) => {
+                tracing::info!(connection = %self.id, saved, "the answer of a refresh the store could not take before is saved now, unless the connection was saved afresh meanwhile")
+            }
+            Err(error) if error.is_unavailable() => return saved,
+            Err(error) => {
+                tracing::error!(connection = %self.id, %error, "the answer of an earlier refresh could not be saved, and is dropped")
+            }
+        }
+        self.refreshing.unsaved().remove(&self.id);
+        saved
     }
 }

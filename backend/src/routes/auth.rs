@@ -3,6 +3,8 @@
 //! token. Every outcome of the callback ends on `/` with a clean URL; the app
 //! reads what happened from `/api/session`.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::{RawQuery, State},
@@ -26,6 +28,7 @@ use crate::{
     notice::{self, Text},
     provider::{AuthorizeOptions, Provider},
     sessions::SessionId,
+    under_way::Detached,
 };
 
 const MAX_LOGIN_HINT: usize = 256;
@@ -296,7 +299,7 @@ fn unmatched(code: ErrorCode, headers: &HeaderMap) -> Response {
 /// exchange goes into `recorder`. The new session's id on success.
 async fn complete(
     state: &AppState,
-    provider: &Provider,
+    provider: &Arc<Provider>,
     jar: &Jar,
     params: &Params,
     state_param: &str,
@@ -392,13 +395,49 @@ async fn complete(
         ));
     }
 
+    // Once the code has gone to the provider, it is spent: the token the provider issues for
+    // it is saved even if this request goes meanwhile (the page closed, the browser gave up,
+    // the request's own timeout), so that no one's token stays valid unheld. Scripts then
+    // find the connection, and a new sign-in to the same account finds it too.
+    let current = state.cookies.session_id(jar);
+    let code = AuthorizationCode::new(code.to_owned());
+    let (app, provider, recorder) = (state.clone(), provider.clone(), recorder.clone());
+    state
+        .connections
+        .finished_even_if_dropped(move |detached| {
+            exchange_and_connect(
+                app,
+                provider,
+                code,
+                transaction,
+                current,
+                recorder,
+                detached,
+            )
+        })
+        .await
+}
+
+/// Exchanges a sign-in's `code` at `provider`, recording it in `recorder`, and saves the
+/// connection under a new session, to which the browser's `current` session's sight moves;
+/// the new session's id. Once `detached` (the request gone, so that the new session's cookie
+/// will never reach the browser), the browser's session is left as it is rather than ended.
+async fn exchange_and_connect(
+    state: AppState,
+    provider: Arc<Provider>,
+    code: AuthorizationCode,
+    transaction: Transaction,
+    current: Option<SessionId>,
+    recorder: Recorder,
+    detached: Detached,
+) -> Result<SessionId, ApiError> {
     let token = provider
         .exchange(
-            AuthorizationCode::new(code.to_owned()),
+            code,
             transaction.verifier,
             transaction.scope,
             transaction.nonce.as_deref(),
-            recorder,
+            &recorder,
         )
         .await
         .map_err(|error| {
@@ -412,7 +451,7 @@ async fn complete(
 
     // Every sign-in gets a fresh session id (no fixation); what the browser's live
     // session saw moves to it.
-    let current = match state.cookies.session_id(jar) {
+    let current = match current {
         Some(id) => state.sessions.find(&id).await.unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the browser's session; starting afresh");
             None
@@ -427,7 +466,7 @@ async fn complete(
     };
     match state
         .connections
-        .connect(provider, token, &session, device)
+        .connect(&provider, token, session, device, &detached)
         .await
     {
         Ok(connection) => {

@@ -692,6 +692,24 @@ impl Store {
             .collect()
     }
 
+    /// Whether the account `account_id` of `provider` has a connection, whatever its id (a
+    /// sign-in after a disconnect saves it under a new one).
+    pub async fn holds_account(
+        &self,
+        provider: &str,
+        account_id: &str,
+    ) -> Result<bool, StoreError> {
+        let args = [Arg::Text(provider), Arg::Text(account_id)];
+        Ok(!self
+            .rows(
+                "SELECT 1 FROM connections WHERE provider = $1 AND account_id = $2",
+                &args,
+                |_| Ok(()),
+            )
+            .await?
+            .is_empty())
+    }
+
     /// Whether the session `session_hash` sees the connection `id` of `provider`.
     pub async fn session_sees(
         &self,
@@ -708,41 +726,55 @@ impl Store {
         Ok(!self.rows(&query, &args, |_| Ok(())).await?.is_empty())
     }
 
-    /// Stores refreshed tokens; a refresh token of `None` keeps the one held.
-    pub async fn save_refresh(
+    /// Refreshed tokens for `connection`, sealed for its row, to be saved by
+    /// [`Self::save_refresh`]; a refresh token of `None` keeps the one held.
+    pub fn seal_refresh(
         &self,
         connection: &Connection,
         access_token: &AccessToken,
         refresh_token: Option<&RefreshToken>,
         expires_at: Option<i64>,
-    ) -> Result<(), StoreError> {
+    ) -> SealedRefresh {
         let row = RowKey {
             provider: &connection.provider,
             account_id: &connection.account_id,
         };
-        let access = self
-            .sealer
-            .seal(access_token.secret(), &row, "access_token");
-        // A provider that does not rotate sends no refresh token: the one held stays.
-        let refresh =
-            refresh_token.map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token"));
+        SealedRefresh {
+            id: connection.id.clone(),
+            provider: connection.provider.clone(),
+            touched_ns: connection.touched_ns,
+            access_token: self
+                .sealer
+                .seal(access_token.secret(), &row, "access_token"),
+            refresh_token: refresh_token
+                .map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token")),
+            expires_at,
+        }
+    }
+
+    /// Stores refreshed tokens, only over the row as the refresh read it: a sign-in that saved
+    /// new tokens meanwhile (another scope, say), or a disconnect elsewhere, is not undone.
+    /// Whether it saved them.
+    pub async fn save_refresh(&self, sealed: &SealedRefresh) -> Result<bool, StoreError> {
         let args = [
-            Arg::Text(&access),
-            Arg::MaybeText(refresh.as_deref()),
-            Arg::MaybeInt(expires_at),
+            Arg::Text(&sealed.access_token),
+            Arg::MaybeText(sealed.refresh_token.as_deref()),
+            Arg::MaybeInt(sealed.expires_at),
             Arg::Int(unix_now()),
             Arg::Int(unix_now_ns()),
             Arg::Text(Status::Active.as_str()),
-            Arg::Text(&connection.id),
-            Arg::Text(&connection.provider),
+            Arg::Text(&sealed.id),
+            Arg::Text(&sealed.provider),
+            Arg::Int(sealed.touched_ns),
         ];
-        self.update_connection(
-            "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
-             refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8",
-            &args,
-        )
-        .await?;
-        Ok(())
+        let changed = self
+            .update_connection(
+                "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), expires_at = $3, \
+                 refreshed_at = $4, touched_ns = $5, status = $6 WHERE id = $7 AND provider = $8 AND touched_ns = $9",
+                &args,
+            )
+            .await?;
+        Ok(changed > 0)
     }
 
     /// Marks the connection `id` of `provider` with `status`, if no sign-in or refresh has
@@ -883,6 +915,21 @@ enum Refresh {
     /// Token reads, the page and the lists show at most the access token; a refresh reads
     /// the row again.
     Leave,
+}
+
+/// A refresh's answer sealed for its connection's row ([`Store::seal_refresh`]): what a
+/// refresh whose save failed keeps for the next to save, never the plain tokens.
+#[derive(Clone)]
+pub struct SealedRefresh {
+    /// The connection.
+    pub id: String,
+    provider: String,
+    /// The row as the refresh read it: saved only over that.
+    touched_ns: i64,
+    access_token: String,
+    /// `None` keeps the refresh token held.
+    refresh_token: Option<String>,
+    expires_at: Option<i64>,
 }
 
 /// A row of `connections` as the database holds it, tokens sealed.

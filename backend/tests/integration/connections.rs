@@ -230,6 +230,20 @@ fn custom_app_settings(provider: &MockServer, revoke: Option<&str>) -> Settings 
     }
 }
 
+/// The settings of apps like [`custom_app_settings`]'s that share one SQLite file, as two
+/// processes (instances, or the server and the `tokenbridge` command) do.
+fn sharing_one_file(provider: &MockServer, revoke: Option<&str>) -> impl Fn() -> Settings {
+    let database = format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    );
+    let settings = custom_app_settings(provider, revoke);
+    move || Settings {
+        database_url: Some(database.clone().into()),
+        ..settings.clone()
+    }
+}
+
 /// Such an app ([`custom_app_settings`]) with carol signed in there with the code `1`.
 async fn carol_signed_in_at(provider: &MockServer, revoke: Option<&str>) -> TestApp {
     let app = spawn_app(custom_app_settings(provider, revoke), |_| {}).await;
@@ -357,6 +371,183 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
     assert!(app.state.connections.find(&id).await.unwrap().is_none());
 }
 
+/// The tokens `provider`'s revocation endpoint (`/revoke`) was sent, in order.
+async fn revoked(provider: &MockServer) -> Vec<String> {
+    provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/revoke")
+        .filter_map(|r| {
+            url::form_urlencoded::parse(&r.body)
+                .find(|(name, _)| name == "token")
+                .map(|(_, token)| token.into_owned())
+        })
+        .collect()
+}
+
+/// A person who signs in again while a script's read is refreshing the connection (to grant
+/// another scope, say) keeps what that sign-in brought: the refresh's answer, which comes
+/// later, is not saved over it, and the read hands out the sign-in's token.
+#[tokio::test]
+async fn a_sign_in_during_a_refresh_keeps_its_own_tokens() {
+    let provider = rotating_slowly(Duration::from_millis(800)).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(json_response(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3","scope":"read write"}"#))
+        .with_priority(1)
+        .mount(&provider)
+        .await;
+    let app = carol_signed_in_at(&provider, None).await;
+    let id = api_list(&app).await[0].id.clone();
+
+    let reading = {
+        let app = app.clone();
+        tokio::spawn(async move { api_token(&app, "carol").await })
+    };
+    while refreshes(&provider).await == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.return_with_code("", "2").await;
+    assert_eq!(app.session().await.outcome, Some(FlowOutcome::Connected));
+    let read = reading.await.unwrap().unwrap();
+
+    let stored = app.state.connections.find(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.access_token.secret().as_str(),
+            stored.refresh_token.as_ref().map(|rt| rt.secret().as_str()),
+            stored.scope.as_deref()
+        ),
+        ("at-3", Some("rt-3"), Some("read write")),
+        "the sign-in's tokens and scope stay"
+    );
+    assert_eq!(
+        read.access_token, "at-3",
+        "the read hands out what is saved"
+    );
+}
+
+/// A connection disconnected on another instance while this one refreshes it: the token the
+/// refresh brought goes back to the provider (it would stay valid with no one holding it), and
+/// the read that refreshed finds the connection gone.
+#[tokio::test]
+async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brought() {
+    let provider = rotating_slowly(Duration::from_millis(800)).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let settings = sharing_one_file(&provider, Some("/revoke"));
+    let (here, elsewhere) = (
+        spawn_app(settings(), |_| {}).await,
+        spawn_app(settings(), |_| {}).await,
+    );
+    here.return_with_code("", "1").await;
+    // The same person, on the other instance: it sees the same connection.
+    elsewhere.return_with_code("", "1").await;
+    let id = elsewhere.session().await.connections[0].id.clone();
+
+    let reading_here = {
+        let here = here.clone();
+        tokio::spawn(async move { api_token(&here, "carol").await })
+    };
+    while refreshes(&provider).await == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(elsewhere.disconnect(&id).await.status(), StatusCode::OK);
+
+    let (status, error) = reading_here.await.unwrap().unwrap_err();
+    assert_eq!(
+        (status, error.code),
+        (StatusCode::NOT_FOUND, ErrorCode::ConnectionNotFound)
+    );
+    assert_eq!(
+        revoked(&provider).await,
+        ["at-1", "at-2"],
+        "the disconnect revoked the token it found, and the refresh the one it brought"
+    );
+    assert!(here.state.connections.find(&id).await.unwrap().is_none());
+}
+
+/// A browser that goes while its sign-in's code is being exchanged (the page closed, the
+/// browser gave up) loses nothing: the provider has spent the code and issued a token, and that
+/// token is saved all the same, where scripts read it; and the browser, signed in before, stays
+/// signed in (the new session that would have replaced its own never reaches it).
+#[tokio::test]
+async fn a_sign_in_whose_browser_goes_during_the_exchange_is_saved_and_the_browser_stays_signed_in()
+{
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=1&"))
+        .respond_with(json_response(
+            200,
+            r#"{"access_token":"at-1","token_type":"bearer","expires_in":3600}"#,
+        ))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(
+            json_response(
+                200,
+                r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600}"#,
+            )
+            .set_delay(Duration::from_millis(800)),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    answers_carol_at_info(&provider).await;
+    let app = carol_signed_in_at(&provider, None).await;
+    let id = app.session().await.connections[0].id.clone();
+
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let returning = {
+        let (app, url) = (
+            app.clone(),
+            app.url(&format!("/auth/callback?code=2&state={state}")),
+        );
+        tokio::spawn(async move { app.callback(url.as_str()).await })
+    };
+    while !provider
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|r| String::from_utf8_lossy(&r.body).contains("&code=2&"))
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !returning.is_finished(),
+        "the callback waits for the provider"
+    );
+    returning.abort();
+
+    assert!(
+        saved_with(&app, &id, "at-2").await.is_some(),
+        "the token issued for the code was saved"
+    );
+    assert_eq!(api_token(&app, "carol").await.unwrap().access_token, "at-2");
+    let session = app.session().await;
+    assert_eq!(
+        session
+            .connections
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()],
+        "the browser is still signed in, and sees the connection"
+    );
+}
+
 /// Two processes on one store refresh the same connection at once, with the same refresh
 /// token: the provider refuses one of them (here the first to ask, answering it last) and
 /// refreshes the other. The refused one finds the connection refreshed meanwhile and hands out
@@ -384,14 +575,7 @@ async fn a_refresh_refused_because_another_process_refreshed_first_takes_its_tok
         .mount(&provider)
         .await;
     answers_carol_at_info(&provider).await;
-    let database = format!(
-        "sqlite://{}",
-        scratch_dir().join("tokenbridge.db").display()
-    );
-    let settings = || Settings {
-        database_url: Some(database.clone().into()),
-        ..custom_app_settings(&provider, None)
-    };
+    let settings = sharing_one_file(&provider, None);
     let here = spawn_app(settings(), |_| {}).await;
     here.return_with_code("", "1").await;
     let elsewhere = spawn_app(settings(), |_| {}).await;

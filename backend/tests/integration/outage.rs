@@ -422,3 +422,35 @@ async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
         "the page shows the new token"
     );
 }
+
+/// Another process that holds the write lock past every try at saving a Refresh click's answer
+/// (about half a minute): the click fails as the store being unavailable, but the provider's
+/// answer is kept, sealed, and the next click saves it once the lock is gone — without asking
+/// the provider again with the refresh token the first click spent (the sandbox's work once,
+/// as a rotating provider's do: asking with it again would be refused, and the connection would
+/// need a new sign-in).
+#[tokio::test]
+async fn sqlite_locked_past_every_save_keeps_the_refreshed_token_for_the_next_click() {
+    let (app, connection, mut other, calls, clicking) = refresh_clicked_while_locked().await;
+    let clicked = clicking.await.unwrap();
+    assert_eq!(clicked.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let error: ApiError = clicked.json().await.unwrap();
+    assert_eq!(error.code, ErrorCode::StoreUnavailable);
+    assert_eq!(app.token_calls(), calls + 1, "the provider refreshed once");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let again = app.refresh(&connection.id).await;
+    assert_eq!(again.status(), StatusCode::OK, "the next click succeeds");
+    assert_eq!(
+        app.token_calls(),
+        calls + 1,
+        "with the answer kept, not another refresh"
+    );
+    let shown = app.session().await.token.unwrap().access_token;
+    assert_ne!(
+        shown, connection.token.access_token,
+        "the page shows the new token"
+    );
+    let read = crate::connections::api_token(&app, "alice").await.unwrap();
+    assert_eq!(read.access_token, shown, "a script reads it too");
+}
