@@ -370,7 +370,12 @@ impl Connections {
                 if turn.save(&store, &current, &issued).await? {
                     tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
                 } else {
-                    Self::changed_meanwhile(&store, &provider, &current, &issued).await?;
+                    // Boxed: rare, and a revocation's state would otherwise grow every
+                    // refresh's, which is copied as it moves.
+                    Box::pin(Self::changed_meanwhile(
+                        &store, &provider, &current, &issued,
+                    ))
+                    .await?;
                 }
                 Ok(())
             }
