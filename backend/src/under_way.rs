@@ -35,7 +35,8 @@ impl UnderWay {
         let counted = Counted(self.clone());
         let detached = Detached::default();
         // Boxed at once: a sign-in's work is kilobytes of state, which each wrapper below would
-        // otherwise copy again as it moves in (a sign-in's copies measured 51 k instructions).
+        // otherwise copy again as it moves in (unboxed, a sign-in counted 474.1 k instructions
+        // against 420.8 k, a Refresh click 266.8 k against 233.2 k).
         let work = Box::pin(work(detached.clone()));
         FinishedEvenIfDropped {
             future: Some(Box::pin(crate::telemetry::carrying_the_request(
