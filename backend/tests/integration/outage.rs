@@ -454,3 +454,66 @@ async fn sqlite_locked_past_every_save_keeps_the_refreshed_token_for_the_next_cl
     let read = crate::connections::api_token(&app, "alice").await.unwrap();
     assert_eq!(read.access_token, shown, "a script reads it too");
 }
+
+/// A refresh's answer the store could not take, kept until the lock went, may have expired
+/// by then: the read that saves it does not hand out that dead token as if another caller had
+/// just refreshed it, but refreshes again with the refresh token the kept answer brought.
+#[tokio::test]
+async fn a_kept_refresh_answer_that_expired_meanwhile_is_refreshed_again() {
+    use wiremock::matchers::body_string_contains;
+    let provider = MockServer::start().await;
+    crate::helpers::gives_at_1_and_rt_1_for_a_code(&provider).await;
+    for (refresh_token, answer) in [
+        (
+            "rt-1",
+            r#"{"access_token":"at-2","token_type":"bearer","expires_in":1,"refresh_token":"rt-2"}"#,
+        ),
+        (
+            "rt-2",
+            r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3"}"#,
+        ),
+    ] {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains(format!(
+                "refresh_token={refresh_token}"
+            )))
+            .respond_with(json_response(200, answer))
+            .expect(1)
+            .mount(&provider)
+            .await;
+    }
+    crate::helpers::answers_carol_at_info(&provider).await;
+    let database = format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    );
+    let app = spawn_app(
+        Settings {
+            api_key: Some(API_KEY.into()),
+            database_url: Some(database.clone().into()),
+            ..played_by(&provider, ProviderArg::Custom, "app", Some("/info"), None)
+        },
+        |_| {},
+    )
+    .await;
+    app.return_with_code("", "1").await;
+    let mut other = holding_the_write_lock(&database).await;
+
+    // at-1 expires within the margin: this read refreshes it, and the store cannot take at-2
+    // (good for one second) for as long as every try at saving it lasts.
+    let (status, error) = crate::connections::api_token(&app, "carol")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, error.code),
+        (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable)
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let read = crate::connections::api_token(&app, "carol").await.unwrap();
+    assert_eq!(
+        read.access_token, "at-3",
+        "at-2, saved now but expired, is refreshed with the rt-2 it came with"
+    );
+}
