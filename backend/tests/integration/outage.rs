@@ -367,6 +367,14 @@ async fn refresh_clicked_while_locked() -> (
     (app, connection, other, calls, clicking)
 }
 
+/// After a refresh: the page shows a token other than `before`, and alice's script reads the same.
+async fn page_and_script_see_a_token_other_than(app: &TestApp, before: &str) {
+    let shown = app.session().await.token.unwrap().access_token;
+    assert_ne!(shown, before, "the page shows the new token");
+    let read = crate::connections::api_token(app, "alice").await.unwrap();
+    assert_eq!(read.access_token, shown, "a script reads the saved token");
+}
+
 /// Another process that holds the write lock for a moment (the `tokenbridge token` command
 /// saving a refresh of its own) delays a Refresh click's save: the save, which finds the file
 /// busy on this process's own connection, waits for it through sqlx, and the new token is
@@ -383,13 +391,7 @@ async fn sqlite_locked_for_a_moment_delays_a_refresh_whose_token_is_then_saved()
     let clicked = clicking.await.unwrap();
     assert_eq!(clicked.status(), StatusCode::OK);
 
-    let shown = app.session().await.token.unwrap().access_token;
-    assert_ne!(
-        shown, connection.token.access_token,
-        "the page shows a new token"
-    );
-    let read = crate::connections::api_token(&app, "alice").await.unwrap();
-    assert_eq!(read.access_token, shown, "a script reads the saved token");
+    page_and_script_see_a_token_other_than(&app, &connection.token.access_token).await;
 }
 
 /// Another process that holds the write lock longer than a save waits for it (sqlx's five
@@ -415,12 +417,7 @@ async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     let clicked = clicking.await.unwrap();
     assert_eq!(clicked.status(), StatusCode::OK, "the click succeeds");
-
-    let shown = app.session().await.token.unwrap().access_token;
-    assert_ne!(
-        shown, connection.token.access_token,
-        "the page shows the new token"
-    );
+    page_and_script_see_a_token_other_than(&app, &connection.token.access_token).await;
 }
 
 /// Another process that holds the write lock past every try at saving a Refresh click's answer
@@ -446,13 +443,7 @@ async fn sqlite_locked_past_every_save_keeps_the_refreshed_token_for_the_next_cl
         calls + 1,
         "with the answer kept, not another refresh"
     );
-    let shown = app.session().await.token.unwrap().access_token;
-    assert_ne!(
-        shown, connection.token.access_token,
-        "the page shows the new token"
-    );
-    let read = crate::connections::api_token(&app, "alice").await.unwrap();
-    assert_eq!(read.access_token, shown, "a script reads it too");
+    page_and_script_see_a_token_other_than(&app, &connection.token.access_token).await;
 }
 
 /// A refresh's answer the store could not take, kept until the lock went, may have expired
