@@ -233,10 +233,7 @@ fn custom_app_settings(provider: &MockServer, revoke: Option<&str>) -> Settings 
 /// The settings of apps like [`custom_app_settings`]'s that share one SQLite file, as two
 /// processes (instances, or the server and the `tokenbridge` command) do.
 fn sharing_one_file(provider: &MockServer, revoke: Option<&str>) -> impl Fn() -> Settings {
-    let database = format!(
-        "sqlite://{}",
-        scratch_dir().join("tokenbridge.db").display()
-    );
+    let database = scratch_database();
     let settings = custom_app_settings(provider, revoke);
     move || Settings {
         database_url: Some(database.clone().into()),

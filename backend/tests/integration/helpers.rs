@@ -162,6 +162,14 @@ pub fn scratch_dir() -> std::path::PathBuf {
     dir
 }
 
+/// The URL of a SQLite file in a fresh [`scratch_dir`], for apps (or other processes) to share.
+pub fn scratch_database() -> String {
+    format!(
+        "sqlite://{}",
+        scratch_dir().join("tokenbridge.db").display()
+    )
+}
+
 /// Removes the folders named `prefix…` in the temp dir that are not this process's and that
 /// nothing has changed for an hour.
 fn remove_earlier_runs_folders(prefix: &str) {

@@ -342,10 +342,7 @@ async fn refresh_clicked_while_locked() -> (
     u64,
     JoinHandle<reqwest::Response>,
 ) {
-    let database = format!(
-        "sqlite://{}",
-        scratch_dir().join("tokenbridge.db").display()
-    );
+    let database = scratch_database();
     let app = spawn_app(
         Settings {
             api_key: Some(API_KEY.into()),
@@ -475,10 +472,7 @@ async fn a_kept_refresh_answer_that_expired_meanwhile_is_refreshed_again() {
             .await;
     }
     crate::helpers::answers_carol_at_info(&provider).await;
-    let database = format!(
-        "sqlite://{}",
-        scratch_dir().join("tokenbridge.db").display()
-    );
+    let database = scratch_database();
     let app = spawn_app(
         Settings {
             api_key: Some(API_KEY.into()),

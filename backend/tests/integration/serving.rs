@@ -31,15 +31,10 @@ async fn serve(
         cookie_key: Some(STANDARD.encode([6u8; 64]).into()),
         store_key: Some(STANDARD.encode([6u8; 32]).into()),
         dist: Some(std::env::temp_dir().join("tokenbridge-no-dist")),
-        database_url: settings.database_url.clone().or_else(|| {
-            Some(
-                format!(
-                    "sqlite://{}",
-                    scratch_dir().join("tokenbridge.db").display()
-                )
-                .into(),
-            )
-        }),
+        database_url: settings
+            .database_url
+            .clone()
+            .or_else(|| Some(scratch_database().into())),
         ..settings
     })
     .unwrap();
@@ -211,10 +206,7 @@ async fn a_shutdown_lets_a_sign_in_in_flight_finish() {
 #[tokio::test]
 async fn a_shutdown_waits_for_a_refresh_whose_script_is_gone() {
     let provider = rotating_slowly(Duration::from_millis(1500)).await;
-    let database = format!(
-        "sqlite://{}",
-        scratch_dir().join("tokenbridge.db").display()
-    );
+    let database = scratch_database();
     let settings = || Settings {
         api_key: Some(crate::connections::API_KEY.into()),
         database_url: Some(database.clone().into()),
