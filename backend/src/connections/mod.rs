@@ -160,8 +160,8 @@ impl Connections {
             );
             session.replaces = None;
         }
-        // Kept to revoke it if it cannot be saved: a token nobody holds should not stay valid.
-        let issued = token.access_token.clone();
+        // Kept to revoke them if they cannot be saved: a token nobody holds should not stay valid.
+        let (issued, issued_refresh) = (token.access_token.clone(), token.refresh_token.clone());
         let device_id = device.id.clone();
         let saved = self
             .store
@@ -184,7 +184,9 @@ impl Connections {
         match saved {
             Ok(connection) => Ok(connection),
             Err(error) => {
-                let revoked = provider.revoke(&issued, device_id.as_deref()).await;
+                let revoked = provider
+                    .revoke(&issued, issued_refresh.as_ref(), device_id.as_deref())
+                    .await;
                 tracing::warn!(
                     provider = %provider.id,
                     revoked = matches!(revoked, Revoked::Yes),
@@ -421,8 +423,9 @@ impl Connections {
     /// After a refresh of `current` whose answer, `issued`, was not saved because the row had
     /// changed since it was read (a sign-in saved new tokens, another process refreshed or
     /// disconnected it, or an earlier try of this save went through unseen): the row as it is
-    /// now stays. With the account's connection gone, the refreshed token would stay valid with
-    /// no one holding it, so it goes back to the provider. (Where the account's row holds other
+    /// now stays. With the account's connection gone, what the refresh brought (the access
+    /// token, and the refresh token if the provider rotated it) would stay valid with no one
+    /// holding it, so it goes back to the provider. (Where the account's row holds other
     /// tokens, even under a new id after a disconnect and a new sign-in, they are not revoked:
     /// a provider may hand a new sign-in the very token a refresh brought, and revoking it would
     /// take the newer one away.)
@@ -439,8 +442,16 @@ impl Connections {
             tracing::info!(connection = %current.id, "the connection was saved afresh while it was refreshed; that stays");
             return Ok(());
         }
+        // A refresh token the provider did not rotate is the one the connection held, which
+        // its disconnect revoked.
+        let rotated = issued.refresh_token.as_ref().filter(|new| {
+            current
+                .refresh_token
+                .as_ref()
+                .is_none_or(|held| held.secret() != new.secret())
+        });
         let revoked = provider
-            .revoke(&issued.access_token, current.device_id.as_deref())
+            .revoke(&issued.access_token, rotated, current.device_id.as_deref())
             .await;
         tracing::info!(
             connection = %current.id,
@@ -470,7 +481,11 @@ impl Connections {
         })?;
         let provider = self.provider_of(&connection)?;
         let outcome = match provider
-            .revoke(&connection.access_token, connection.device_id.as_deref())
+            .revoke(
+                &connection.access_token,
+                connection.refresh_token.as_ref(),
+                connection.device_id.as_deref(),
+            )
             .await
         {
             Revoked::Yes => Disconnected {

@@ -35,6 +35,7 @@ use crate::{
     config::{ClientAuth, ProviderSpec},
     exchange_log::Recorder,
 };
+use standard::Revocable;
 use transport::{Transport, TransportError};
 
 /// The token response: RFC 6749's fields, and an OpenID provider's `id_token`.
@@ -611,14 +612,32 @@ impl Provider {
         }
     }
 
-    /// Revokes `token` where the provider can, and says what happened.
-    pub async fn revoke(&self, token: &AccessToken, device_id: Option<&str>) -> Revoked {
-        let call = std::pin::pin!(self.revoke_call(token, device_id));
+    /// Revokes an access token, and the refresh token issued with it if given, where the
+    /// provider can, and says what happened: [`Revoked::Yes`] only if every revocation asked
+    /// for was done.
+    ///
+    /// Yandex's `revoke_token` takes only the access token. An RFC 7009 server is sent the
+    /// refresh token first: it is the grant, which outlives the access token, and the RFC
+    /// asks a server that revokes it to revoke the grant's access tokens too; revoking only
+    /// the access token may leave it able to mint new ones. The access token goes next, for
+    /// servers that do not.
+    pub async fn revoke(
+        &self,
+        token: &AccessToken,
+        refresh_token: Option<&RefreshToken>,
+        device_id: Option<&str>,
+    ) -> Revoked {
+        let call = std::pin::pin!(self.revoke_call(token, refresh_token, device_id));
         crate::telemetry::calling("revoke", &self.id, call).await
     }
 
     /// What [`Self::revoke`] does; that names the call in the log lines written meanwhile.
-    async fn revoke_call(&self, token: &AccessToken, device_id: Option<&str>) -> Revoked {
+    async fn revoke_call(
+        &self,
+        token: &AccessToken,
+        refresh_token: Option<&RefreshToken>,
+        device_id: Option<&str>,
+    ) -> Revoked {
         let endpoints = match self.endpoints().await {
             Ok(endpoints) => endpoints,
             Err(error) => return Revoked::Failed(error),
@@ -642,15 +661,23 @@ impl Provider {
                 .await
             }
             Dialect::Standard(_) | Dialect::Oidc(_) => {
-                standard::revoke(
-                    &self.transport,
-                    &url,
-                    token,
-                    &self.client_id,
-                    &self.client_secret,
-                    self.client_auth,
-                )
-                .await
+                let revoke = |token| {
+                    standard::revoke(
+                        &self.transport,
+                        &url,
+                        token,
+                        &self.client_id,
+                        &self.client_secret,
+                        self.client_auth,
+                    )
+                };
+                // The access token is revoked even when the refresh token was not.
+                let grant = match refresh_token {
+                    Some(refresh) => revoke(Revocable::Refresh(refresh)).await,
+                    None => Ok(()),
+                };
+                let access = revoke(Revocable::Access(token)).await;
+                grant.and(access)
             }
         };
         match result {

@@ -2,7 +2,7 @@
 //! account named by configurable fields, and revocation by RFC 7009.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use oauth2::{AccessToken, ClientId, ClientSecret};
+use oauth2::{AccessToken, ClientId, ClientSecret, RefreshToken};
 use tokenbridge_shared::ErrorCode;
 use url::Url;
 
@@ -94,15 +94,12 @@ pub(super) fn first_text(info: &serde_json::Value, fields: &[&str]) -> Option<St
 pub async fn revoke(
     transport: &Transport,
     url: &Url,
-    token: &AccessToken,
+    token: Revocable<'_>,
     client_id: &ClientId,
     client_secret: &ClientSecret,
     client_auth: ClientAuth,
 ) -> Result<(), ProviderError> {
-    let mut form = vec![
-        ("token", token.secret().as_str()),
-        ("token_type_hint", "access_token"),
-    ];
+    let mut form = vec![("token", token.secret()), ("token_type_hint", token.hint())];
     let authorization = match client_auth {
         ClientAuth::Basic => {
             let encode =
@@ -126,13 +123,36 @@ pub async fn revoke(
         .post_form(url, &form, authorization)
         .await
         .map_err(|e| ProviderError::transport(&e))?;
-    answered(response, token)
+    answered(response, token.secret())
+}
+
+/// A token RFC 7009 revokes, and so the `token_type_hint` sent with it.
+#[derive(Clone, Copy)]
+pub enum Revocable<'a> {
+    Access(&'a AccessToken),
+    Refresh(&'a RefreshToken),
+}
+
+impl Revocable<'_> {
+    fn secret(&self) -> &str {
+        match self {
+            Self::Access(token) => token.secret(),
+            Self::Refresh(token) => token.secret(),
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            Self::Access(_) => "access_token",
+            Self::Refresh(_) => "refresh_token",
+        }
+    }
 }
 
 /// A revocation's answer: 2xx is done; otherwise the provider's words, scrubbed.
 pub(super) fn answered(
     response: oauth2::http::Response<Vec<u8>>,
-    token: &AccessToken,
+    token: &str,
 ) -> Result<(), ProviderError> {
     let status = response.status();
     if status.is_success() {
@@ -144,7 +164,7 @@ pub(super) fn answered(
             v["error_description"]
                 .as_str()
                 .or(v["error"].as_str())
-                .map(|s| scrub(s, token.secret()))
+                .map(|s| scrub(s, token))
         });
     Err(ProviderError {
         code: ErrorCode::TokenRequestRejected,

@@ -324,8 +324,8 @@ async fn a_refresh_whose_script_gives_up_midway_is_still_saved() {
     assert_eq!(refreshes(&provider).await, 1, "with no second refresh");
 }
 
-/// A disconnect that comes while a refresh is under way waits for it, and revokes the token
-/// the refresh brought: the one that would otherwise stay valid with no one holding it.
+/// A disconnect that comes while a refresh is under way waits for it, and revokes the tokens
+/// the refresh brought: the ones that would otherwise stay valid with no one holding them.
 #[tokio::test]
 async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
     let provider = rotating_slowly_and_revoking().await;
@@ -344,8 +344,8 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
     assert_eq!(disconnected.status(), StatusCode::OK);
     assert_eq!(
         revoked(&provider).await,
-        ["at-2"],
-        "one revocation, of the refreshed token (at-2), not the one it replaced"
+        ["rt-2", "at-2"],
+        "the tokens the refresh brought (rt-2, at-2) revoked, not the ones they replaced"
     );
     assert_eq!(
         reading.await.unwrap().unwrap().access_token,
@@ -426,8 +426,9 @@ async fn a_sign_in_during_a_refresh_keeps_its_own_tokens() {
     );
 }
 
-/// A connection disconnected on another instance while this one refreshes it: the token the
-/// refresh brought goes back to the provider (it would stay valid with no one holding it), and
+/// A connection disconnected on another instance while this one refreshes it: the tokens the
+/// refresh brought, the rotated refresh token too, go back to the provider (they would stay
+/// valid with no one holding them), and
 /// the read that refreshed finds the connection gone.
 #[tokio::test]
 async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brought() {
@@ -458,8 +459,9 @@ async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brough
     );
     assert_eq!(
         revoked(&provider).await,
-        ["at-1", "at-2"],
-        "the disconnect revoked the token it found, and the refresh the one it brought"
+        ["rt-1", "at-1", "rt-2", "at-2"],
+        "the disconnect revoked the tokens it found, and the refresh those it brought, \
+         its rotated refresh token too"
     );
     assert!(here.state.connections.find(&id).await.unwrap().is_none());
 }

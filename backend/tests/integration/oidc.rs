@@ -254,8 +254,35 @@ async fn an_openid_provider_found_by_its_issuer_signs_a_person_in() {
     );
 }
 
+/// The revocation requests `provider` was sent, in order: each form's `token` and
+/// `token_type_hint`, and whether the client authenticated.
+async fn revocations(provider: &OidcProvider) -> Vec<(String, String, bool)> {
+    let requests = provider
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.url.path() == "/revoke")
+        .map(|r| {
+            let field = |name: &str| {
+                url::form_urlencoded::parse(&r.body)
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let authenticated =
+                !field("client_id").is_empty() || r.headers.contains_key("authorization");
+            (field("token"), field("token_type_hint"), authenticated)
+        })
+        .collect()
+}
+
+/// Disconnect takes back the grant, not only the access token: RFC 7009 lets a server that is
+/// sent the access token leave the refresh token valid, able to mint new access tokens.
 #[tokio::test]
-async fn disconnect_revokes_the_token_by_rfc_7009() {
+async fn disconnect_revokes_the_refresh_and_access_tokens_by_rfc_7009() {
     let provider = OidcProvider::start(serde_json::json!({})).await;
     let app = spawn_app(provider.settings(), |_| {}).await;
     let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
@@ -267,20 +294,50 @@ async fn disconnect_revokes_the_token_by_rfc_7009() {
     assert_eq!(response.status(), StatusCode::OK);
     let revoked: tokenbridge_shared::Disconnected = response.json().await.unwrap();
     assert!(revoked.revoked, "{}", revoked.message);
-    let revocation = provider
-        .server
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.url.path() == "/revoke")
-        .expect("the provider was asked to revoke");
-    let body = String::from_utf8(revocation.body).unwrap();
-    assert!(
-        body.contains("token=oidc-access-token") && body.contains("token_type_hint=access_token"),
-        "{body}"
+    assert_eq!(
+        revocations(&provider).await,
+        [
+            ("oidc-refresh-token".into(), "refresh_token".into(), true),
+            ("oidc-access-token".into(), "access_token".into(), true),
+        ]
     );
-    assert!(body.contains("client_id=") || revocation.headers.contains_key("authorization"));
+    assert!(app.session().await.connections.is_empty());
+}
+
+/// A provider that will not revoke the refresh token (RFC 7009's `unsupported_token_type`):
+/// the access token is revoked all the same, the connection is forgotten, and the person is
+/// told that the provider did not revoke what it holds.
+#[tokio::test]
+async fn a_refresh_token_the_provider_will_not_revoke_is_said_so() {
+    let provider = OidcProvider::start(serde_json::json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains("token_type_hint=refresh_token"))
+        .respond_with(json_response(400, r#"{"error":"unsupported_token_type"}"#))
+        .with_priority(1)
+        .mount(&provider.server)
+        .await;
+    let app = spawn_app(provider.settings(), |_| {}).await;
+    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
+    assert_eq!(outcome, Some(FlowOutcome::Connected));
+    let id = app.session().await.connections[0].id.clone();
+
+    let response = app.disconnect(&id).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let disconnected: tokenbridge_shared::Disconnected = response.json().await.unwrap();
+    assert!(!disconnected.revoked, "{}", disconnected.message);
+    assert_eq!(
+        disconnected.revocation,
+        tokenbridge_shared::Revocation::Failed
+    );
+    let asked: Vec<String> = revocations(&provider)
+        .await
+        .into_iter()
+        .map(|(token, _, _)| token)
+        .collect();
+    assert_eq!(asked, ["oidc-refresh-token", "oidc-access-token"]);
+    assert!(app.session().await.connections.is_empty());
 }
 
 #[tokio::test]
