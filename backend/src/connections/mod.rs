@@ -476,18 +476,37 @@ impl Connections {
         // connection gone.
         let turn = self.refreshing.turn(id).await;
         turn.save_kept(&self.store).await?;
-        let connection = self.find(id).await?.ok_or_else(|| {
+        let mut connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
         let provider = self.provider_of(&connection)?;
-        let outcome = match provider
-            .revoke(
-                &connection.access_token,
-                connection.refresh_token.as_ref(),
-                connection.device_id.as_deref(),
-            )
-            .await
+        let mut revoked = Self::revoke_held(provider, &connection).await;
+        // Forgotten only as it was revoked. A refresh on another instance may have saved new
+        // tokens meanwhile (this instance's turn does not hold that one back): those go back
+        // to the provider too, rather than being forgotten still valid. A row saved afresh
+        // again and again is forgotten at the third try all the same.
+        let mut tries = 1;
+        while !self
+            .store
+            .delete_unchanged(&connection.provider, id, connection.touched_ns)
+            .await?
         {
+            let Some(newer) = self.find(id).await? else {
+                break; // disconnected elsewhere meanwhile
+            };
+            tracing::info!(connection = %id, "the connection was saved afresh while it was disconnected; its new tokens are revoked too");
+            let again = Self::revoke_held(provider, &newer).await;
+            if matches!(revoked, Revoked::Yes) {
+                revoked = again;
+            }
+            connection = newer;
+            tries += 1;
+            if tries == 3 {
+                self.store.delete(&connection.provider, id).await?;
+                break;
+            }
+        }
+        let outcome = match revoked {
             Revoked::Yes => Disconnected {
                 revoked: true,
                 revocation: Revocation::Revoked,
@@ -498,7 +517,7 @@ impl Connections {
                 Disconnected {
                     revoked: false,
                     revocation: Revocation::Failed,
-                    message: "The provider did not revoke the token (it stays valid until it expires); tokenbridge forgot the connection.".into(),
+                    message: "The provider did not revoke every token (what it did not revoke stays valid until it expires); tokenbridge forgot the connection.".into(),
                 }
             }
             Revoked::No(Revocation::NotForThisToken) => Disconnected {
@@ -512,9 +531,19 @@ impl Connections {
                 message: "This provider has no revocation endpoint configured; the token stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
         };
-        self.store.delete(&connection.provider, id).await?;
         tracing::info!(connection = %id, revoked = outcome.revoked, "disconnected");
         Ok(outcome)
+    }
+
+    /// Revokes what `connection` holds, where its provider can.
+    async fn revoke_held(provider: &Provider, connection: &Connection) -> Revoked {
+        provider
+            .revoke(
+                &connection.access_token,
+                connection.refresh_token.as_ref(),
+                connection.device_id.as_deref(),
+            )
+            .await
     }
 
     /// The kind of the provider a connection belongs to (what the page shows).

@@ -161,6 +161,20 @@ impl ProviderError {
         Self::new(code, error.to_string())
     }
 
+    /// Whether the provider never answered: it could not be reached, or took too long.
+    fn is_unanswered(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::ProviderTimeout | ErrorCode::ProviderUnreachable
+        )
+    }
+
+    /// This error, with `other`'s detail for the log after its own (two revocations refused).
+    fn and(mut self, other: ProviderError) -> Self {
+        self.detail = format!("{}; {}", self.detail, other.detail);
+        self
+    }
+
     fn from_oauth(
         error: RequestTokenError<TransportError, BasicErrorResponse>,
         secret: &str,
@@ -206,14 +220,15 @@ impl ProviderError {
 /// The longest access token saved: JWTs run to a few kilobytes; beyond this it is not a token.
 const MAX_TOKEN: usize = 16 * 1024;
 
-/// Removes every occurrence of `secret` from provider text, and cuts it short.
+/// Removes every occurrence of `secret` from provider text, then cuts it short (in that
+/// order: cut first, a secret across the cut would leave its beginning).
 pub fn scrub(text: &str, secret: &str) -> String {
-    let text: String = text.chars().take(500).collect();
-    if secret.is_empty() {
-        text
+    let scrubbed = if secret.is_empty() {
+        std::borrow::Cow::Borrowed(text)
     } else {
-        text.replace(secret, "[redacted]")
-    }
+        std::borrow::Cow::Owned(text.replace(secret, "[redacted]"))
+    };
+    scrubbed.chars().take(500).collect()
 }
 
 /// How a provider speaks beyond RFC 6749's grant.
@@ -671,13 +686,24 @@ impl Provider {
                         self.client_auth,
                     )
                 };
-                // The access token is revoked even when the refresh token was not.
                 let grant = match refresh_token {
                     Some(refresh) => revoke(Revocable::Refresh(refresh)).await,
                     None => Ok(()),
                 };
-                let access = revoke(Revocable::Access(token)).await;
-                grant.and(access)
+                match grant {
+                    // A provider that cannot be reached, or did not answer in time, is not
+                    // asked again (a disconnect would wait twice as long for the same answer).
+                    Err(error) if error.is_unanswered() => Err(error),
+                    // The access token is revoked even when the refresh token was not.
+                    grant => {
+                        let access = revoke(Revocable::Access(token)).await;
+                        match (grant, access) {
+                            (Ok(()), access) => access,
+                            (Err(grant), Ok(())) => Err(grant),
+                            (Err(grant), Err(access)) => Err(grant.and(access)),
+                        }
+                    }
+                }
             }
         };
         match result {
@@ -857,5 +883,10 @@ mod tests {
             scrub("code 1234567 is bad", "1234567"),
             "code [redacted] is bad"
         );
+        // A secret across the 500th character leaves none of itself before the cut.
+        let long = format!("{}secret-token", "x".repeat(495));
+        let scrubbed = scrub(&long, "secret-token");
+        assert!(!scrubbed.contains("secre"), "{scrubbed}");
+        assert_eq!(scrubbed.chars().count(), 500);
     }
 }

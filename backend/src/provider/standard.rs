@@ -90,7 +90,8 @@ pub(super) fn first_text(info: &serde_json::Value, fields: &[&str]) -> Option<St
     })
 }
 
-/// RFC 7009: `token` and `token_type_hint`, with the client authenticated as configured.
+/// RFC 7009: `token` and `token_type_hint`, with the client authenticated as configured. An
+/// error's detail (for the log) names which token it was.
 pub async fn revoke(
     transport: &Transport,
     url: &Url,
@@ -119,11 +120,24 @@ pub async fn revoke(
             None
         }
     };
-    let response = transport
-        .post_form(url, &form, authorization)
-        .await
-        .map_err(|e| ProviderError::transport(&e))?;
-    answered(response, token.secret())
+    let answer = match transport.post_form(url, &form, authorization).await {
+        Ok(response) if no_longer_valid(&response) => Ok(()),
+        Ok(response) => answered(response, &[token.secret(), client_secret.secret()]),
+        Err(error) => Err(ProviderError::transport(&error)),
+    };
+    answer.map_err(|mut error| {
+        error.detail = format!("{}: {}", token.hint(), error.detail);
+        error
+    })
+}
+
+/// Whether the provider refused the revocation because the token is no longer valid (already
+/// revoked, with its grant say, or expired): RFC 7009 answers 200 for that, and some servers
+/// (Google's among them) 400 `invalid_token`. Either way the token can no longer be used.
+fn no_longer_valid(response: &oauth2::http::Response<Vec<u8>>) -> bool {
+    response.status() == oauth2::http::StatusCode::BAD_REQUEST
+        && serde_json::from_slice::<serde_json::Value>(response.body())
+            .is_ok_and(|answer| answer["error"] == "invalid_token")
 }
 
 /// A token RFC 7009 revokes, and so the `token_type_hint` sent with it.
@@ -152,7 +166,7 @@ impl Revocable<'_> {
 /// A revocation's answer: 2xx is done; otherwise the provider's words, scrubbed.
 pub(super) fn answered(
     response: oauth2::http::Response<Vec<u8>>,
-    token: &str,
+    secrets: &[&str],
 ) -> Result<(), ProviderError> {
     let status = response.status();
     if status.is_success() {
@@ -164,7 +178,11 @@ pub(super) fn answered(
             v["error_description"]
                 .as_str()
                 .or(v["error"].as_str())
-                .map(|s| scrub(s, token))
+                .map(|s| {
+                    secrets
+                        .iter()
+                        .fold(s.to_owned(), |text, secret| scrub(&text, secret))
+                })
         });
     Err(ProviderError {
         code: ErrorCode::TokenRequestRejected,

@@ -78,5 +78,5 @@ pub async fn revoke(
         )
         .await
         .map_err(|e| ProviderError::transport(&e))?;
-    answered(response, token.secret())
+    answered(response, &[token.secret(), client_secret.secret()])
 }

@@ -827,25 +827,58 @@ impl Store {
 
     /// Forgets the connection `id` of `provider`, and every session's sight of it.
     pub async fn delete(&self, provider: &str, id: &str) -> Result<(), StoreError> {
+        self.delete_where(provider, id, None).await.map(|_| ())
+    }
+
+    /// Deletes the connection `id` only as it was read (`touched_ns`, the time of its last
+    /// sign-in or refresh): whether it did. It did not if the row was saved afresh since (a
+    /// refresh or sign-in, on any instance) or is gone.
+    pub async fn delete_unchanged(
+        &self,
+        provider: &str,
+        id: &str,
+        touched_ns: i64,
+    ) -> Result<bool, StoreError> {
+        self.delete_where(provider, id, Some(touched_ns)).await
+    }
+
+    async fn delete_where(
+        &self,
+        provider: &str,
+        id: &str,
+        touched_ns: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let _writing = self.writing().await;
         let mut tx = self.pool.begin().await?;
+        // The row, if it is as read: $3 is NULL to take it however it is.
         sqlx::query(
             "DELETE FROM session_connections WHERE connection_id IN \
-             (SELECT id FROM connections WHERE id = $1 AND provider = $2)",
+             (SELECT id FROM connections WHERE id = $1 AND provider = $2 \
+              AND ($3 IS NULL OR touched_ns = $3))",
         )
         .bind(id)
         .bind(provider)
+        .bind(touched_ns)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM connections WHERE id = $1 AND provider = $2")
-            .bind(id)
-            .bind(provider)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM connections WHERE id = $1 AND provider = $2 \
+             AND ($3 IS NULL OR touched_ns = $3)",
+        )
+        .bind(id)
+        .bind(provider)
+        .bind(touched_ns)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         self.announce(&mut tx).await?;
         tx.commit().await?;
         self.cache.changed();
-        Ok(())
+        Ok(true)
     }
 
     /// The connection in `row`, its access token opened, and its refresh token if `refresh` says so.

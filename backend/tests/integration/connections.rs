@@ -383,6 +383,47 @@ async fn revoked(provider: &MockServer) -> Vec<String> {
         .collect()
 }
 
+/// A refresh saved by another instance while this one disconnects the connection (its
+/// revocations are slow to answer): the tokens that refresh saved are revoked too, and the
+/// connection is gone everywhere, rather than forgotten with valid tokens.
+#[tokio::test]
+async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too() {
+    let provider = rotating_slowly(Duration::ZERO).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
+        .mount(&provider)
+        .await;
+    let settings = sharing_one_file(&provider, Some("/revoke"));
+    let (here, elsewhere) = (
+        spawn_app(settings(), |_| {}).await,
+        spawn_app(settings(), |_| {}).await,
+    );
+    here.return_with_code("", "1").await;
+    elsewhere.return_with_code("", "1").await;
+    let id = here.session().await.connections[0].id.clone();
+
+    let disconnecting = {
+        let (here, id) = (here.clone(), id.clone());
+        tokio::spawn(async move { here.disconnect(&id).await.status() })
+    };
+    while revoked(&provider).await.is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While the provider takes its time over rt-1, a script on the other instance refreshes.
+    let refreshed = api_token(&elsewhere, "carol").await.unwrap();
+    assert_eq!(refreshed.access_token, "at-2");
+
+    assert_eq!(disconnecting.await.unwrap(), StatusCode::OK);
+    assert_eq!(
+        revoked(&provider).await,
+        ["rt-1", "at-1", "rt-2", "at-2"],
+        "what the disconnect found, and then what the refresh saved meanwhile"
+    );
+    assert!(here.state.connections.find(&id).await.unwrap().is_none());
+    assert!(api_token(&elsewhere, "carol").await.is_err());
+}
+
 /// A person who signs in again while a script's read is refreshing the connection (to grant
 /// another scope, say) keeps what that sign-in brought: the refresh's answer, which comes
 /// later, is not saved over it, and the read hands out the sign-in's token.

@@ -304,6 +304,34 @@ async fn disconnect_revokes_the_refresh_and_access_tokens_by_rfc_7009() {
     assert!(app.session().await.connections.is_empty());
 }
 
+/// A provider that takes back the grant with its refresh token, and then answers the access
+/// token's revocation `400 invalid_token`, as Google does (RFC 7009 answers 200 for a token
+/// no longer valid): the token is revoked, and the person is told so.
+#[tokio::test]
+async fn an_access_token_gone_with_its_grant_counts_as_revoked() {
+    let provider = OidcProvider::start(serde_json::json!({})).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains("token_type_hint=access_token"))
+        .respond_with(json_response(
+            400,
+            r#"{"error":"invalid_token","error_description":"Token expired or revoked"}"#,
+        ))
+        .with_priority(1)
+        .mount(&provider.server)
+        .await;
+    let app = spawn_app(provider.settings(), |_| {}).await;
+    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
+    assert_eq!(outcome, Some(FlowOutcome::Connected));
+    let id = app.session().await.connections[0].id.clone();
+
+    let disconnected: tokenbridge_shared::Disconnected =
+        app.disconnect(&id).await.json().await.unwrap();
+
+    assert!(disconnected.revoked, "{}", disconnected.message);
+    assert_eq!(revocations(&provider).await.len(), 2);
+}
+
 /// A provider that will not revoke the refresh token (RFC 7009's `unsupported_token_type`):
 /// the access token is revoked all the same, the connection is forgotten, and the person is
 /// told that the provider did not revoke what it holds.
