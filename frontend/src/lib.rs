@@ -133,13 +133,13 @@ impl Notice {
                     match revocation {
                         Revocation::Revoked => "The provider revoked the token, and tokenbridge forgot the connection.",
                         Revocation::NotForThisToken => "Disconnected. Yandex revokes only tokens issued for a named device, so this one stays valid until it expires.",
-                        Revocation::Failed => "Disconnected, but the provider did not revoke every token: what it did not revoke stays valid until it expires.",
+                        Revocation::Failed => "Disconnected, but the provider did not take back every token: those left stay valid until they expire.",
                         Revocation::NoEndpoint => "Disconnected. This provider has no revocation endpoint, so the token stays valid until it expires.",
                     },
                     match revocation {
                         Revocation::Revoked => "Провайдер отозвал токен, и tokenbridge забыл подключение.",
                         Revocation::NotForThisToken => "Подключение удалено. Яндекс отзывает только токены, выданные для именованного устройства, поэтому этот действует до конца срока.",
-                        Revocation::Failed => "Подключение удалено, но провайдер отозвал не все токены: оставшиеся действуют до конца срока.",
+                        Revocation::Failed => "Подключение удалено, но провайдер отозвал не все токены: оставшиеся действуют, пока не истекут.",
                         Revocation::NoEndpoint => "Подключение удалено. У провайдера нет адреса для отзыва, поэтому токен действует до конца срока.",
                     },
                 )

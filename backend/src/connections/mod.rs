@@ -517,7 +517,7 @@ impl Connections {
                 Disconnected {
                     revoked: false,
                     revocation: Revocation::Failed,
-                    message: "The provider did not revoke every token (what it did not revoke stays valid until it expires); tokenbridge forgot the connection.".into(),
+                    message: "The provider did not take back every token (those left stay valid until they expire); tokenbridge forgot the connection.".into(),
                 }
             }
             Revoked::No(Revocation::NotForThisToken) => Disconnected {
