@@ -848,29 +848,31 @@ impl Store {
         id: &str,
         touched_ns: Option<i64>,
     ) -> Result<bool, StoreError> {
+        // The row, only as it was read when `touched_ns` is given.
+        let (links, row) = if touched_ns.is_some() {
+            (
+                "DELETE FROM session_connections WHERE connection_id IN \
+                 (SELECT id FROM connections WHERE id = $1 AND provider = $2 AND touched_ns = $3)",
+                "DELETE FROM connections WHERE id = $1 AND provider = $2 AND touched_ns = $3",
+            )
+        } else {
+            (
+                "DELETE FROM session_connections WHERE connection_id IN \
+                 (SELECT id FROM connections WHERE id = $1 AND provider = $2)",
+                "DELETE FROM connections WHERE id = $1 AND provider = $2",
+            )
+        };
         let _writing = self.writing().await;
         let mut tx = self.pool.begin().await?;
-        // The row, if it is as read: $3 is NULL to take it however it is.
-        sqlx::query(
-            "DELETE FROM session_connections WHERE connection_id IN \
-             (SELECT id FROM connections WHERE id = $1 AND provider = $2 \
-              AND ($3 IS NULL OR touched_ns = $3))",
-        )
-        .bind(id)
-        .bind(provider)
-        .bind(touched_ns)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query(
-            "DELETE FROM connections WHERE id = $1 AND provider = $2 \
-             AND ($3 IS NULL OR touched_ns = $3)",
-        )
-        .bind(id)
-        .bind(provider)
-        .bind(touched_ns)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let bind = |query: &'static str| {
+            let query = sqlx::query(query).bind(id).bind(provider);
+            match touched_ns {
+                Some(touched_ns) => query.bind(touched_ns),
+                None => query,
+            }
+        };
+        bind(links).execute(&mut *tx).await?;
+        let deleted = bind(row).execute(&mut *tx).await?.rows_affected();
         if deleted == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -1451,6 +1453,81 @@ mod tests {
             error.contains("32 bytes") && error.contains("openssl rand"),
             "{error}"
         );
+    }
+
+    /// A connection is deleted only as it was read when its `touched_ns` is given (a disconnect
+    /// deletes what it revoked, not what another instance's refresh saved since), and however it
+    /// is when not; either takes the sessions' sight of it along.
+    #[tokio::test]
+    async fn a_connection_is_deleted_only_as_it_was_read() {
+        let dir = std::env::temp_dir().join(format!("tb-delete-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let store = Store::open(&url, &StoreKey([7; 32])).await.unwrap();
+        let sign_in = |account: &str, session: &str| {
+            let new = NewConnection {
+                provider: "prov".into(),
+                account_id: account.into(),
+                login: account.into(),
+                access_token: AccessToken::new("access".into()),
+                refresh_token: None,
+                token_type: "bearer".into(),
+                expires_at: None,
+                scope: None,
+                device_id: None,
+                device_name: None,
+            };
+            let session = sessions::NewSession {
+                hash: hash_id(session),
+                replaces: None,
+            };
+            let store = &store;
+            async move { store.save_sign_in(new, &session).await.unwrap() }
+        };
+        let (first, second) = (sign_in("a", "s-1").await, sign_in("b", "s-2").await);
+
+        let stale = first.touched_ns - 1;
+        assert!(
+            !store
+                .delete_unchanged("prov", &first.id, stale)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store.get(&["prov"], &first.id).await.unwrap().is_some(),
+            "a row saved afresh stays"
+        );
+        assert!(
+            store
+                .delete_unchanged("prov", &first.id, first.touched_ns)
+                .await
+                .unwrap()
+        );
+        assert!(store.get(&["prov"], &first.id).await.unwrap().is_none());
+        assert!(
+            !store
+                .delete_unchanged("prov", &first.id, first.touched_ns)
+                .await
+                .unwrap(),
+            "gone"
+        );
+
+        let links = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM session_connections")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            links().await,
+            1,
+            "the second sign-in's session still sees its own"
+        );
+        store.delete("prov", &second.id).await.unwrap();
+        assert!(store.get(&["prov"], &second.id).await.unwrap().is_none());
+        assert_eq!(links().await, 0, "no session sees a deleted connection");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Rows are read by column position: every column lands in its own field, through each
