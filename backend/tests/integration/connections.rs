@@ -367,6 +367,20 @@ async fn rotating_slowly_and_revoking() -> MockServer {
     provider
 }
 
+/// Two apps on one SQLite file, revoking at `provider`'s `/revoke`, where carol has signed in
+/// on both (each sees the same connection), and that connection's id.
+async fn carol_on_two_instances(provider: &MockServer) -> (TestApp, TestApp, String) {
+    let settings = sharing_one_file(provider, Some("/revoke"));
+    let (here, elsewhere) = (
+        spawn_app(settings(), |_| {}).await,
+        spawn_app(settings(), |_| {}).await,
+    );
+    here.return_with_code("", "1").await;
+    elsewhere.return_with_code("", "1").await;
+    let id = here.session().await.connections[0].id.clone();
+    (here, elsewhere, id)
+}
+
 /// The tokens `provider`'s revocation endpoint (`/revoke`) was sent, in order.
 async fn revoked(provider: &MockServer) -> Vec<String> {
     provider
@@ -394,14 +408,7 @@ async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too() {
         .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
         .mount(&provider)
         .await;
-    let settings = sharing_one_file(&provider, Some("/revoke"));
-    let (here, elsewhere) = (
-        spawn_app(settings(), |_| {}).await,
-        spawn_app(settings(), |_| {}).await,
-    );
-    here.return_with_code("", "1").await;
-    elsewhere.return_with_code("", "1").await;
-    let id = here.session().await.connections[0].id.clone();
+    let (here, elsewhere, id) = carol_on_two_instances(&provider).await;
 
     let disconnecting = {
         let (here, id) = (here.clone(), id.clone());
@@ -474,15 +481,7 @@ async fn a_sign_in_during_a_refresh_keeps_its_own_tokens() {
 #[tokio::test]
 async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brought() {
     let provider = rotating_slowly_and_revoking().await;
-    let settings = sharing_one_file(&provider, Some("/revoke"));
-    let (here, elsewhere) = (
-        spawn_app(settings(), |_| {}).await,
-        spawn_app(settings(), |_| {}).await,
-    );
-    here.return_with_code("", "1").await;
-    // The same person, on the other instance: it sees the same connection.
-    elsewhere.return_with_code("", "1").await;
-    let id = elsewhere.session().await.connections[0].id.clone();
+    let (here, elsewhere, id) = carol_on_two_instances(&provider).await;
 
     let reading_here = {
         let here = here.clone();

@@ -254,6 +254,15 @@ async fn an_openid_provider_found_by_its_issuer_signs_a_person_in() {
     );
 }
 
+/// An app on `provider` with one connection made by a sign-in, and the connection's id.
+async fn connected_at(provider: &OidcProvider) -> (TestApp, String) {
+    let app = spawn_app(provider.settings(), |_| {}).await;
+    let outcome = sign_in_with(&app, provider, |a| provider.good_claims(a), None, "").await;
+    assert_eq!(outcome, Some(FlowOutcome::Connected));
+    let id = app.session().await.connections[0].id.clone();
+    (app, id)
+}
+
 /// The revocation requests `provider` was sent, in order: each form's `token` and
 /// `token_type_hint`, and whether the client authenticated.
 async fn revocations(provider: &OidcProvider) -> Vec<(String, String, bool)> {
@@ -284,10 +293,7 @@ async fn revocations(provider: &OidcProvider) -> Vec<(String, String, bool)> {
 #[tokio::test]
 async fn disconnect_revokes_the_refresh_and_access_tokens_by_rfc_7009() {
     let provider = OidcProvider::start(serde_json::json!({})).await;
-    let app = spawn_app(provider.settings(), |_| {}).await;
-    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
-    assert_eq!(outcome, Some(FlowOutcome::Connected));
-    let id = app.session().await.connections[0].id.clone();
+    let (app, id) = connected_at(&provider).await;
 
     let response = app.disconnect(&id).await;
 
@@ -320,10 +326,7 @@ async fn an_access_token_gone_with_its_grant_counts_as_revoked() {
         .with_priority(1)
         .mount(&provider.server)
         .await;
-    let app = spawn_app(provider.settings(), |_| {}).await;
-    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
-    assert_eq!(outcome, Some(FlowOutcome::Connected));
-    let id = app.session().await.connections[0].id.clone();
+    let (app, id) = connected_at(&provider).await;
 
     let disconnected: tokenbridge_shared::Disconnected =
         app.disconnect(&id).await.json().await.unwrap();
@@ -345,10 +348,7 @@ async fn a_refresh_token_the_provider_will_not_revoke_is_said_so() {
         .with_priority(1)
         .mount(&provider.server)
         .await;
-    let app = spawn_app(provider.settings(), |_| {}).await;
-    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
-    assert_eq!(outcome, Some(FlowOutcome::Connected));
-    let id = app.session().await.connections[0].id.clone();
+    let (app, id) = connected_at(&provider).await;
 
     let response = app.disconnect(&id).await;
 
