@@ -483,9 +483,10 @@ impl Connections {
         let mut revoked = Self::revoke_held(provider, &connection).await;
         // Forgotten only as it was revoked. A refresh on another instance may have saved new
         // tokens meanwhile (this instance's turn does not hold that one back): those go back
-        // to the provider too, rather than being forgotten still valid. A row saved afresh
-        // again and again is forgotten at the third try all the same.
-        let mut tries = 1;
+        // to the provider too, rather than being forgotten still valid — unless the provider
+        // did not answer, or the row has been saved afresh after three rounds, when it is
+        // forgotten as it is and the person told that not every token was taken back.
+        let mut rounds = 1;
         while !self
             .store
             .delete_unchanged(&connection.provider, id, connection.touched_ns)
@@ -494,17 +495,29 @@ impl Connections {
             let Some(newer) = self.find(id).await? else {
                 break; // disconnected elsewhere meanwhile
             };
-            tracing::info!(connection = %id, "the connection was saved afresh while it was disconnected; its new tokens are revoked too");
-            let again = Self::revoke_held(provider, &newer).await;
-            if matches!(revoked, Revoked::Yes) {
-                revoked = again;
-            }
-            connection = newer;
-            tries += 1;
-            if tries == 3 {
-                self.store.delete(&connection.provider, id).await?;
+            let unanswered = matches!(&revoked, Revoked::Failed(error) if error.is_unanswered());
+            if unanswered || rounds == 3 {
+                tracing::warn!(connection = %id, "the connection was saved afresh while it was disconnected, and is forgotten with its newest tokens not revoked");
+                self.store.delete(&newer.provider, id).await?;
+                if matches!(revoked, Revoked::Yes) {
+                    revoked = Revoked::Failed(ProviderError::new(
+                        ErrorCode::TokenRequestRejected,
+                        "the connection kept being saved afresh while it was disconnected",
+                    ));
+                }
                 break;
             }
+            tracing::info!(connection = %id, "the connection was saved afresh while it was disconnected; its new tokens are revoked too");
+            let again = Self::revoke_held(provider, &newer).await;
+            match (&revoked, again) {
+                (Revoked::Yes, again) => revoked = again,
+                (_, Revoked::Failed(error)) => {
+                    tracing::warn!(connection = %id, "revocation failed: {}", error.detail);
+                }
+                _ => {}
+            }
+            connection = newer;
+            rounds += 1;
         }
         let outcome = match revoked {
             Revoked::Yes => Disconnected {

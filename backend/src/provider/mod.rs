@@ -162,7 +162,7 @@ impl ProviderError {
     }
 
     /// Whether the provider never answered: it could not be reached, or took too long.
-    fn is_unanswered(&self) -> bool {
+    pub(crate) fn is_unanswered(&self) -> bool {
         matches!(
             self.code,
             ErrorCode::ProviderTimeout | ErrorCode::ProviderUnreachable
@@ -175,13 +175,16 @@ impl ProviderError {
         self
     }
 
+    /// A token request's failure; `secrets` (what the request carried: the code or refresh
+    /// token, the PKCE verifier, the client secret) are scrubbed from the provider's words.
     fn from_oauth(
         error: RequestTokenError<TransportError, BasicErrorResponse>,
-        secret: &str,
+        secrets: &[&str],
     ) -> Self {
         match error {
             RequestTokenError::ServerResponse(response) => {
-                let kind = response.error().as_ref().to_owned();
+                // An extension error code is any string the provider likes.
+                let kind = scrub_all(response.error().as_ref(), secrets);
                 let code = match kind.as_str() {
                     "invalid_grant" | "bad_verification_code" => ErrorCode::CodeRejected,
                     "invalid_client" | "unauthorized_client" => ErrorCode::ClientRejected,
@@ -191,7 +194,7 @@ impl ProviderError {
                     .error_description()
                     .cloned()
                     .unwrap_or_else(|| kind.clone());
-                let description = scrub(&description, secret);
+                let description = scrub_all(&description, secrets);
                 Self {
                     code,
                     detail: format!(
@@ -220,14 +223,23 @@ impl ProviderError {
 /// The longest access token saved: JWTs run to a few kilobytes; beyond this it is not a token.
 const MAX_TOKEN: usize = 16 * 1024;
 
-/// Removes every occurrence of `secret` from provider text, then cuts it short (in that
-/// order: cut first, a secret across the cut would leave its beginning).
+/// Removes every occurrence of `secret` from provider text, then cuts it short.
 pub fn scrub(text: &str, secret: &str) -> String {
-    let scrubbed = if secret.is_empty() {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        std::borrow::Cow::Owned(text.replace(secret, "[redacted]"))
-    };
+    scrub_all(text, &[secret])
+}
+
+/// Removes every occurrence of each of `secrets` (the longest first, so that one inside another
+/// goes whole), then cuts the text short: in that order, since a secret across the cut would
+/// leave its beginning.
+pub fn scrub_all(text: &str, secrets: &[&str]) -> String {
+    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut scrubbed = std::borrow::Cow::Borrowed(text);
+    for secret in secrets {
+        if scrubbed.contains(secret) {
+            scrubbed = std::borrow::Cow::Owned(scrubbed.replace(secret, "[redacted]"));
+        }
+    }
     scrubbed.chars().take(500).collect()
 }
 
@@ -551,7 +563,7 @@ impl Provider {
         log: &Recorder,
     ) -> Result<IssuedToken, ProviderError> {
         let endpoints = self.endpoints().await?;
-        let code_text = code.secret().clone();
+        let (code_text, verifier_text) = (code.secret().clone(), verifier.secret().clone());
         let send = self.transport.sender(&endpoints.token, Some(log.clone()));
         let response = self
             .client(&endpoints)
@@ -559,7 +571,10 @@ impl Provider {
             .set_pkce_verifier(verifier)
             .request_async(&send)
             .await
-            .map_err(|e| ProviderError::from_oauth(e, &code_text))?;
+            .map_err(|e| {
+                let secrets = [&code_text, &verifier_text, self.client_secret.secret()];
+                ProviderError::from_oauth(e, &secrets.map(String::as_str))
+            })?;
         let mut issued = issued(&response, requested_scope)?;
         if let Dialect::Oidc(oidc) = &self.dialect {
             // `openid` is always asked for, so an answer without an ID token skipped the
@@ -601,7 +616,10 @@ impl Provider {
             .exchange_refresh_token(refresh_token)
             .request_async(&send)
             .await
-            .map_err(|e| ProviderError::from_oauth(e, refresh_token.secret()))?;
+            .map_err(|e| {
+                let secrets = [refresh_token.secret(), self.client_secret.secret()];
+                ProviderError::from_oauth(e, &secrets.map(String::as_str))
+            })?;
         issued(&response, scope)
     }
 
@@ -888,5 +906,17 @@ mod tests {
         let scrubbed = scrub(&long, "secret-token");
         assert!(!scrubbed.contains("secre"), "{scrubbed}");
         assert_eq!(scrubbed.chars().count(), 500);
+        // So does every one of several, whichever comes first in the list.
+        let long = format!("token-1 {}client-secret", "x".repeat(487));
+        let scrubbed = scrub_all(&long, &["token-1", "client-secret"]);
+        assert!(
+            !scrubbed.contains("client") && !scrubbed.contains("token-1"),
+            "{scrubbed}"
+        );
+        // A secret inside a longer one does not leave the longer one's rest behind.
+        assert_eq!(
+            scrub_all("abc-abcdef", &["abc", "abcdef"]),
+            "[redacted]-[redacted]"
+        );
     }
 }

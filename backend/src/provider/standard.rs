@@ -6,7 +6,7 @@ use oauth2::{AccessToken, ClientId, ClientSecret, RefreshToken};
 use tokenbridge_shared::ErrorCode;
 use url::Url;
 
-use super::{Account, Endpoints, ProviderError, scrub, transport::Transport};
+use super::{Account, Endpoints, ProviderError, scrub_all, transport::Transport};
 use crate::config::{AccountFields, ClientAuth};
 
 /// Field names tried, in order, for the account's id and for the login shown.
@@ -121,7 +121,18 @@ pub async fn revoke(
         }
     };
     let answer = match transport.post_form(url, &form, authorization).await {
-        Ok(response) if no_longer_valid(&response) => Ok(()),
+        Ok(response) if no_longer_valid(&response) => {
+            let answer = serde_json::from_slice::<serde_json::Value>(response.body())
+                .ok()
+                .and_then(|v| v["error_description"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            tracing::info!(
+                token = token.hint(),
+                "the provider answered invalid_token, taken as no longer valid: {}",
+                scrub_all(&answer, &[token.secret(), client_secret.secret()]).escape_debug()
+            );
+            Ok(())
+        }
         Ok(response) => answered(response, &[token.secret(), client_secret.secret()]),
         Err(error) => Err(ProviderError::transport(&error)),
     };
@@ -178,11 +189,7 @@ pub(super) fn answered(
             v["error_description"]
                 .as_str()
                 .or(v["error"].as_str())
-                .map(|s| {
-                    secrets
-                        .iter()
-                        .fold(s.to_owned(), |text, secret| scrub(&text, secret))
-                })
+                .map(|s| scrub_all(s, secrets))
         });
     Err(ProviderError {
         code: ErrorCode::TokenRequestRejected,

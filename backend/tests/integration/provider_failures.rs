@@ -404,3 +404,56 @@ async fn an_access_token_that_does_not_look_like_one_is_not_saved() {
         assert!(app.session().await.connections.is_empty());
     }
 }
+
+/// A provider whose refusal repeats the request it was sent — the form with the code, the PKCE
+/// verifier and the client secret — as its error and its description: none of the three
+/// reaches the page or the log.
+#[tokio::test]
+async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
+    struct Echo;
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let sent = String::from_utf8_lossy(&request.body).into_owned();
+            let answer = serde_json::json!({ "error": sent, "error_description": sent });
+            json_response(400, &answer.to_string())
+        }
+    }
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(Echo)
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        client_secret: Some("echoed-client-secret".into()),
+        ..played_by(&provider, ProviderArg::Custom, "custom-client", None, None)
+    };
+    let app = spawn_app(settings, |_| {}).await;
+
+    let session = sign_in(&app, "echoed-code-4242").await;
+
+    let Some(FlowOutcome::Failed(error)) = session.outcome else {
+        panic!("the sign-in did not fail: {:?}", session.outcome)
+    };
+    let shown = error.provider_message.unwrap_or_default();
+    let sent = provider.received_requests().await.unwrap_or_default();
+    let verifier = sent
+        .iter()
+        .filter(|r| r.url.path() == "/token")
+        .find_map(|r| {
+            url::form_urlencoded::parse(&r.body)
+                .find(|(name, _)| name == "code_verifier")
+                .map(|(_, value)| value.into_owned())
+        })
+        .expect("the verifier was sent");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    let logs = logs();
+    for secret in [
+        "echoed-client-secret",
+        "echoed-code-4242",
+        verifier.as_str(),
+    ] {
+        assert!(!shown.contains(secret), "the page shows {secret}: {shown}");
+        assert!(!logs.contains(secret), "a log line holds {secret}");
+    }
+}
