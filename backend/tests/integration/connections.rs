@@ -217,7 +217,7 @@ async fn a_rotated_refresh_token_is_stored() {
 
 /// An app with the scripts API on whose provider, a custom one, `provider` plays (its user
 /// info at /info, its revocation at `revoke`).
-fn custom_app_settings(provider: &MockServer, revoke: Option<&str>) -> Settings {
+pub(crate) fn custom_app_settings(provider: &MockServer, revoke: Option<&str>) -> Settings {
     Settings {
         api_key: Some(API_KEY.into()),
         ..played_by(
@@ -367,10 +367,9 @@ async fn rotating_slowly_and_revoking() -> MockServer {
     provider
 }
 
-/// Two apps on one SQLite file, revoking at `provider`'s `/revoke`, where carol has signed in
-/// on both (each sees the same connection), and that connection's id.
-async fn carol_on_two_instances(provider: &MockServer) -> (TestApp, TestApp, String) {
-    let settings = sharing_one_file(provider, Some("/revoke"));
+/// Two apps made with `settings` (sharing one database), where carol has signed in on both
+/// (each sees the same connection), and that connection's id.
+async fn carol_on_two_instances(settings: impl Fn() -> Settings) -> (TestApp, TestApp, String) {
     let (here, elsewhere) = (
         spawn_app(settings(), |_| {}).await,
         spawn_app(settings(), |_| {}).await,
@@ -399,22 +398,41 @@ async fn revoked(provider: &MockServer) -> Vec<String> {
 
 /// A refresh saved by another instance while this one disconnects the connection (its
 /// revocations are slow to answer): the tokens that refresh saved are revoked too, and the
-/// connection is gone everywhere, rather than forgotten with valid tokens.
+/// connection is gone everywhere, rather than forgotten with valid tokens. (On PostgreSQL:
+/// `postgres::a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too_on_postgresql`.)
 #[tokio::test]
 async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too() {
+    let provider = rotating_with_slow_revocations().await;
+    let settings = sharing_one_file(&provider, Some("/revoke"));
+    a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(&provider, settings).await;
+}
+
+/// A provider that rotates refresh tokens ([`rotating_slowly`], answering a refresh at once),
+/// and answers revocations at `/revoke` after half a second.
+pub(crate) async fn rotating_with_slow_revocations() -> MockServer {
     let provider = rotating_slowly(Duration::ZERO).await;
     Mock::given(method("POST"))
         .and(path("/revoke"))
         .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_millis(500)))
         .mount(&provider)
         .await;
-    let (here, elsewhere, id) = carol_on_two_instances(&provider).await;
+    provider
+}
+
+/// The test of [`a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too`], for two apps
+/// made with `settings` (one database, [`custom_app_settings`] with `/revoke`) and `provider`
+/// from [`rotating_with_slow_revocations`].
+pub(crate) async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(
+    provider: &MockServer,
+    settings: impl Fn() -> Settings,
+) {
+    let (here, elsewhere, id) = carol_on_two_instances(settings).await;
 
     let disconnecting = {
         let (here, id) = (here.clone(), id.clone());
         tokio::spawn(async move { here.disconnect(&id).await.status() })
     };
-    while revoked(&provider).await.is_empty() {
+    while revoked(provider).await.is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // While the provider takes its time over rt-1, a script on the other instance refreshes.
@@ -423,7 +441,7 @@ async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too() {
 
     assert_eq!(disconnecting.await.unwrap(), StatusCode::OK);
     assert_eq!(
-        revoked(&provider).await,
+        revoked(provider).await,
         ["rt-1", "at-1", "rt-2", "at-2"],
         "what the disconnect found, and then what the refresh saved meanwhile"
     );
@@ -481,7 +499,8 @@ async fn a_sign_in_during_a_refresh_keeps_its_own_tokens() {
 #[tokio::test]
 async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brought() {
     let provider = rotating_slowly_and_revoking().await;
-    let (here, elsewhere, id) = carol_on_two_instances(&provider).await;
+    let (here, elsewhere, id) =
+        carol_on_two_instances(sharing_one_file(&provider, Some("/revoke"))).await;
 
     let reading_here = {
         let here = here.clone();

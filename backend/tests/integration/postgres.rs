@@ -251,3 +251,23 @@ async fn a_token_read_on_one_instance_follows_a_refresh_and_a_disconnect_on_anot
         "B forgets what A disconnected"
     );
 }
+
+/// A disconnect on PostgreSQL forgets a connection only as it revoked it: a refresh another
+/// instance saved meanwhile is revoked as well (the conditional delete, on PostgreSQL's SQL).
+#[tokio::test]
+async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked_too_on_postgresql() {
+    let Some(database) = TestDatabase::create("refresh_elsewhere_during_a_disconnect").await else {
+        return;
+    };
+    let provider = crate::connections::rotating_with_slow_revocations().await;
+    let settings = crate::connections::custom_app_settings(&provider, Some("/revoke"));
+    let instance = || Settings {
+        database_url: Some(database.url.clone().into()),
+        cookie_key: Some(STANDARD.encode([8u8; 64]).into()),
+        ..settings.clone()
+    };
+    crate::connections::a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(
+        &provider, instance,
+    )
+    .await;
+}
