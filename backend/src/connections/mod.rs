@@ -13,13 +13,15 @@ use tokenbridge_shared::{
 
 mod refreshing;
 
-use refreshing::{Refreshing, Turn};
+use refreshing::{Kept, Refreshing, Turn};
 
 use crate::{
     clock::unix_now,
     provider::{Account, IssuedToken, Provider, ProviderError, Providers, Revoked},
     sessions::{Session, SessionId, Sessions},
-    store::{Connection, NewConnection, NewSession, Status, Store, StoreError, random_hex},
+    store::{
+        Connection, NewConnection, NewSession, SealedRefresh, Status, Store, StoreError, random_hex,
+    },
     under_way::{Detached, UnderWay},
 };
 
@@ -335,7 +337,7 @@ impl Connections {
         done: impl Fn(&Connection) -> bool,
     ) -> Result<Connection, ConnectionError> {
         let turn = self.refreshing.turn(&connection.id).await;
-        turn.save_kept(&self.store).await?;
+        self.saved_kept(&turn).await?;
         let current = self.get(&connection.id).await?;
         // A token already expired is never the work done: a refresh's answer the store could
         // not take before, saved only now, may be long past.
@@ -369,7 +371,21 @@ impl Connections {
         })?;
         match provider.refresh(refresh_token, current.scope.clone()).await {
             Ok(issued) => {
-                if turn.save(&store, &current, &issued).await? {
+                let saved = match turn.save(&store, &current, &issued).await {
+                    Ok(saved) => saved,
+                    Err(error) => {
+                        // Kept: saved by a task of its own once the store answers, if no turn
+                        // of the connection's has saved it before then.
+                        tokio::spawn(Self::save_kept_by_itself(
+                            store.clone(),
+                            provider.clone(),
+                            turn.refreshing(),
+                            current.id.clone(),
+                        ));
+                        return Err(error.into());
+                    }
+                };
+                if saved {
                     tracing::info!(connection = %current.id, rotated = issued.refresh_token.is_some(), "token refreshed");
                 } else {
                     // Boxed: rare, and a revocation's state would otherwise grow every
@@ -408,6 +424,75 @@ impl Connections {
                 Err(error.into())
             }
         }
+    }
+
+    /// Saves the refresh answer kept for `turn`'s connection, if one is, and hands back to the
+    /// provider what it holds when it was not saved and no connection holds the account any more.
+    async fn saved_kept(&self, turn: &Turn) -> Result<(), ConnectionError> {
+        if let Kept::Dropped(sealed) = turn.save_kept(&self.store).await?
+            && let Some(provider) = self.providers.get(&sealed.provider)
+        {
+            Self::revoke_unheld(&self.store, provider, &sealed).await?;
+        }
+        Ok(())
+    }
+
+    /// A refresh's answer the store could not take, kept for the connection's next turn, saved
+    /// by itself once the store answers again: tried after 5 s, then twice as long each time
+    /// up to five minutes, until it is saved or no longer kept (a turn saved it first). A
+    /// shutdown before then loses it, and says so.
+    async fn save_kept_by_itself(
+        store: Store,
+        provider: Arc<Provider>,
+        refreshing: Arc<Refreshing>,
+        id: String,
+    ) {
+        let mut wait = std::time::Duration::from_secs(5);
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(300));
+            let turn = refreshing.turn(&id).await;
+            match turn.save_kept(&store).await {
+                Ok(Kept::Dropped(sealed)) => {
+                    if let Err(error) = Self::revoke_unheld(&store, &provider, &sealed).await {
+                        tracing::warn!(connection = %id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
+                    }
+                    return;
+                }
+                Ok(Kept::Nothing | Kept::Saved) => return,
+                Err(error) if error.is_unavailable() => {}
+                // Dropped, and said so.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Revokes the tokens of a kept refresh answer that was not saved, if the account has no
+    /// connection any more (disconnected meanwhile, here or on another instance): no one would
+    /// hold them, and they would stay valid. See [`Self::changed_meanwhile`].
+    async fn revoke_unheld(
+        store: &Store,
+        provider: &Provider,
+        sealed: &SealedRefresh,
+    ) -> Result<(), ConnectionError> {
+        if store
+            .holds_account(&sealed.provider, &sealed.account_id)
+            .await?
+        {
+            return Ok(());
+        }
+        let Some((access, refresh)) = store.open_refresh(sealed) else {
+            return Ok(());
+        };
+        let revoked = provider
+            .revoke(&access, refresh.as_ref(), sealed.device_id.as_deref())
+            .await;
+        tracing::info!(
+            connection = %sealed.id,
+            revoked = matches!(revoked, Revoked::Yes),
+            "the connection was disconnected while a refresh's answer was kept; its tokens went back to the provider"
+        );
+        Ok(())
     }
 
     /// `work`, finished even if its caller goes (see [`crate::under_way`]): the sign-ins and
@@ -475,7 +560,7 @@ impl Connections {
         // token revoked is then the newest, and a refresh asked for meanwhile finds the
         // connection gone.
         let turn = self.refreshing.turn(id).await;
-        turn.save_kept(&self.store).await?;
+        self.saved_kept(&turn).await?;
         let mut connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;

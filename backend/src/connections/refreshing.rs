@@ -1,6 +1,7 @@
 //! One refresh at a time per connection, however many callers ask, and its answer saved: tried
 //! again while the store cannot take it, and if it still cannot, kept (sealed) for the
-//! connection's next turn to save. The provider may have spent the refresh token it was sent,
+//! connection's next turn to save (a task of its own takes such a turn once the store answers:
+//! `Connections::save_kept_by_itself`). The provider may have spent the refresh token it was sent,
 //! so its answer may be the only one that still works. (That a refresh is finished even if its
 //! caller goes is [`crate::under_way`]'s.)
 
@@ -125,7 +126,7 @@ impl Turn {
                 _ => {
                     tracing::error!(
                         connection = %connection.id, rotated = issued.refresh_token.is_some(), %error,
-                        "the refreshed tokens could not be saved; they are kept, sealed, for the connection's next refresh or disconnect to save (a restart before then loses them, and a rotated refresh token with them)"
+                        "the refreshed tokens could not be saved; they are kept, sealed, and saved once the store answers, by a task of their own or the connection's next refresh or disconnect (a restart before then loses them, and a rotated refresh token with them)"
                     );
                     self.refreshing.unsaved().insert(self.id.clone(), sealed);
                     return Err(error);
@@ -135,25 +136,44 @@ impl Turn {
     }
 
     /// Saves the answer of an earlier refresh of this turn's connection that the store could
-    /// not take then, if one is kept, before this turn reads the connection: whether it did.
-    /// Kept until the store has answered (a caller that goes meanwhile leaves it for the next
-    /// turn, which saves it only over the row it was made for); dropped once saved, or once the
-    /// row has changed since (a sign-in, or another process, saved it afresh).
-    pub(super) async fn save_kept(&self, store: &Store) -> Result<bool, StoreError> {
+    /// not take then, if one is kept, before this turn reads the connection. Kept until the
+    /// store has answered (a caller that goes meanwhile leaves it for the next turn, which
+    /// saves it only over the row it was made for); dropped once saved, or once the row has
+    /// changed since (a sign-in, or another process, saved it afresh or deleted it), when it is
+    /// handed back for the caller to see whether anyone holds its tokens.
+    pub(super) async fn save_kept(&self, store: &Store) -> Result<Kept, StoreError> {
         let Some(sealed) = self.refreshing.unsaved().get(&self.id).cloned() else {
-            return Ok(false);
+            return Ok(Kept::Nothing);
         };
-        let saved = store.save_refresh(&sealed).await;
-        match &saved {
-            Ok(saved) => {
-                tracing::info!(connection = %self.id, saved, "the answer of a refresh the store could not take before is saved now, unless the connection was saved afresh meanwhile")
+        let kept = match store.save_refresh(&sealed).await {
+            Ok(true) => {
+                tracing::info!(connection = %self.id, "the answer of a refresh the store could not take before is saved now");
+                Ok(Kept::Saved)
             }
-            Err(error) if error.is_unavailable() => return saved,
+            Ok(false) => {
+                tracing::info!(connection = %self.id, "the answer of a refresh the store could not take before is not saved: the connection was saved afresh or deleted meanwhile");
+                Ok(Kept::Dropped(sealed))
+            }
+            Err(error) if error.is_unavailable() => return Err(error),
             Err(error) => {
-                tracing::error!(connection = %self.id, %error, "the answer of an earlier refresh could not be saved, and is dropped")
+                tracing::error!(connection = %self.id, %error, "the answer of an earlier refresh could not be saved, and is dropped");
+                Err(error)
             }
-        }
+        };
         self.refreshing.unsaved().remove(&self.id);
-        saved
+        kept
     }
+
+    /// The connections being refreshed, this turn's among them.
+    pub(super) fn refreshing(&self) -> Arc<Refreshing> {
+        self.refreshing.clone()
+    }
+}
+
+/// What became of a refresh's answer kept for its connection's next turn.
+pub(super) enum Kept {
+    Nothing,
+    Saved,
+    /// Not saved: the row had changed since the refresh read it.
+    Dropped(SealedRefresh),
 }

@@ -742,6 +742,8 @@ impl Store {
         SealedRefresh {
             id: connection.id.clone(),
             provider: connection.provider.clone(),
+            account_id: connection.account_id.clone(),
+            device_id: connection.device_id.clone(),
             touched_ns: connection.touched_ns,
             access_token: self
                 .sealer
@@ -749,6 +751,41 @@ impl Store {
             refresh_token: refresh_token
                 .map(|refresh| self.sealer.seal(refresh.secret(), &row, "refresh_token")),
             expires_at,
+        }
+    }
+
+    /// The tokens of a refresh's answer sealed by [`Self::seal_refresh`], opened: to hand them
+    /// back to the provider when no connection holds them any more. `None` if they cannot be
+    /// opened (a changed key), which the log says.
+    pub fn open_refresh(
+        &self,
+        sealed: &SealedRefresh,
+    ) -> Option<(AccessToken, Option<RefreshToken>)> {
+        let row = RowKey {
+            provider: &sealed.provider,
+            account_id: &sealed.account_id,
+        };
+        let opened = self
+            .sealer
+            .open(&sealed.access_token, &row, "access_token")
+            .and_then(|access| {
+                let refresh = sealed
+                    .refresh_token
+                    .as_ref()
+                    .map(|r| {
+                        self.sealer
+                            .open(r, &row, "refresh_token")
+                            .map(RefreshToken::new)
+                    })
+                    .transpose()?;
+                Ok((AccessToken::new(access), refresh))
+            });
+        match opened {
+            Ok(tokens) => Some(tokens),
+            Err(error) => {
+                tracing::warn!(connection = %sealed.id, "a kept refresh answer cannot be opened: {error}");
+                None
+            }
         }
     }
 
@@ -958,7 +995,10 @@ enum Refresh {
 pub struct SealedRefresh {
     /// The connection.
     pub id: String,
-    provider: String,
+    /// The connection's provider, account and device (for a revocation).
+    pub provider: String,
+    pub account_id: String,
+    pub device_id: Option<String>,
     /// The row as the refresh read it: saved only over that.
     touched_ns: i64,
     access_token: String,

@@ -502,3 +502,99 @@ async fn a_kept_refresh_answer_that_expired_meanwhile_is_refreshed_again() {
         "at-2, saved now but expired, is refreshed with the rt-2 it came with"
     );
 }
+
+/// A Refresh click's answer the store could not take, kept, is saved by itself once the lock
+/// is gone — no one has to click again, and the provider is not asked again.
+#[tokio::test]
+async fn a_kept_refresh_answer_is_saved_by_itself_once_the_store_answers() {
+    let (app, connection, mut other, calls, clicking) = refresh_clicked_while_locked().await;
+    assert_eq!(
+        clicking.await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let before = &connection.token.access_token;
+    let mut waited = Duration::ZERO;
+    while app.session().await.token.unwrap().access_token == *before {
+        assert!(
+            waited < Duration::from_secs(20),
+            "the kept answer was not saved"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        waited += Duration::from_millis(250);
+    }
+    page_and_script_see_a_token_other_than(&app, before).await;
+    assert_eq!(app.token_calls(), calls + 1, "the provider refreshed once");
+}
+
+/// A refresh's answer the store could not take, kept, whose connection another process
+/// disconnects meanwhile: no one holds its tokens, so they go back to the provider (the
+/// rotated refresh token and the access token) rather than staying valid.
+#[tokio::test]
+async fn a_kept_refresh_answer_whose_connection_went_meanwhile_is_revoked() {
+    let provider = crate::helpers::rotating_slowly(Duration::ZERO).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let database = scratch_database();
+    let app = spawn_app(
+        Settings {
+            api_key: Some(API_KEY.into()),
+            database_url: Some(database.clone().into()),
+            ..played_by(
+                &provider,
+                ProviderArg::Custom,
+                "app",
+                Some("/info"),
+                Some("/revoke"),
+            )
+        },
+        |_| {},
+    )
+    .await;
+    app.return_with_code("", "1").await;
+    let mut other = holding_the_write_lock(&database).await;
+
+    // at-1 expires within the margin: this read refreshes it, and the store cannot take at-2.
+    let (status, _) = crate::connections::api_token(&app, "carol")
+        .await
+        .unwrap_err();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The other process disconnects carol (its own revocation aside) and lets the lock go.
+    sqlx::query("DELETE FROM session_connections")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM connections")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+
+    let revoked = || async {
+        let requests = provider.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.url.path() == "/revoke")
+            .filter_map(|r| {
+                url::form_urlencoded::parse(&r.body)
+                    .find(|(name, _)| name == "token")
+                    .map(|(_, token)| token.into_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut waited = Duration::ZERO;
+    while revoked().await.len() < 2 {
+        assert!(
+            waited < Duration::from_secs(20),
+            "the kept tokens were not revoked: {:?}",
+            revoked().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        waited += Duration::from_millis(250);
+    }
+    assert_eq!(revoked().await, ["rt-2", "at-2"]);
+}
