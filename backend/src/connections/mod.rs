@@ -376,12 +376,15 @@ impl Connections {
                     Err(error) => {
                         // Kept: saved by a task of its own once the store answers, if no turn
                         // of the connection's has saved it before then.
-                        tokio::spawn(Self::save_kept_by_itself(
-                            store.clone(),
-                            provider.clone(),
-                            turn.refreshing(),
-                            current.id.clone(),
-                        ));
+                        let refreshing = turn.refreshing();
+                        if refreshing.start_saver(&current.id) {
+                            tokio::spawn(Self::save_kept_by_itself(
+                                store.clone(),
+                                provider.clone(),
+                                refreshing,
+                                current.id.clone(),
+                            ));
+                        }
                         return Err(error.into());
                     }
                 };
@@ -428,13 +431,23 @@ impl Connections {
 
     /// Saves the refresh answer kept for `turn`'s connection, if one is, and hands back to the
     /// provider what it holds when it was not saved and no connection holds the account any more.
-    async fn saved_kept(&self, turn: &Turn) -> Result<(), ConnectionError> {
-        if let Kept::Dropped(sealed) = turn.save_kept(&self.store).await?
-            && let Some(provider) = self.providers.get(&sealed.provider)
-        {
-            Self::revoke_unheld(&self.store, provider, &sealed).await?;
+    /// The answer it drops is handed back too, for a disconnect to revoke once the row is gone.
+    async fn saved_kept(&self, turn: &Turn) -> Result<Option<SealedRefresh>, ConnectionError> {
+        let Kept::Dropped(sealed) = turn.save_kept(&self.store).await? else {
+            return Ok(None);
+        };
+        self.revoke_if_unheld(&sealed).await;
+        Ok(Some(sealed))
+    }
+
+    /// [`Self::revoke_unheld`], a failure only logged: the answer is no longer kept either way.
+    async fn revoke_if_unheld(&self, sealed: &SealedRefresh) {
+        let Some(provider) = self.providers.get(&sealed.provider) else {
+            return;
+        };
+        if let Err(error) = Self::revoke_unheld(&self.store, provider, sealed).await {
+            tracing::warn!(connection = %sealed.id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
         }
-        Ok(())
     }
 
     /// A refresh's answer the store could not take, kept for the connection's next turn, saved
@@ -452,18 +465,21 @@ impl Connections {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(std::time::Duration::from_secs(300));
             let turn = refreshing.turn(&id).await;
-            match turn.save_kept(&store).await {
-                Ok(Kept::Dropped(sealed)) => {
-                    if let Err(error) = Self::revoke_unheld(&store, &provider, &sealed).await {
-                        tracing::warn!(connection = %id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
-                    }
-                    return;
-                }
-                Ok(Kept::Nothing | Kept::Saved) => return,
-                Err(error) if error.is_unavailable() => {}
+            let dropped = match turn.save_kept(&store).await {
+                Ok(Kept::Dropped(sealed)) => Some(sealed),
+                Ok(Kept::Nothing | Kept::Saved) => None,
+                Err(error) if error.is_unavailable() => continue,
                 // Dropped, and said so.
-                Err(_) => return,
+                Err(_) => None,
+            };
+            refreshing.saver_done(&id);
+            drop(turn);
+            if let Some(sealed) = dropped
+                && let Err(error) = Self::revoke_unheld(&store, &provider, &sealed).await
+            {
+                tracing::warn!(connection = %id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
             }
+            return;
         }
     }
 
@@ -551,6 +567,16 @@ impl Connections {
     /// once the server has stopped taking requests.
     pub async fn finish_work_under_way(&self, within: std::time::Duration) {
         self.under_way.all_finished(within).await;
+        // One last try at each refresh answer still kept: the store may have come back since
+        // its task last tried (up to five minutes ago).
+        let last_try = async {
+            for id in self.refreshing.kept_ids() {
+                let turn = self.refreshing.turn(&id).await;
+                // Saved, or revoked if no one holds its account; a store still away keeps it.
+                let _ = self.saved_kept(&turn).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), last_try).await;
         self.refreshing.warn_of_unsaved();
     }
 
@@ -560,7 +586,9 @@ impl Connections {
         // token revoked is then the newest, and a refresh asked for meanwhile finds the
         // connection gone.
         let turn = self.refreshing.turn(id).await;
-        self.saved_kept(&turn).await?;
+        // Not saved because the row changed (a sign-in saved it afresh): its tokens are
+        // revoked once the row is gone, below, if no one holds the account then.
+        let dropped = self.saved_kept(&turn).await?;
         let mut connection = self.find(id).await?.ok_or_else(|| {
             ConnectionError::new(ErrorCode::ConnectionNotFound, "no such connection")
         })?;
@@ -629,6 +657,9 @@ impl Connections {
                 message: "This provider has no revocation endpoint configured; the token stays valid until it expires. tokenbridge forgot the connection.".into(),
             },
         };
+        if let Some(sealed) = dropped {
+            self.revoke_if_unheld(&sealed).await;
+        }
         tracing::info!(connection = %id, revoked = outcome.revoked, "disconnected");
         Ok(outcome)
     }

@@ -18,6 +18,8 @@ use crate::{
 pub(super) struct Refreshing {
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     unsaved: std::sync::Mutex<HashMap<String, SealedRefresh>>,
+    /// The connections whose kept answer a task of its own is saving.
+    savers: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Refreshing {
@@ -31,6 +33,28 @@ impl Refreshing {
         self.unsaved
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a task should start saving connection `id`'s kept answer: none is yet.
+    pub(super) fn start_saver(&self, id: &str) -> bool {
+        self.savers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_owned())
+    }
+
+    /// The task saving connection `id`'s kept answer is done (under the connection's turn, so
+    /// that an answer kept after it is given a task of its own).
+    pub(super) fn saver_done(&self, id: &str) {
+        self.savers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// The connections with a refresh answer kept.
+    pub(super) fn kept_ids(&self) -> Vec<String> {
+        self.unsaved().keys().cloned().collect()
     }
 
     /// Says in the log, at a shutdown, how many refreshes' answers the store never took: they

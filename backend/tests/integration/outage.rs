@@ -533,6 +533,26 @@ async fn a_kept_refresh_answer_is_saved_by_itself_once_the_store_answers() {
 /// rotated refresh token and the access token) rather than staying valid.
 #[tokio::test]
 async fn a_kept_refresh_answer_whose_connection_went_meanwhile_is_revoked() {
+    let (provider, _app, mut other) = carols_refresh_kept().await;
+    // The other process disconnects carol (its own revocation aside) and lets the lock go.
+    sqlx::query("DELETE FROM session_connections")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM connections")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+
+    assert_eq!(revoked_within_20_s(&provider, 2).await, ["rt-2", "at-2"]);
+}
+
+/// A rotating provider ([`crate::helpers::rotating_slowly`], answering at once) that revokes,
+/// an app on a SQLite file where carol signed in (`at-1`, expiring within the margin), and her
+/// script's read that refreshed it while another process held the write lock past every try at
+/// saving: `at-2` and `rt-2` kept. The other process's connection still holds the lock.
+async fn carols_refresh_kept() -> (MockServer, TestApp, sqlx::SqliteConnection) {
     let provider = crate::helpers::rotating_slowly(Duration::ZERO).await;
     Mock::given(method("POST"))
         .and(path("/revoke"))
@@ -556,24 +576,17 @@ async fn a_kept_refresh_answer_whose_connection_went_meanwhile_is_revoked() {
     )
     .await;
     app.return_with_code("", "1").await;
-    let mut other = holding_the_write_lock(&database).await;
-
-    // at-1 expires within the margin: this read refreshes it, and the store cannot take at-2.
+    let other = holding_the_write_lock(&database).await;
     let (status, _) = crate::connections::api_token(&app, "carol")
         .await
         .unwrap_err();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    // The other process disconnects carol (its own revocation aside) and lets the lock go.
-    sqlx::query("DELETE FROM session_connections")
-        .execute(&mut other)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM connections")
-        .execute(&mut other)
-        .await
-        .unwrap();
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    (provider, app, other)
+}
 
+/// The tokens `provider`'s `/revoke` was sent, in order, once there are `count` of them
+/// (waiting up to 20 s).
+async fn revoked_within_20_s(provider: &MockServer, count: usize) -> Vec<String> {
     let revoked = || async {
         let requests = provider.received_requests().await.unwrap_or_default();
         requests
@@ -587,14 +600,36 @@ async fn a_kept_refresh_answer_whose_connection_went_meanwhile_is_revoked() {
             .collect::<Vec<_>>()
     };
     let mut waited = Duration::ZERO;
-    while revoked().await.len() < 2 {
-        assert!(
-            waited < Duration::from_secs(20),
-            "the kept tokens were not revoked: {:?}",
-            revoked().await
-        );
+    while revoked().await.len() < count && waited < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         waited += Duration::from_millis(250);
     }
-    assert_eq!(revoked().await, ["rt-2", "at-2"]);
+    revoked().await
+}
+
+/// A kept refresh answer of a connection that a new sign-in saved afresh meanwhile, and that
+/// is then disconnected at once: the disconnect revokes what the row holds, and then, with the
+/// account held by no one, the kept answer's tokens too.
+#[tokio::test]
+async fn a_disconnect_revokes_a_kept_answer_a_sign_in_saved_over() {
+    use wiremock::matchers::body_string_contains;
+    let (provider, app, mut other) = carols_refresh_kept().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(json_response(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3"}"#))
+        .with_priority(1)
+        .mount(&provider)
+        .await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    app.return_with_code("", "2").await;
+    let id = app.session().await.connections[0].id.clone();
+
+    assert_eq!(app.disconnect(&id).await.status(), StatusCode::OK);
+
+    assert_eq!(
+        revoked_within_20_s(&provider, 4).await,
+        ["rt-3", "at-3", "rt-2", "at-2"],
+        "what the row held, and then what was kept"
+    );
 }
