@@ -455,13 +455,7 @@ pub(crate) async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(
 #[tokio::test]
 async fn a_sign_in_during_a_refresh_keeps_its_own_tokens() {
     let provider = rotating_slowly(Duration::from_millis(800)).await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("&code=2&"))
-        .respond_with(json_response(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3","scope":"read write"}"#))
-        .with_priority(1)
-        .mount(&provider)
-        .await;
+    gives_at_3_and_rt_3_for_code_2(&provider).await;
     let app = carol_signed_in_at(&provider, None).await;
     let id = api_list(&app).await[0].id.clone();
 

@@ -542,6 +542,19 @@ pub async fn gives_at_1_and_rt_1_for_a_code(provider: &wiremock::MockServer) {
         .await;
 }
 
+/// `provider`'s token endpoint, given the code `2` (a second sign-in), ahead of any other
+/// answer: `at-3` and `rt-3`, for the scope `read write`.
+pub async fn gives_at_3_and_rt_3_for_code_2(provider: &wiremock::MockServer) {
+    use wiremock::matchers::{body_string_contains, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(json_response(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3","scope":"read write"}"#))
+        .with_priority(1)
+        .mount(provider)
+        .await;
+}
+
 /// A provider that rotates refresh tokens: a code gives `at-1` (expiring within the refresh
 /// margin) and `rt-1`; `rt-1`, once and after `refresh_delay`, gives `at-2` and `rt-2`. Its
 /// user info says `carol`.

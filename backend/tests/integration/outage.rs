@@ -612,15 +612,8 @@ async fn revoked_within_20_s(provider: &MockServer, count: usize) -> Vec<String>
 /// account held by no one, the kept answer's tokens too.
 #[tokio::test]
 async fn a_disconnect_revokes_a_kept_answer_a_sign_in_saved_over() {
-    use wiremock::matchers::body_string_contains;
     let (provider, app, mut other) = carols_refresh_kept().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("&code=2&"))
-        .respond_with(json_response(200, r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600,"refresh_token":"rt-3"}"#))
-        .with_priority(1)
-        .mount(&provider)
-        .await;
+    crate::helpers::gives_at_3_and_rt_3_for_code_2(&provider).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     app.return_with_code("", "2").await;
     let id = app.session().await.connections[0].id.clone();
