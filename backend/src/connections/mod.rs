@@ -440,13 +440,10 @@ impl Connections {
         Ok(Some(sealed))
     }
 
-    /// [`Self::revoke_unheld`], a failure only logged: the answer is no longer kept either way.
+    /// [`Self::revoke_unheld`] at the answer's own provider.
     async fn revoke_if_unheld(&self, sealed: &SealedRefresh) {
-        let Some(provider) = self.providers.get(&sealed.provider) else {
-            return;
-        };
-        if let Err(error) = Self::revoke_unheld(&self.store, provider, sealed).await {
-            tracing::warn!(connection = %sealed.id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
+        if let Some(provider) = self.providers.get(&sealed.provider) {
+            Self::revoke_unheld(&self.store, provider, sealed).await;
         }
     }
 
@@ -474,10 +471,8 @@ impl Connections {
             };
             refreshing.saver_done(&id);
             drop(turn);
-            if let Some(sealed) = dropped
-                && let Err(error) = Self::revoke_unheld(&store, &provider, &sealed).await
-            {
-                tracing::warn!(connection = %id, "a kept refresh answer's tokens could not be checked for revocation: {}", error.detail);
+            if let Some(sealed) = dropped {
+                Self::revoke_unheld(&store, &provider, &sealed).await;
             }
             return;
         }
@@ -485,30 +480,49 @@ impl Connections {
 
     /// Revokes the tokens of a kept refresh answer that was not saved, if the account has no
     /// connection any more (disconnected meanwhile, here or on another instance): no one would
-    /// hold them, and they would stay valid. See [`Self::changed_meanwhile`].
-    async fn revoke_unheld(
+    /// hold them, and they would stay valid. See [`Self::changed_meanwhile`]. A failure is only
+    /// logged: the answer is no longer kept either way.
+    async fn revoke_unheld(store: &Store, provider: &Provider, sealed: &SealedRefresh) {
+        let Some((access, refresh)) = store.open_refresh(sealed) else {
+            return;
+        };
+        let device_id = sealed.device_id.as_deref();
+        let unheld = Self::revoke_unless_held(
+            store,
+            provider,
+            &sealed.account_id,
+            &access,
+            refresh.as_ref(),
+            device_id,
+        );
+        match unheld.await {
+            Ok(None) => {}
+            Ok(Some(revoked)) => tracing::info!(
+                connection = %sealed.id,
+                revoked,
+                "the connection was disconnected while a refresh's answer was kept; its tokens went back to the provider"
+            ),
+            Err(error) => {
+                tracing::warn!(connection = %sealed.id, %error, "a kept refresh answer's tokens could not be checked for revocation");
+            }
+        }
+    }
+
+    /// Revokes `access` (and `refresh`) at `provider` unless a connection holds `account_id`
+    /// there: `None` if one does, else whether the provider revoked them.
+    async fn revoke_unless_held(
         store: &Store,
         provider: &Provider,
-        sealed: &SealedRefresh,
-    ) -> Result<(), ConnectionError> {
-        if store
-            .holds_account(&sealed.provider, &sealed.account_id)
-            .await?
-        {
-            return Ok(());
+        account_id: &str,
+        access: &oauth2::AccessToken,
+        refresh: Option<&oauth2::RefreshToken>,
+        device_id: Option<&str>,
+    ) -> Result<Option<bool>, StoreError> {
+        if store.holds_account(&provider.id, account_id).await? {
+            return Ok(None);
         }
-        let Some((access, refresh)) = store.open_refresh(sealed) else {
-            return Ok(());
-        };
-        let revoked = provider
-            .revoke(&access, refresh.as_ref(), sealed.device_id.as_deref())
-            .await;
-        tracing::info!(
-            connection = %sealed.id,
-            revoked = matches!(revoked, Revoked::Yes),
-            "the connection was disconnected while a refresh's answer was kept; its tokens went back to the provider"
-        );
-        Ok(())
+        let revoked = provider.revoke(access, refresh, device_id).await;
+        Ok(Some(matches!(revoked, Revoked::Yes)))
     }
 
     /// `work`, finished even if its caller goes (see [`crate::under_way`]): the sign-ins and
@@ -536,13 +550,6 @@ impl Connections {
         current: &Connection,
         issued: &IssuedToken,
     ) -> Result<(), ConnectionError> {
-        if store
-            .holds_account(&current.provider, &current.account_id)
-            .await?
-        {
-            tracing::info!(connection = %current.id, "the connection was saved afresh while it was refreshed; that stays");
-            return Ok(());
-        }
         // A refresh token the provider did not rotate is the one the connection held, which
         // its disconnect revoked.
         let rotated = issued.refresh_token.as_ref().filter(|new| {
@@ -551,14 +558,25 @@ impl Connections {
                 .as_ref()
                 .is_none_or(|held| held.secret() != new.secret())
         });
-        let revoked = provider
-            .revoke(&issued.access_token, rotated, current.device_id.as_deref())
-            .await;
-        tracing::info!(
-            connection = %current.id,
-            revoked = matches!(revoked, Revoked::Yes),
-            "the connection was disconnected elsewhere while it was refreshed; the refreshed token went back to the provider"
+        let device_id = current.device_id.as_deref();
+        let unheld = Self::revoke_unless_held(
+            store,
+            provider,
+            &current.account_id,
+            &issued.access_token,
+            rotated,
+            device_id,
         );
+        match unheld.await? {
+            None => {
+                tracing::info!(connection = %current.id, "the connection was saved afresh while it was refreshed; that stays")
+            }
+            Some(revoked) => tracing::info!(
+                connection = %current.id,
+                revoked,
+                "the connection was disconnected elsewhere while it was refreshed; the refreshed token went back to the provider"
+            ),
+        }
         Ok(())
     }
 

@@ -194,6 +194,17 @@ impl Sealer {
         self.open_bytes(&bytes, row, column)
     }
 
+    /// A row's refresh token, if it holds one, opened.
+    fn open_refresh_token(
+        &self,
+        sealed: Option<&str>,
+        row: &RowKey<'_>,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        sealed
+            .map(|r| self.open(r, row, "refresh_token").map(RefreshToken::new))
+            .transpose()
+    }
+
     /// [`Sealer::open`] of a value already decoded from its base64.
     fn open_bytes(
         &self,
@@ -769,15 +780,9 @@ impl Store {
             .sealer
             .open(&sealed.access_token, &row, "access_token")
             .and_then(|access| {
-                let refresh = sealed
-                    .refresh_token
-                    .as_ref()
-                    .map(|r| {
-                        self.sealer
-                            .open(r, &row, "refresh_token")
-                            .map(RefreshToken::new)
-                    })
-                    .transpose()?;
+                let refresh = self
+                    .sealer
+                    .open_refresh_token(sealed.refresh_token.as_deref(), &row)?;
                 Ok((AccessToken::new(access), refresh))
             });
         match opened {
@@ -930,16 +935,10 @@ impl Store {
             .sealer
             .open_bytes(&row.access_token, &key, "access_token")
             .and_then(|access| {
-                let refresh = row
-                    .refresh_token
-                    .as_ref()
-                    .filter(|_| refresh == Refresh::Open)
-                    .map(|r| {
-                        self.sealer
-                            .open(r, &key, "refresh_token")
-                            .map(RefreshToken::new)
-                    })
-                    .transpose()?;
+                let sealed = row.refresh_token.as_deref();
+                let refresh = self
+                    .sealer
+                    .open_refresh_token(sealed.filter(|_| refresh == Refresh::Open), &key)?;
                 Ok((AccessToken::new(access), refresh))
             });
         // One row that cannot be opened (a changed key, a damaged value) is reported as

@@ -343,7 +343,7 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
 
     assert_eq!(disconnected.status(), StatusCode::OK);
     assert_eq!(
-        revoked(&provider).await,
+        revoked_tokens(&provider).await,
         ["rt-2", "at-2"],
         "the tokens the refresh brought (rt-2, at-2) revoked, not the ones they replaced"
     );
@@ -378,22 +378,6 @@ async fn carol_on_two_instances(settings: impl Fn() -> Settings) -> (TestApp, Te
     elsewhere.return_with_code("", "1").await;
     let id = here.session().await.connections[0].id.clone();
     (here, elsewhere, id)
-}
-
-/// The tokens `provider`'s revocation endpoint (`/revoke`) was sent, in order.
-async fn revoked(provider: &MockServer) -> Vec<String> {
-    provider
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path() == "/revoke")
-        .filter_map(|r| {
-            url::form_urlencoded::parse(&r.body)
-                .find(|(name, _)| name == "token")
-                .map(|(_, token)| token.into_owned())
-        })
-        .collect()
 }
 
 /// A refresh saved by another instance while this one disconnects the connection (its
@@ -432,7 +416,7 @@ pub(crate) async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(
         let (here, id) = (here.clone(), id.clone());
         tokio::spawn(async move { here.disconnect(&id).await.status() })
     };
-    while revoked(provider).await.is_empty() {
+    while revoked_tokens(provider).await.is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // While the provider takes its time over rt-1, a script on the other instance refreshes.
@@ -441,7 +425,7 @@ pub(crate) async fn a_refresh_saved_elsewhere_during_a_disconnect_is_revoked(
 
     assert_eq!(disconnecting.await.unwrap(), StatusCode::OK);
     assert_eq!(
-        revoked(provider).await,
+        revoked_tokens(provider).await,
         ["rt-1", "at-1", "rt-2", "at-2"],
         "what the disconnect found, and then what the refresh saved meanwhile"
     );
@@ -511,7 +495,7 @@ async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brough
         (StatusCode::NOT_FOUND, ErrorCode::ConnectionNotFound)
     );
     assert_eq!(
-        revoked(&provider).await,
+        revoked_tokens(&provider).await,
         ["rt-1", "at-1", "rt-2", "at-2"],
         "the disconnect revoked the tokens it found, and the refresh those it brought, \
          its rotated refresh token too"

@@ -530,6 +530,23 @@ pub async fn answers_carol_at_info(provider: &wiremock::MockServer) {
         .await;
 }
 
+/// The form field `name` of a request `provider` received, if it has one.
+pub fn form_field(request: &wiremock::Request, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(&request.body)
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+/// The tokens `provider`'s revocation endpoint (`/revoke`) was sent, in order.
+pub async fn revoked_tokens(provider: &wiremock::MockServer) -> Vec<String> {
+    let requests = provider.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.url.path() == "/revoke")
+        .filter_map(|r| form_field(r, "token"))
+        .collect()
+}
+
 /// `provider`'s token endpoint, given a code: `at-1`, expiring within the refresh margin, and
 /// the refresh token `rt-1`.
 pub async fn gives_at_1_and_rt_1_for_a_code(provider: &wiremock::MockServer) {

@@ -275,12 +275,7 @@ async fn revocations(provider: &OidcProvider) -> Vec<(String, String, bool)> {
         .iter()
         .filter(|r| r.url.path() == "/revoke")
         .map(|r| {
-            let field = |name: &str| {
-                url::form_urlencoded::parse(&r.body)
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
+            let field = |name: &str| form_field(r, name).unwrap_or_default();
             let authenticated =
                 !field("client_id").is_empty() || r.headers.contains_key("authorization");
             (field("token"), field("token_type_hint"), authenticated)

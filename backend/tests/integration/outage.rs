@@ -587,24 +587,12 @@ async fn carols_refresh_kept() -> (MockServer, TestApp, sqlx::SqliteConnection) 
 /// The tokens `provider`'s `/revoke` was sent, in order, once there are `count` of them
 /// (waiting up to 20 s).
 async fn revoked_within_20_s(provider: &MockServer, count: usize) -> Vec<String> {
-    let revoked = || async {
-        let requests = provider.received_requests().await.unwrap_or_default();
-        requests
-            .iter()
-            .filter(|r| r.url.path() == "/revoke")
-            .filter_map(|r| {
-                url::form_urlencoded::parse(&r.body)
-                    .find(|(name, _)| name == "token")
-                    .map(|(_, token)| token.into_owned())
-            })
-            .collect::<Vec<_>>()
-    };
     let mut waited = Duration::ZERO;
-    while revoked().await.len() < count && waited < Duration::from_secs(20) {
+    while revoked_tokens(provider).await.len() < count && waited < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(250)).await;
         waited += Duration::from_millis(250);
     }
-    revoked().await
+    revoked_tokens(provider).await
 }
 
 /// A kept refresh answer of a connection that a new sign-in saved afresh meanwhile, and that

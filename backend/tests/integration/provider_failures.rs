@@ -440,11 +440,7 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     let verifier = sent
         .iter()
         .filter(|r| r.url.path() == "/token")
-        .find_map(|r| {
-            url::form_urlencoded::parse(&r.body)
-                .find(|(name, _)| name == "code_verifier")
-                .map(|(_, value)| value.into_owned())
-        })
+        .find_map(|r| form_field(r, "code_verifier"))
         .expect("the verifier was sent");
     assert!(shown.contains("[redacted]"), "{shown}");
     let logs = logs();
