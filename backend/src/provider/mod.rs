@@ -223,11 +223,6 @@ impl ProviderError {
 /// The longest access token saved: JWTs run to a few kilobytes; beyond this it is not a token.
 const MAX_TOKEN: usize = 16 * 1024;
 
-/// Removes every occurrence of `secret` from provider text, then cuts it short.
-pub fn scrub(text: &str, secret: &str) -> String {
-    scrub_all(text, &[secret])
-}
-
 /// Removes every occurrence of each of `secrets` (the longest first, so that one inside another
 /// goes whole), then cuts the text short: in that order, since a secret across the cut would
 /// leave its beginning.
@@ -898,12 +893,12 @@ mod tests {
     #[test]
     fn provider_text_loses_the_secret() {
         assert_eq!(
-            scrub("code 1234567 is bad", "1234567"),
+            scrub_all("code 1234567 is bad", &["1234567"]),
             "code [redacted] is bad"
         );
         // A secret across the 500th character leaves none of itself before the cut.
         let long = format!("{}secret-token", "x".repeat(495));
-        let scrubbed = scrub(&long, "secret-token");
+        let scrubbed = scrub_all(&long, &["secret-token"]);
         assert!(!scrubbed.contains("secre"), "{scrubbed}");
         assert_eq!(scrubbed.chars().count(), 500);
         // So does every one of several, whichever comes first in the list.
