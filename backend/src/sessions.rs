@@ -173,6 +173,7 @@ impl Sessions {
         NewSession {
             hash: id.hash(),
             replaces: current.map(|s| s.hash.clone()),
+            browser_gone: Default::default(),
         }
     }
 

@@ -85,7 +85,7 @@ impl Drop for Counted {
 /// Whether the request that began a piece of work has gone, leaving the work to go on alone
 /// (see [`UnderWay::finish`]): a sign-in then changes nothing of the browser's that no answer
 /// will reach.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Detached(Arc<AtomicBool>);
 
 impl Detached {

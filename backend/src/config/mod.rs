@@ -128,7 +128,7 @@ pub struct Settings {
     #[arg(long, env = "TOKENBRIDGE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
-    /// Folder for the SQLite database and the store key file [default: data]
+    /// Folder for the SQLite database, the store key file and the cookie key file [default: data]
     #[arg(long, env = "TOKENBRIDGE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 

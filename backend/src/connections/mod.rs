@@ -143,25 +143,46 @@ impl Connections {
         device: Device,
         detached: &Detached,
     ) -> Result<Connection, ConnectionError> {
-        let account = match provider.account(&token).await? {
-            Some(account) => account,
+        let account = match provider.account(&token).await {
+            Ok(Some(account)) => account,
             // Without user info nobody can say whose token it is, so no two sign-ins may
             // share an account: each gets a connection of its own, seen by its session alone.
-            None => {
+            Ok(None) => {
                 let id = format!("signin-{}", random_hex::<16>());
                 Account {
                     login: id.clone(),
                     id,
                 }
             }
+            // Not saved, so handed back, as a token the store cannot take is — unless the
+            // provider did not answer at all, when asking again would only keep the person
+            // waiting for another timeout.
+            Err(error) => {
+                if error.is_unanswered() {
+                    tracing::warn!(
+                        provider = %provider.id,
+                        "whose token it is could not be learned, and the provider did not answer, so the token was not handed back: it stays valid until it expires"
+                    );
+                } else {
+                    let revoked = provider
+                        .revoke(
+                            &token.access_token,
+                            token.refresh_token.as_ref(),
+                            device.id.as_deref(),
+                        )
+                        .await;
+                    tracing::warn!(
+                        provider = %provider.id,
+                        revoked = matches!(revoked, Revoked::Yes),
+                        "whose token it is could not be learned, so it was handed back to the provider"
+                    );
+                }
+                return Err(error.into());
+            }
         };
-        if detached.is_detached() {
-            tracing::info!(
-                provider = %provider.id,
-                "the browser went before its sign-in was saved: the connection is saved for scripts and later sign-ins, and the browser's session stays as it was"
-            );
-            session.replaces = None;
-        }
+        // Read as the save's statements run: a browser gone by then, even while the save
+        // waited for the store, keeps the session it had.
+        session.browser_gone = detached.clone();
         // Kept to revoke them if they cannot be saved: a token nobody holds should not stay valid.
         let (issued, issued_refresh) = (token.access_token.clone(), token.refresh_token.clone());
         let device_id = device.id.clone();
@@ -184,7 +205,16 @@ impl Connections {
             )
             .await;
         match saved {
-            Ok(connection) => Ok(connection),
+            Ok(connection) => {
+                if detached.is_detached() {
+                    tracing::info!(
+                        provider = %provider.id,
+                        connection = %connection.id,
+                        "the browser went before its sign-in was answered: the connection is saved for scripts and later sign-ins, and the browser keeps the session it had (unless it went during the save's commit)"
+                    );
+                }
+                Ok(connection)
+            }
             Err(error) => {
                 let revoked = provider
                     .revoke(&issued, issued_refresh.as_ref(), device_id.as_deref())

@@ -123,6 +123,38 @@ pub struct Account {
     pub login: String,
 }
 
+impl Account {
+    /// The most bytes an account's id or login may have. Both are saved and indexed, and
+    /// PostgreSQL refuses an index entry of more than about 2.7 KB; logins are e-mail
+    /// addresses at most (254), and OpenID's `sub` 255 ASCII characters.
+    const MAX_LEN: usize = 512;
+
+    /// The account as the provider named it, if its id and login are text the store can hold
+    /// and a person can read: at most [`Self::MAX_LEN`] bytes, with no control character
+    /// (PostgreSQL's text cannot hold a NUL at all).
+    fn checked(self) -> Result<Self, ProviderError> {
+        for (what, text) in [("id", &self.id), ("login", &self.login)] {
+            if text.len() > Self::MAX_LEN {
+                return Err(ProviderError::new(
+                    ErrorCode::UserInfoFailed,
+                    format!(
+                        "the account's {what} is {} bytes long, over {}",
+                        text.len(),
+                        Self::MAX_LEN
+                    ),
+                ));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(ProviderError::new(
+                    ErrorCode::UserInfoFailed,
+                    format!("the account's {what} has a control character in it"),
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// A failed call to a provider: the code a person sees, the provider's words, and what
 /// the log gets (never a secret).
 #[derive(Debug)]
@@ -222,6 +254,8 @@ impl ProviderError {
 
 /// The longest access token saved: JWTs run to a few kilobytes; beyond this it is not a token.
 const MAX_TOKEN: usize = 16 * 1024;
+/// The most bytes of a `token_type` ("bearer", "DPoP", "N_A"…).
+const MAX_TOKEN_TYPE: usize = 64;
 
 /// Removes every occurrence of each of `secrets` (the longest first, so that one inside another
 /// goes whole), then cuts the text short: in that order, since a secret across the cut would
@@ -622,7 +656,8 @@ impl Provider {
     /// info, no ID token), and then each sign-in is a connection of its own.
     pub async fn account(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
         let call = std::pin::pin!(self.account_call(token));
-        crate::telemetry::calling("user_info", &self.id, call).await
+        let account = crate::telemetry::calling("user_info", &self.id, call).await?;
+        account.map(Account::checked).transpose()
     }
 
     /// What [`Self::account`] does; that names the call in the log lines written meanwhile.
@@ -758,13 +793,32 @@ fn issued(
             token.len()
         )));
     }
+    let token_type = match response.token_type() {
+        BasicTokenType::Bearer => "bearer".to_owned(),
+        BasicTokenType::Mac => "mac".to_owned(),
+        BasicTokenType::Extension(other) => other.clone(),
+    };
+    // Saved as they come, and shown: text the store can hold and a person can read.
+    if token_type.is_empty()
+        || token_type.len() > MAX_TOKEN_TYPE
+        || !token_type.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ProviderError::malformed(format!(
+            "the token_type is not one ({} bytes; a type is 1 to {MAX_TOKEN_TYPE} printable characters)",
+            token_type.len()
+        )));
+    }
+    if let Some(scope) = &scope
+        && (scope.len() > MAX_TOKEN || scope.chars().any(char::is_control))
+    {
+        return Err(ProviderError::malformed(format!(
+            "the scope is not one ({} bytes; a scope is at most {MAX_TOKEN} bytes, with no control character)",
+            scope.len()
+        )));
+    }
     Ok(IssuedToken {
         access_token: response.access_token().clone(),
-        token_type: match response.token_type() {
-            BasicTokenType::Bearer => "bearer".to_owned(),
-            BasicTokenType::Mac => "mac".to_owned(),
-            BasicTokenType::Extension(other) => other.clone(),
-        },
+        token_type,
         expires_at: response
             .expires_in()
             .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),

@@ -137,6 +137,24 @@ fn login_options(provider: &Provider, params: &Params) -> Result<AuthorizeOption
             "The login hint is too long.",
         ));
     }
+    // Sent to the provider, and the scope and device name saved with the connection: no
+    // control characters but whitespace (PostgreSQL's text cannot even hold a NUL).
+    for (value, name) in [
+        (&scope, "scope"),
+        (&optional_scope, "optional scope"),
+        (&login_hint, "login hint"),
+        (&device_name, "device name"),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(|c| c.is_control() && !c.is_whitespace()))
+        {
+            return Err(AppError::with_message(
+                ErrorCode::BadRequest,
+                format!("The {name} has a control character in it."),
+            ));
+        }
+    }
     let force_confirm = match force_confirm {
         None => provider.force_confirm(),
         Some("1" | "yes" | "true" | "on") => true,
@@ -503,7 +521,7 @@ async fn logout(
     if let Some(id) = state.cookies.session_id(&jar) {
         state.sessions.end(&id).await.map_err(|error| {
             tracing::warn!(%error, "cannot end the session");
-            AppError::new(ErrorCode::Internal)
+            AppError::from(error)
         })?;
     }
     tracing::info!("signed out");

@@ -532,7 +532,6 @@ impl Store {
             return saved;
         }
         let args = save.args();
-        let session_steps = sessions::start(&save.session, save.now);
         let mut tx = self.pool.begin().await?;
         let row = bind_sqlx(sqlx::query(SAVE_CONNECTION), &args)
             .fetch_one(&mut *tx)
@@ -545,6 +544,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Only now, with the store's lock had: a browser that went while this save waited
+        // for it keeps its session.
+        let session_steps = sessions::start(&save.session, save.now);
         sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
         self.announce(&mut tx).await?;
         tx.commit().await?;
@@ -636,6 +638,9 @@ impl Store {
         providers: &[&str],
         id: &str,
     ) -> Result<Option<Connection>, StoreError> {
+        if !could_be_saved(id) {
+            return Ok(None);
+        }
         let query = format!(
             "SELECT {COLUMNS} FROM connections WHERE id = $1 AND provider IN ({})",
             placeholders(2, providers.len())
@@ -663,6 +668,9 @@ impl Store {
                 .iter()
                 .map(|row| self.unseal(row, Refresh::Leave))
                 .collect());
+        }
+        if !could_be_saved(login) {
+            return Ok(Vec::new());
         }
         let query = format!(
             "SELECT {COLUMNS} FROM connections WHERE login = $1 AND provider IN ({}) ORDER BY created_at, id",
@@ -728,6 +736,9 @@ impl Store {
         session_hash: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
+        if !could_be_saved(id) {
+            return Ok(false);
+        }
         let query = format!(
             "SELECT 1 FROM session_connections s JOIN connections c ON c.id = s.connection_id \
              WHERE s.session_hash = $1 AND s.connection_id = $2 AND c.provider IN ({})",
@@ -1164,6 +1175,13 @@ pub fn random_hex<const N: usize>() -> String {
     crate::hex::encode(&bytes)
 }
 
+/// Whether `key` (a connection's id or login, as a request gave it) could name a saved row:
+/// nothing saved holds a NUL, and PostgreSQL refuses a query that binds one (its text cannot
+/// hold it) where the answer is simply that no row matches.
+fn could_be_saved(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 /// A new connection's id: 32 hex digits, the first 12 the time in Unix milliseconds and the
 /// other 20 random (80 bits), so that ids come in the order they are made, as UUIDv7's do.
 /// The connections' index by id and the sessions' sight of connections by id then take each
@@ -1520,6 +1538,7 @@ mod tests {
             let session = sessions::NewSession {
                 hash: hash_id(session),
                 replaces: None,
+                browser_gone: Default::default(),
             };
             let store = &store;
             async move { store.save_sign_in(new, &session).await.unwrap() }
@@ -1582,6 +1601,7 @@ mod tests {
         let session = sessions::NewSession {
             hash: hash_id("session"),
             replaces: None,
+            browser_gone: Default::default(),
         };
         let saved = store
             .save_sign_in(

@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
 
+use crate::under_way::Detached;
+
 use super::{
     COLUMNS, Connection, SealedRow, Store, StoreError,
     inline::{Arg, Columns, Statement, bind_sqlx, sqlite, statement},
@@ -20,6 +22,19 @@ pub struct NewSession {
     pub hash: String,
     /// The hash of the session it replaces, whose connections it sees from now on.
     pub replaces: Option<String>,
+    /// Set once the sign-in's request has gone, so that the new session's cookie will never
+    /// reach the browser: the session it would replace is then left as it is. Read as the
+    /// save's statements run, after any wait for the store, not before.
+    pub browser_gone: Detached,
+}
+
+impl NewSession {
+    /// The session this one replaces, unless the browser has gone by now.
+    fn replaced(&self) -> Option<&str> {
+        self.replaces
+            .as_deref()
+            .filter(|_| !self.browser_gone.is_detached())
+    }
 }
 
 /// A session as the store holds it.
@@ -68,7 +83,7 @@ pub(super) fn start(session: &NewSession, now: i64) -> Vec<Step<'_>> {
         statement!("INSERT INTO sessions (id_hash, created_at, seen_at) VALUES ($1, $2, $2)"),
         vec![new, Some(Arg::Int(now))],
     )];
-    if let Some(old) = &session.replaces {
+    if let Some(old) = session.replaced() {
         steps.push((
             statement!(
                 "INSERT INTO session_connections (session_hash, connection_id) \

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokenbridge::config::Settings;
 use tokenbridge_shared::{ErrorCode, FlowOutcome};
 
+use crate::connections::API_KEY;
 use crate::helpers::*;
 
 const XSS: &str = "<script>alert('tb-xss')</script>";
@@ -49,6 +50,8 @@ enum Prep {
     TamperedFlow,
     /// A flow cookie sealed by another tokenbridge (another key).
     ForeignKeyFlow,
+    /// A connected browser's session cookie (of the sandbox's account `hostile`).
+    Session,
     /// A connected browser's session cookie, tampered with.
     TamperedSession,
     /// A session cookie sealed by another tokenbridge.
@@ -133,6 +136,11 @@ fn cases() -> Vec<Case> {
         case("login with 50 KB of other parameters", get.clone(), format!("/auth/login?junk={}", big(k50)), Fresh, Redirect(303)),
         case("login with a non-UTF-8 login_hint", get.clone(), "/auth/login?login_hint=%FF%FE%FD", Fresh, Redirect(303)),
         case("login with script in login_hint", get.clone(), format!("/auth/login?login_hint={XSS_Q}"), Fresh, Redirect(303)),
+        case("login with a NUL in device_name", get.clone(), "/auth/login?device_name=%00x", Fresh, Api(400, ErrorCode::BadRequest)),
+        case("login with a control character in the scope", get.clone(), "/auth/login?scope=read%01", Fresh, Api(400, ErrorCode::BadRequest)),
+        case("login with a NUL in optional_scope", get.clone(), "/auth/login?optional_scope=a%00b", Fresh, Api(400, ErrorCode::BadRequest)),
+        case("login with a NUL in login_hint", get.clone(), "/auth/login?login_hint=pat%00", Fresh, Api(400, ErrorCode::BadRequest)),
+        case("login with a tab and a newline in the scope", get.clone(), "/auth/login?scope=read%09write%0A", Fresh, Redirect(303)),
         case("login by POST", post.clone(), "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("login by PUT", Method::PUT, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("login by DELETE", Method::DELETE, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
@@ -182,6 +190,16 @@ fn cases() -> Vec<Case> {
             .header("content-type", "application/json").body(big(k100)),
         case("session by DELETE", Method::DELETE, "/api/session", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("an unknown API route", get.clone(), "/api/nothing", Fresh, Api(404, ErrorCode::NotFound)),
+        case("refresh of a connection named with a NUL", post.clone(), "/api/connections/%00/refresh", Session, Api(404, ErrorCode::ConnectionNotFound))
+            .header("x-tokenbridge", "1"),
+        case("disconnect of a connection named with a NUL", Method::DELETE, "/api/connections/a%00b", Session, Api(404, ErrorCode::ConnectionNotFound))
+            .header("x-tokenbridge", "1"),
+        case("refresh of a connection named with 50 KB", post.clone(), format!("/api/connections/{}/refresh", big(k50)), Session, Api(404, ErrorCode::ConnectionNotFound))
+            .header("x-tokenbridge", "1"),
+        case("a script's token for a login with a NUL", get.clone(), "/api/v1/connections/%00/token", Fresh, Api(404, ErrorCode::ConnectionNotFound))
+            .header("authorization", format!("Bearer {API_KEY}")),
+        case("a script's token for a login of 50 KB", get.clone(), format!("/api/v1/connections/{}/token", big(k50)), Fresh, Api(404, ErrorCode::ConnectionNotFound))
+            .header("authorization", format!("Bearer {API_KEY}")),
         case("the scripts' list by POST with JSON", post.clone(), "/api/v1/connections", Fresh, Api(405, ErrorCode::MethodNotAllowed))
             .header("content-type", "application/json").body(nested_json(100)),
         case("an unknown API route by POST with JSON", post.clone(), "/api/v2/things", Fresh, Api(404, ErrorCode::NotFound))
@@ -304,15 +322,15 @@ async fn prepare(app: &TestApp, other: &TestApp, prep: Prep) -> Prepared {
                 .1;
             prepared.cookie = Some(format!("{name}={value}"));
         }
-        Prep::TamperedSession | Prep::ForeignKeySession => {
-            let connected = if matches!(prep, Prep::TamperedSession) {
-                sealer
-            } else {
+        Prep::Session | Prep::TamperedSession | Prep::ForeignKeySession => {
+            let connected = if matches!(prep, Prep::ForeignKeySession) {
                 other
+            } else {
+                sealer
             };
             let as_connected = connected.other_browser();
             let session_browser = as_connected.browser.clone();
-            let authorize = as_connected.login("").await;
+            let authorize = as_connected.login("?login_hint=hostile").await;
             let callback = as_connected.decide(&authorize, "allow").await;
             let response = session_browser.get(&callback).send().await.unwrap();
             let session = set_cookies(&response)
@@ -356,14 +374,46 @@ fn fill(text: &str, prepared: &Prepared) -> String {
 
 #[tokio::test]
 async fn hostile_input_gets_clear_errors_and_breaks_nothing() {
-    let app = spawn_sandbox().await;
+    let app = spawn_app(hostile_settings(), |_| {}).await;
+    every_case_on(&app).await;
+}
+
+/// The same cases on PostgreSQL, which refuses text that SQLite takes (a NUL) and would answer
+/// a query that binds it with an error.
+#[tokio::test]
+async fn hostile_input_gets_clear_errors_and_breaks_nothing_on_postgresql() {
+    let Some(database) = crate::postgres::TestDatabase::create("hostile_input").await else {
+        return;
+    };
+    let app = spawn_app(
+        Settings {
+            database_url: Some(database.url.clone().into()),
+            ..hostile_settings()
+        },
+        |_| {},
+    )
+    .await;
+    every_case_on(&app).await;
+}
+
+/// The sandbox, with the scripts API on.
+fn hostile_settings() -> Settings {
+    Settings {
+        api_key: Some(API_KEY.into()),
+        ..Settings::default()
+    }
+}
+
+/// Sends every case to `app` (a sandbox), and fails with the list of those that got another
+/// answer than theirs.
+async fn every_case_on(app: &TestApp) {
     let other = spawn_app(Settings::default(), |_| {}).await;
     let cases = cases();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let mut failures = Vec::new();
 
     for case in cases {
-        let prepared = prepare(&app, &other, case.prep).await;
+        let prepared = prepare(app, &other, case.prep).await;
         let url = format!(
             "{}{}",
             app.base.as_str().trim_end_matches('/'),
@@ -391,7 +441,7 @@ async fn hostile_input_gets_clear_errors_and_breaks_nothing() {
         let target = fill(&case.target, &prepared);
         if target.len() > 60_000 {
             // Too long for an http::Uri; sent as raw bytes, as an attacker would.
-            let (status, raw) = raw_request(&app, &format!("{} {target}", case.method)).await;
+            let (status, raw) = raw_request(app, &format!("{} {target}", case.method)).await;
             if !matches!(case.expect, Expect::Status(want) if want == status)
                 || raw.contains("panicked")
             {

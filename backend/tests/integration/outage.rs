@@ -331,6 +331,100 @@ async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
     );
 }
 
+/// A browser signed in before that goes while its next sign-in's save waits for another
+/// process's lock (the page closed, the browser gave up) keeps the session it had: the new
+/// session that would have replaced it never reaches it. The token is saved all the same.
+#[tokio::test]
+async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_in() {
+    use wiremock::matchers::body_string_contains;
+    let provider = MockServer::start().await;
+    gives_at_1_and_rt_1_for_a_code(&provider).await;
+    // The second sign-in's answer comes after a moment, by when the other process has the lock
+    // (its state spent before).
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(
+            json_response(
+                200,
+                r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600}"#,
+            )
+            .set_delay(Duration::from_millis(500)),
+        )
+        .with_priority(1)
+        .mount(&provider)
+        .await;
+    answers_carol_at_info(&provider).await;
+    let database = scratch_database();
+    let app = spawn_app(
+        Settings {
+            database_url: Some(database.clone().into()),
+            ..crate::connections::custom_app_settings(&provider, None)
+        },
+        |_| {},
+    )
+    .await;
+    app.return_with_code("", "1").await;
+    let id = app.session().await.connections[0].id.clone();
+
+    let before = token_requests(&provider).await;
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let returning = {
+        let (app, url) = (
+            app.clone(),
+            app.url(&format!("/auth/callback?code=2&state={state}")),
+        );
+        tokio::spawn(async move { app.callback(url.as_str()).await })
+    };
+    exchanging(&provider, before).await;
+    let mut other = holding_the_write_lock(&database).await;
+    let asked_whose = || async {
+        let requests = provider.received_requests().await.unwrap_or_default();
+        requests.iter().filter(|r| r.url.path() == "/info").count()
+    };
+    for _ in 0..400 {
+        if asked_whose().await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        asked_whose().await,
+        2,
+        "the second sign-in asked whose token it is"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !returning.is_finished(),
+        "the save waits for the other process's lock"
+    );
+    returning.abort();
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    let saved = || async {
+        let stored = app.state.connections.find(&id).await.unwrap().unwrap();
+        stored.access_token.secret() == "at-3"
+    };
+    for _ in 0..100 {
+        if saved().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saved().await, "the token issued for the code was saved");
+    let session = app.session().await;
+    assert_eq!(
+        session
+            .connections
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        [id.as_str()],
+        "the browser is still signed in, and sees the connection"
+    );
+}
+
 /// Alice signed in (the scripts API on), another process holding the write lock of the
 /// app's SQLite file, and then her Refresh click under way: the app, her connection, the other
 /// process's connection (`ROLLBACK` lets the lock go), the sandbox's token calls before the

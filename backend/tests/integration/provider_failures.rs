@@ -453,3 +453,79 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
         assert!(!logs.contains(secret), "a log line holds {secret}");
     }
 }
+
+/// A token answer whose `token_type` or `scope` is not text a person can read (a NUL, a bell,
+/// a type of 100 bytes) is the provider's fault, said so — not a failure of tokenbridge's own
+/// (PostgreSQL would refuse to save a NUL), nor saved as it is.
+#[tokio::test]
+async fn a_token_answer_whose_type_or_scope_is_not_text_is_provider_malformed() {
+    let long_type = "x".repeat(100);
+    for answer in [
+        r#"{"access_token":"at-1","token_type":"bear\u0000er"}"#.to_owned(),
+        format!(r#"{{"access_token":"at-1","token_type":"{long_type}"}}"#),
+        r#"{"access_token":"at-1","token_type":"bearer","scope":"read\u0007"}"#.to_owned(),
+    ] {
+        let (_provider, app) = token_endpoint_answers(json_response(200, &answer)).await;
+
+        assert_eq!(
+            sign_in_fails(&app).await,
+            ErrorCode::ProviderMalformed,
+            "{answer}"
+        );
+        assert!(app.session().await.connections.is_empty(), "nothing saved");
+    }
+}
+
+/// User info that names the account with text the store cannot hold or a person read (a NUL
+/// in the login, an id of 600 bytes), or that fails outright, ends the sign-in as the user
+/// info's failure; the token issued, which nobody will hold, goes back to the provider.
+#[tokio::test]
+async fn an_account_that_cannot_be_saved_is_user_info_failed_and_its_token_handed_back() {
+    let long_id = "7".repeat(600);
+    for info in [
+        json_response(200, r#"{"id":"42","login":"car\u0000ol"}"#),
+        json_response(200, &format!(r#"{{"id":"{long_id}","login":"carol"}}"#)),
+        html(500),
+    ] {
+        let provider = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(json_response(
+                200,
+                r#"{"access_token":"at-1","token_type":"bearer","refresh_token":"rt-1"}"#,
+            ))
+            .mount(&provider)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/info"))
+            .respond_with(info)
+            .mount(&provider)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/revoke"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&provider)
+            .await;
+        let app = spawn_app(
+            played_by(
+                &provider,
+                ProviderArg::Custom,
+                "custom-client",
+                Some("/info"),
+                Some("/revoke"),
+            ),
+            |_| {},
+        )
+        .await;
+
+        let session = sign_in(&app, "1").await;
+
+        assert_eq!(failed_with(&session), ErrorCode::UserInfoFailed);
+        assert!(session.connections.is_empty(), "nothing saved");
+        assert_eq!(
+            revoked_tokens(&provider).await,
+            ["rt-1", "at-1"],
+            "the tokens nobody holds were handed back"
+        );
+    }
+}
