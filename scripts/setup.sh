@@ -2,7 +2,8 @@
 # Installs what a fresh machine lacks to build tokenbridge, and skips whatever is
 # already there at the right version:
 #   - the wasm32 Rust target, trunk 0.21.14, wasm-bindgen-cli equal to Cargo.lock's
-#     wasm-bindgen, and wasm-opt from binaryen 132 (npm, into .tools/);
+#     wasm-bindgen, and wasm-opt from binaryen 132 (npm, into .tools/; without npm, the
+#     wasm-opt crate's binaryen 116, with cargo);
 #   - brotli (Debian's), to precompress the page's files;
 #   - with --browser: Debian's chromium and chromium-driver, for the tests.
 # The other scripts source it (`. scripts/setup.sh`), which puts the tools on their PATH. By
@@ -42,14 +43,21 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wasm_bindgen_version\$"; th
   cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 
-if ! wasm-opt --version 2>/dev/null | grep -q "version 132"; then
+# binaryen's version as wasm-opt prints it ("wasm-opt version 132 (…)"), or nothing.
+wasm_opt_version() { wasm-opt --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p'; }
+if [ "$(wasm_opt_version)" != 132 ]; then
   if command -v npm >/dev/null; then
     say "installing wasm-opt (binaryen $BINARYEN_VERSION) into .tools/"
     npm install --silent --no-audit --no-fund --prefix "$root/.tools" "binaryen@$BINARYEN_VERSION"
-  else
+  elif [ "$(wasm_opt_version)" != 116 ]; then
     say "installing wasm-opt 0.116.1 with cargo (no npm here; about 8 minutes, once)"
     cargo install wasm-opt --version 0.116.1 --locked
   fi
+fi
+# The wasm-opt crate's is binaryen 116: trunk, which asks for 132 (Trunk.toml), is told to use it
+# rather than to download one.
+if [ "$(wasm_opt_version)" = 116 ]; then
+  export TRUNK_TOOLS_WASM_OPT=version_116
 fi
 
 if ! command -v brotli >/dev/null && command -v apt-get >/dev/null; then
