@@ -154,9 +154,10 @@ impl Connections {
                     id,
                 }
             }
-            // Not saved, so handed back, as a token the store cannot take is — unless the
-            // provider did not answer at all, when asking again would only keep the person
-            // waiting for another timeout.
+            // Not saved (user info that failed, or a token or account the store could not
+            // hold), so handed back, as a token the store cannot take is — unless the provider
+            // did not answer at all, when asking again would only keep the person waiting for
+            // another timeout.
             Err(error) => {
                 if error.is_unanswered() {
                     tracing::warn!(
@@ -174,7 +175,7 @@ impl Connections {
                     tracing::warn!(
                         provider = %provider.id,
                         revoked = matches!(revoked, Revoked::Yes),
-                        "whose token it is could not be learned, so it was handed back to the provider"
+                        "the token cannot be saved, so it was handed back to the provider"
                     );
                 }
                 return Err(error.into());

@@ -116,6 +116,33 @@ pub struct IssuedToken {
     pub identity: Option<Identity>,
 }
 
+impl IssuedToken {
+    /// Whether a sign-in's token can be saved as it came: its `token_type` and `scope` are
+    /// saved and shown, so they must be text the store can hold (PostgreSQL's cannot hold a
+    /// NUL) and a person can read. (A refresh saves neither.)
+    fn savable(&self) -> Result<(), ProviderError> {
+        let token_type = &self.token_type;
+        if token_type.is_empty()
+            || token_type.len() > MAX_TOKEN_TYPE
+            || !token_type.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ProviderError::malformed(format!(
+                "the token_type is not one ({} bytes; a type is 1 to {MAX_TOKEN_TYPE} printable characters)",
+                token_type.len()
+            )));
+        }
+        if let Some(scope) = &self.scope
+            && (scope.len() > MAX_TOKEN || scope.chars().any(char::is_control))
+        {
+            return Err(ProviderError::malformed(format!(
+                "the scope is not one ({} bytes; a scope is at most {MAX_TOKEN} bytes, with no control character)",
+                scope.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Whose token it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -164,6 +191,8 @@ pub struct ProviderError {
     pub provider_message: Option<String>,
     /// For the log only; never sent.
     pub detail: String,
+    /// The provider never answered: it could not be reached, or took too long.
+    unanswered: bool,
 }
 
 impl ProviderError {
@@ -172,6 +201,15 @@ impl ProviderError {
             code,
             provider_message: None,
             detail: detail.into(),
+            unanswered: false,
+        }
+    }
+
+    /// A refusal in the provider's own words (`provider_message`, scrubbed of secrets).
+    pub(super) fn refused(code: ErrorCode, words: Option<String>, detail: String) -> Self {
+        Self {
+            provider_message: words,
+            ..Self::new(code, detail)
         }
     }
 
@@ -190,15 +228,22 @@ impl ProviderError {
             TransportError::Body(_) => ErrorCode::ProviderMalformed,
             TransportError::TooLarge => ErrorCode::ProviderTooLarge,
         };
-        Self::new(code, error.to_string())
+        Self::new(code, error.to_string()).unanswered_if(error)
+    }
+
+    /// This error, said to be unanswered when `error` says the provider never answered:
+    /// for a failure shown with a code of its own (the user info's).
+    pub(super) fn unanswered_if(mut self, error: &TransportError) -> Self {
+        self.unanswered = matches!(
+            error,
+            TransportError::Timeout | TransportError::Unreachable(_)
+        );
+        self
     }
 
     /// Whether the provider never answered: it could not be reached, or took too long.
     pub(crate) fn is_unanswered(&self) -> bool {
-        matches!(
-            self.code,
-            ErrorCode::ProviderTimeout | ErrorCode::ProviderUnreachable
-        )
+        self.unanswered
     }
 
     /// This error, with `other`'s detail for the log after its own (two revocations refused).
@@ -227,15 +272,12 @@ impl ProviderError {
                     .cloned()
                     .unwrap_or_else(|| kind.clone());
                 let description = scrub_all(&description, secrets);
-                Self {
-                    code,
-                    detail: format!(
-                        "the provider refused the token request: {}: {}",
-                        kind.escape_debug(),
-                        description.escape_debug()
-                    ),
-                    provider_message: Some(description),
-                }
+                let detail = format!(
+                    "the provider refused the token request: {}: {}",
+                    kind.escape_debug(),
+                    description.escape_debug()
+                );
+                Self::refused(code, Some(description), detail)
             }
             RequestTokenError::Request(transport) => Self::transport(&transport),
             // The body may hold a token, so only the shape of the failure is kept.
@@ -653,8 +695,10 @@ impl Provider {
     }
 
     /// Whose token this is, when the provider can say; `None` when it cannot (no user
-    /// info, no ID token), and then each sign-in is a connection of its own.
+    /// info, no ID token), and then each sign-in is a connection of its own. A sign-in's token
+    /// whose type or scope could not be saved is refused first, as malformed.
     pub async fn account(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
+        token.savable()?;
         let call = std::pin::pin!(self.account_call(token));
         let account = crate::telemetry::calling("user_info", &self.id, call).await?;
         account.map(Account::checked).transpose()
@@ -793,32 +837,13 @@ fn issued(
             token.len()
         )));
     }
-    let token_type = match response.token_type() {
-        BasicTokenType::Bearer => "bearer".to_owned(),
-        BasicTokenType::Mac => "mac".to_owned(),
-        BasicTokenType::Extension(other) => other.clone(),
-    };
-    // Saved as they come, and shown: text the store can hold and a person can read.
-    if token_type.is_empty()
-        || token_type.len() > MAX_TOKEN_TYPE
-        || !token_type.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(ProviderError::malformed(format!(
-            "the token_type is not one ({} bytes; a type is 1 to {MAX_TOKEN_TYPE} printable characters)",
-            token_type.len()
-        )));
-    }
-    if let Some(scope) = &scope
-        && (scope.len() > MAX_TOKEN || scope.chars().any(char::is_control))
-    {
-        return Err(ProviderError::malformed(format!(
-            "the scope is not one ({} bytes; a scope is at most {MAX_TOKEN} bytes, with no control character)",
-            scope.len()
-        )));
-    }
     Ok(IssuedToken {
         access_token: response.access_token().clone(),
-        token_type,
+        token_type: match response.token_type() {
+            BasicTokenType::Bearer => "bearer".to_owned(),
+            BasicTokenType::Mac => "mac".to_owned(),
+            BasicTokenType::Extension(other) => other.clone(),
+        },
         expires_at: response
             .expires_in()
             .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),

@@ -68,7 +68,7 @@ pub(super) async fn user_info(
     let response = transport
         .get(url, Some(authorization))
         .await
-        .map_err(|e| failed(format!("user info request failed: {e}")))?;
+        .map_err(|e| failed(format!("user info request failed: {e}")).unanswered_if(&e))?;
     let status = response.status();
     if !status.is_success() {
         return Err(failed(format!("user info answered {status}")));
@@ -191,14 +191,15 @@ pub(super) fn answered(
                 .or(v["error"].as_str())
                 .map(|s| scrub_all(s, secrets))
         });
-    Err(ProviderError {
-        code: ErrorCode::TokenRequestRejected,
-        detail: format!(
-            "revocation answered {status}: {}",
-            words.clone().unwrap_or_default().escape_debug()
-        ),
-        provider_message: words,
-    })
+    let detail = format!(
+        "revocation answered {status}: {}",
+        words.clone().unwrap_or_default().escape_debug()
+    );
+    Err(ProviderError::refused(
+        ErrorCode::TokenRequestRejected,
+        words,
+        detail,
+    ))
 }
 
 #[cfg(test)]

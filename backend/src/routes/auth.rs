@@ -138,17 +138,18 @@ fn login_options(provider: &Provider, params: &Params) -> Result<AuthorizeOption
         ));
     }
     // Sent to the provider, and the scope and device name saved with the connection: no
-    // control characters but whitespace (PostgreSQL's text cannot even hold a NUL).
-    for (value, name) in [
-        (&scope, "scope"),
-        (&optional_scope, "optional scope"),
-        (&login_hint, "login hint"),
-        (&device_name, "device name"),
+    // control characters (PostgreSQL's text cannot even hold a NUL), but the whitespace
+    // between a scope's words.
+    for (value, name, whitespace_allowed) in [
+        (&scope, "scope", true),
+        (&optional_scope, "optional scope", true),
+        (&login_hint, "login hint", false),
+        (&device_name, "device name", false),
     ] {
-        if value
-            .as_deref()
-            .is_some_and(|v| v.chars().any(|c| c.is_control() && !c.is_whitespace()))
-        {
+        if value.as_deref().is_some_and(|v| {
+            v.chars()
+                .any(|c| c.is_control() && !(whitespace_allowed && c.is_whitespace()))
+        }) {
             return Err(AppError::with_message(
                 ErrorCode::BadRequest,
                 format!("The {name} has a control character in it."),

@@ -141,6 +141,7 @@ fn cases() -> Vec<Case> {
         case("login with a NUL in optional_scope", get.clone(), "/auth/login?optional_scope=a%00b", Fresh, Api(400, ErrorCode::BadRequest)),
         case("login with a NUL in login_hint", get.clone(), "/auth/login?login_hint=pat%00", Fresh, Api(400, ErrorCode::BadRequest)),
         case("login with a tab and a newline in the scope", get.clone(), "/auth/login?scope=read%09write%0A", Fresh, Redirect(303)),
+        case("login with a tab in the device name", get.clone(), "/auth/login?device_name=my%09laptop", Fresh, Api(400, ErrorCode::BadRequest)),
         case("login by POST", post.clone(), "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("login by PUT", Method::PUT, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),
         case("login by DELETE", Method::DELETE, "/auth/login", Fresh, Api(405, ErrorCode::MethodNotAllowed)),

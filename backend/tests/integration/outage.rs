@@ -400,6 +400,9 @@ async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_
         "the save waits for the other process's lock"
     );
     returning.abort();
+    // The server drops the request's work once it reads the closed connection; only then may
+    // the save go on.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
 
     let saved = || async {

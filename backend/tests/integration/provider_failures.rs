@@ -454,9 +454,44 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     }
 }
 
+/// `provider`'s token endpoint answering `token` for a code, its user info (`info`, at /info),
+/// and its revocation endpoint (at /revoke), which takes anything; the app it plays for, which
+/// waits half a second for each answer.
+async fn signing_in_at(token: &str, info: ResponseTemplate) -> (MockServer, TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(json_response(200, token))
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info"))
+        .respond_with(info)
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        provider_timeout_ms: Some(500),
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "custom-client",
+            Some("/info"),
+            Some("/revoke"),
+        )
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    (provider, app)
+}
+
 /// A token answer whose `token_type` or `scope` is not text a person can read (a NUL, a bell,
 /// a type of 100 bytes) is the provider's fault, said so — not a failure of tokenbridge's own
-/// (PostgreSQL would refuse to save a NUL), nor saved as it is.
+/// (PostgreSQL would refuse to save a NUL), nor saved as it is; the token, which nobody will
+/// hold, goes back to the provider.
 #[tokio::test]
 async fn a_token_answer_whose_type_or_scope_is_not_text_is_provider_malformed() {
     let long_type = "x".repeat(100);
@@ -465,14 +500,18 @@ async fn a_token_answer_whose_type_or_scope_is_not_text_is_provider_malformed() 
         format!(r#"{{"access_token":"at-1","token_type":"{long_type}"}}"#),
         r#"{"access_token":"at-1","token_type":"bearer","scope":"read\u0007"}"#.to_owned(),
     ] {
-        let (_provider, app) = token_endpoint_answers(json_response(200, &answer)).await;
+        let carol = json_response(200, r#"{"id":"42","login":"carol"}"#);
+        let (provider, app) = signing_in_at(&answer, carol).await;
+
+        let session = sign_in(&app, "1").await;
 
         assert_eq!(
-            sign_in_fails(&app).await,
+            failed_with(&session),
             ErrorCode::ProviderMalformed,
             "{answer}"
         );
-        assert!(app.session().await.connections.is_empty(), "nothing saved");
+        assert!(session.connections.is_empty(), "nothing saved");
+        assert_eq!(revoked_tokens(&provider).await, ["at-1"], "handed back");
     }
 }
 
@@ -487,34 +526,9 @@ async fn an_account_that_cannot_be_saved_is_user_info_failed_and_its_token_hande
         json_response(200, &format!(r#"{{"id":"{long_id}","login":"carol"}}"#)),
         html(500),
     ] {
-        let provider = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(json_response(
-                200,
-                r#"{"access_token":"at-1","token_type":"bearer","refresh_token":"rt-1"}"#,
-            ))
-            .mount(&provider)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/info"))
-            .respond_with(info)
-            .mount(&provider)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/revoke"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&provider)
-            .await;
-        let app = spawn_app(
-            played_by(
-                &provider,
-                ProviderArg::Custom,
-                "custom-client",
-                Some("/info"),
-                Some("/revoke"),
-            ),
-            |_| {},
+        let (provider, app) = signing_in_at(
+            r#"{"access_token":"at-1","token_type":"bearer","refresh_token":"rt-1"}"#,
+            info,
         )
         .await;
 
@@ -528,4 +542,23 @@ async fn an_account_that_cannot_be_saved_is_user_info_failed_and_its_token_hande
             "the tokens nobody holds were handed back"
         );
     }
+}
+
+/// User info that does not answer in time ends the sign-in as the user info's failure, and the
+/// token is not sent back to a provider that is not answering: the person would wait another
+/// timeout for nothing.
+#[tokio::test]
+async fn user_info_that_does_not_answer_is_not_asked_to_take_the_token_back() {
+    let slow =
+        json_response(200, r#"{"id":"42","login":"carol"}"#).set_delay(Duration::from_millis(3000));
+    let (provider, app) =
+        signing_in_at(r#"{"access_token":"at-1","token_type":"bearer"}"#, slow).await;
+
+    let session = sign_in(&app, "1").await;
+
+    assert_eq!(failed_with(&session), ErrorCode::UserInfoFailed);
+    assert!(
+        revoked_tokens(&provider).await.is_empty(),
+        "the provider that did not answer was not asked again"
+    );
 }
