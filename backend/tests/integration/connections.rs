@@ -282,7 +282,7 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
 
 /// Polls the store until the connection `id` holds `access_token` (a refresh saved after
 /// its request ended), for up to five seconds.
-async fn saved_with(
+pub(crate) async fn saved_with(
     app: &TestApp,
     id: &str,
     access_token: &str,
@@ -359,11 +359,7 @@ async fn a_disconnect_during_a_refresh_revokes_the_refreshed_token() {
 /// ([`rotating_slowly`]), and revokes at `/revoke`.
 async fn rotating_slowly_and_revoking() -> MockServer {
     let provider = rotating_slowly(Duration::from_millis(800)).await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(wiremock::ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    revokes_anything(&provider).await;
     provider
 }
 
@@ -503,6 +499,52 @@ async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brough
     assert!(here.state.connections.find(&id).await.unwrap().is_none());
 }
 
+/// `provider`'s token endpoint, given the code `2` (a second sign-in) and ahead of any other
+/// answer: `token` (good for an hour), after `delay`.
+pub(crate) async fn answers_code_2_after(provider: &MockServer, token: &str, delay: Duration) {
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(
+            json_response(
+                200,
+                &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":3600}}"#),
+            )
+            .set_delay(delay),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(provider)
+        .await;
+}
+
+/// This browser's next sign-in, coming back with the code `2`, under way: its callback.
+pub(crate) async fn returning_with_code_2(
+    app: &TestApp,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let (app, url) = (
+        app.clone(),
+        app.url(&format!("/auth/callback?code=2&state={state}")),
+    );
+    tokio::spawn(async move { app.callback(url.as_str()).await })
+}
+
+/// Asserts that the browser of `app` is still signed in, and sees the connection `id` alone.
+pub(crate) async fn still_signed_in_seeing(app: &TestApp, id: &str) {
+    let session = app.session().await;
+    assert_eq!(
+        session
+            .connections
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        [id],
+        "the browser is still signed in, and sees the connection"
+    );
+}
+
 /// A browser that goes while its sign-in's code is being exchanged (the page closed, the
 /// browser gave up) loses nothing: the provider has spent the code and issued a token, and that
 /// token is saved all the same, where scripts read it; and the browser, signed in before, stays
@@ -520,32 +562,12 @@ async fn a_sign_in_whose_browser_goes_during_the_exchange_is_saved_and_the_brows
         ))
         .mount(&provider)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("&code=2&"))
-        .respond_with(
-            json_response(
-                200,
-                r#"{"access_token":"at-2","token_type":"bearer","expires_in":3600}"#,
-            )
-            .set_delay(Duration::from_millis(800)),
-        )
-        .expect(1)
-        .mount(&provider)
-        .await;
+    answers_code_2_after(&provider, "at-2", Duration::from_millis(800)).await;
     answers_carol_at_info(&provider).await;
     let app = carol_signed_in_at(&provider, None).await;
     let id = app.session().await.connections[0].id.clone();
 
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    let returning = {
-        let (app, url) = (
-            app.clone(),
-            app.url(&format!("/auth/callback?code=2&state={state}")),
-        );
-        tokio::spawn(async move { app.callback(url.as_str()).await })
-    };
+    let returning = returning_with_code_2(&app).await;
     while !provider
         .received_requests()
         .await
@@ -566,16 +588,7 @@ async fn a_sign_in_whose_browser_goes_during_the_exchange_is_saved_and_the_brows
         "the token issued for the code was saved"
     );
     assert_eq!(api_token(&app, "carol").await.unwrap().access_token, "at-2");
-    let session = app.session().await;
-    assert_eq!(
-        session
-            .connections
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect::<Vec<_>>(),
-        [id.as_str()],
-        "the browser is still signed in, and sees the connection"
-    );
+    still_signed_in_seeing(&app, &id).await;
 }
 
 /// Two processes on one store refresh the same connection at once, with the same refresh

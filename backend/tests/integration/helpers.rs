@@ -530,6 +530,15 @@ pub async fn answers_carol_at_info(provider: &wiremock::MockServer) {
         .await;
 }
 
+/// `provider`'s revocation endpoint, at /revoke, which takes any token.
+pub async fn revokes_anything(provider: &wiremock::MockServer) {
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/revoke"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(provider)
+        .await;
+}
+
 /// The form field `name` of a request `provider` received, if it has one.
 pub fn form_field(request: &wiremock::Request, name: &str) -> Option<String> {
     url::form_urlencoded::parse(&request.body)

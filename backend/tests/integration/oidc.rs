@@ -82,11 +82,7 @@ impl OidcProvider {
             ))
             .mount(&server)
             .await;
-        Mock::given(method("POST"))
-            .and(path("/revoke"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
+        revokes_anything(&server).await;
         Self { server, key }
     }
 

@@ -17,7 +17,7 @@ use tokenbridge::config::{ProviderArg, Settings};
 use tokenbridge_shared::{ApiError, ErrorCode};
 use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer,
     matchers::{method, path},
 };
 
@@ -83,11 +83,7 @@ async fn slow_provider(token: &str) -> MockServer {
         )
         .mount(&provider)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    revokes_anything(&provider).await;
     provider
 }
 
@@ -336,24 +332,14 @@ async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
 /// session that would have replaced it never reaches it. The token is saved all the same.
 #[tokio::test]
 async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_in() {
-    use wiremock::matchers::body_string_contains;
+    use crate::connections::{
+        answers_code_2_after, returning_with_code_2, saved_with, still_signed_in_seeing,
+    };
     let provider = MockServer::start().await;
     gives_at_1_and_rt_1_for_a_code(&provider).await;
     // The second sign-in's answer comes after a moment, by when the other process has the lock
     // (its state spent before).
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("&code=2&"))
-        .respond_with(
-            json_response(
-                200,
-                r#"{"access_token":"at-3","token_type":"bearer","expires_in":3600}"#,
-            )
-            .set_delay(Duration::from_millis(500)),
-        )
-        .with_priority(1)
-        .mount(&provider)
-        .await;
+    answers_code_2_after(&provider, "at-3", Duration::from_millis(500)).await;
     answers_carol_at_info(&provider).await;
     let database = scratch_database();
     let app = spawn_app(
@@ -368,15 +354,7 @@ async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_
     let id = app.session().await.connections[0].id.clone();
 
     let before = token_requests(&provider).await;
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    let returning = {
-        let (app, url) = (
-            app.clone(),
-            app.url(&format!("/auth/callback?code=2&state={state}")),
-        );
-        tokio::spawn(async move { app.callback(url.as_str()).await })
-    };
+    let returning = returning_with_code_2(&app).await;
     exchanging(&provider, before).await;
     let mut other = holding_the_write_lock(&database).await;
     let asked_whose = || async {
@@ -405,27 +383,11 @@ async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_
     tokio::time::sleep(Duration::from_millis(300)).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
 
-    let saved = || async {
-        let stored = app.state.connections.find(&id).await.unwrap().unwrap();
-        stored.access_token.secret() == "at-3"
-    };
-    for _ in 0..100 {
-        if saved().await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(saved().await, "the token issued for the code was saved");
-    let session = app.session().await;
-    assert_eq!(
-        session
-            .connections
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect::<Vec<_>>(),
-        [id.as_str()],
-        "the browser is still signed in, and sees the connection"
+    assert!(
+        saved_with(&app, &id, "at-3").await.is_some(),
+        "the token issued for the code was saved"
     );
+    still_signed_in_seeing(&app, &id).await;
 }
 
 /// Alice signed in (the scripts API on), another process holding the write lock of the
@@ -651,11 +613,7 @@ async fn a_kept_refresh_answer_whose_connection_went_meanwhile_is_revoked() {
 /// saving: `at-2` and `rt-2` kept. The other process's connection still holds the lock.
 async fn carols_refresh_kept() -> (MockServer, TestApp, sqlx::SqliteConnection) {
     let provider = crate::helpers::rotating_slowly(Duration::ZERO).await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    revokes_anything(&provider).await;
     let database = scratch_database();
     let app = spawn_app(
         Settings {

@@ -8,7 +8,7 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 use tokenbridge::config::{ProviderArg, Settings};
 use tokenbridge_shared::{ConnectionSummary, FlowOutcome};
 use wiremock::{
-    Mock, MockServer, ResponseTemplate,
+    Mock, MockServer,
     matchers::{method, path},
 };
 
@@ -140,11 +140,7 @@ async fn two_instances_on_one_database_serve_one_persons_flow_and_connections() 
         .respond_with(json_response(200, r#"{"id":"77","login":"quinn"}"#))
         .mount(&provider)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    revokes_anything(&provider).await;
     let instance = || Settings {
         database_url: Some(database.url.clone().into()),
         cookie_key: Some(STANDARD.encode([5u8; 64]).into()),

@@ -469,11 +469,7 @@ async fn signing_in_at(token: &str, info: ResponseTemplate) -> (MockServer, Test
         .respond_with(info)
         .mount(&provider)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&provider)
-        .await;
+    revokes_anything(&provider).await;
     let settings = Settings {
         provider_timeout_ms: Some(500),
         ..played_by(
