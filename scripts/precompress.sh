@@ -67,12 +67,24 @@ shorten() {
     fi
   fi
 
-  # The mapping wasm-opt prints: imports as ["module", "old", "new"], exports as
-  # ["old", "new"]; every import module becomes "a".
+  # The mapping wasm-opt prints: binaryen 132's, imports as ["module", "old", "new"], exports
+  # as ["old", "new"]; every import module becomes "a".
   wasm-opt "$wasm" "${remove[@]}" -Os --low-memory-unused --minify-imports-and-exports-and-modules \
     -o "$work/out.wasm" > "$work/map"
   sed -nE 's/^  \["[^"]+", "([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/imports"
   sed -nE 's/^  \["([A-Za-z0-9_$]+)", "([A-Za-z0-9_$]+)"\],?$/\1 \2/p' "$work/map" > "$work/exports"
+  if ! [ -s "$work/imports" ] && ! [ -s "$work/exports" ]; then
+    # binaryen 116 (the wasm-opt crate's, where npm is missing) prints `old => new` for
+    # imports and exports alike: the glue says which each is.
+    local name renamed
+    while read -r name renamed; do
+      if grep -qE "^ *$name:" "$work/glue.js"; then
+        echo "$name $renamed" >> "$work/imports"
+      elif grep -qE "wasm\.$name\b" "$work/glue.js"; then
+        echo "$name $renamed" >> "$work/exports"
+      fi
+    done < <(sed -nE 's/^([A-Za-z0-9_$]+) => ([A-Za-z0-9_$]+)$/\1 \2/p' "$work/map")
+  fi
   if ! [ -s "$work/imports" ] || ! [ -s "$work/exports" ]; then
     echo "precompress: wasm-opt printed no mapping of names" >&2
     return 1
