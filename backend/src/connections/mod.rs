@@ -143,7 +143,11 @@ impl Connections {
         device: Device,
         detached: &Detached,
     ) -> Result<Connection, ConnectionError> {
-        let account = match provider.account(&token).await {
+        let whose = async {
+            token.check_savable()?;
+            provider.account(&token).await
+        };
+        let account = match whose.await {
             Ok(Some(account)) => account,
             // Without user info nobody can say whose token it is, so no two sign-ins may
             // share an account: each gets a connection of its own, seen by its session alone.
@@ -154,10 +158,9 @@ impl Connections {
                     id,
                 }
             }
-            // Not saved (user info that failed, or a token or account the store could not
-            // hold), so handed back, as a token the store cannot take is — unless the provider
-            // did not answer at all, when asking again would only keep the person waiting for
-            // another timeout.
+            // Not saved (a token or account the store could not hold, or user info that
+            // failed), so handed back — unless the provider did not answer at all, when asking
+            // again would only keep the person waiting for another timeout.
             Err(error) => {
                 if error.is_unanswered() {
                     tracing::warn!(
@@ -165,26 +168,24 @@ impl Connections {
                         "whose token it is could not be learned, and the provider did not answer, so the token was not handed back: it stays valid until it expires"
                     );
                 } else {
-                    let revoked = provider
-                        .revoke(
-                            &token.access_token,
-                            token.refresh_token.as_ref(),
-                            device.id.as_deref(),
-                        )
-                        .await;
-                    tracing::warn!(
-                        provider = %provider.id,
-                        revoked = matches!(revoked, Revoked::Yes),
-                        "the token cannot be saved, so it was handed back to the provider"
-                    );
+                    let why = "whose token it is could not be learned, or the token could not be saved as it came";
+                    let refresh = token.refresh_token.as_ref();
+                    hand_back(
+                        provider,
+                        &token.access_token,
+                        refresh,
+                        device.id.as_deref(),
+                        why,
+                    )
+                    .await;
                 }
                 return Err(error.into());
             }
         };
-        // Read as the save's statements run: a browser gone by then, even while the save
-        // waited for the store, keeps the session it had.
+        // Read as the save's statements are built: a browser gone by then, even while the
+        // save waited for the store, keeps the session it had.
         session.browser_gone = detached.clone();
-        // Kept to revoke them if they cannot be saved: a token nobody holds should not stay valid.
+        // Kept to hand them back if they cannot be saved.
         let (issued, issued_refresh) = (token.access_token.clone(), token.refresh_token.clone());
         let device_id = device.id.clone();
         let saved = self
@@ -211,20 +212,15 @@ impl Connections {
                     tracing::info!(
                         provider = %provider.id,
                         connection = %connection.id,
-                        "the browser went before its sign-in was answered: the connection is saved for scripts and later sign-ins, and the browser keeps the session it had (unless it went during the save's commit)"
+                        "the browser went before its sign-in was answered: the connection is saved for scripts and later sign-ins, and the browser keeps the session it had (unless it went after the save had replaced its session)"
                     );
                 }
                 Ok(connection)
             }
             Err(error) => {
-                let revoked = provider
-                    .revoke(&issued, issued_refresh.as_ref(), device_id.as_deref())
-                    .await;
-                tracing::warn!(
-                    provider = %provider.id,
-                    revoked = matches!(revoked, Revoked::Yes),
-                    "the token could not be saved, so it was handed back to the provider: {error}"
-                );
+                let why = format!("the token could not be saved: {error}");
+                let refresh = issued_refresh.as_ref();
+                hand_back(provider, &issued, refresh, device_id.as_deref(), &why).await;
                 Err(error.into())
             }
         }
@@ -780,4 +776,21 @@ pub fn token_view(connection: &Connection) -> TokenView {
         scope: connection.scope.clone(),
         has_refresh_token: connection.holds_refresh_token,
     }
+}
+
+/// Asks `provider` to revoke a sign-in's tokens that will not be saved — a token nobody holds
+/// should not stay valid — and says in the log `why`, and whether it did.
+async fn hand_back(
+    provider: &Provider,
+    access: &oauth2::AccessToken,
+    refresh: Option<&oauth2::RefreshToken>,
+    device_id: Option<&str>,
+    why: &str,
+) {
+    let revoked = provider.revoke(access, refresh, device_id).await;
+    tracing::warn!(
+        provider = %provider.id,
+        revoked = matches!(revoked, Revoked::Yes),
+        "{why}, so the provider was asked to take the token back"
+    );
 }

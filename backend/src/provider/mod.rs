@@ -117,27 +117,34 @@ pub struct IssuedToken {
 }
 
 impl IssuedToken {
-    /// Whether a sign-in's token can be saved as it came: its `token_type` and `scope` are
-    /// saved and shown, so they must be text the store can hold (PostgreSQL's cannot hold a
-    /// NUL) and a person can read. (A refresh saves neither.)
-    fn savable(&self) -> Result<(), ProviderError> {
+    /// Checks that a sign-in's token can be saved as it came: its `token_type` and `scope`
+    /// are saved and shown, so they must be text the store can hold (PostgreSQL's cannot hold
+    /// a NUL) and a person can read. (A refresh saves neither.)
+    pub fn check_savable(&self) -> Result<(), ProviderError> {
         let token_type = &self.token_type;
-        if token_type.is_empty()
-            || token_type.len() > MAX_TOKEN_TYPE
-            || !token_type.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if token_type.is_empty() || token_type.len() > MAX_TOKEN_TYPE {
             return Err(ProviderError::malformed(format!(
-                "the token_type is not one ({} bytes; a type is 1 to {MAX_TOKEN_TYPE} printable characters)",
+                "the token_type is {} bytes long, not 1 to {MAX_TOKEN_TYPE}",
                 token_type.len()
             )));
         }
-        if let Some(scope) = &self.scope
-            && (scope.len() > MAX_TOKEN || scope.chars().any(char::is_control))
-        {
-            return Err(ProviderError::malformed(format!(
-                "the scope is not one ({} bytes; a scope is at most {MAX_TOKEN} bytes, with no control character)",
-                scope.len()
-            )));
+        if !token_type.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ProviderError::malformed(
+                "the token_type has a character that is not printable ASCII",
+            ));
+        }
+        if let Some(scope) = &self.scope {
+            if scope.len() > MAX_ISSUED_SCOPE {
+                return Err(ProviderError::malformed(format!(
+                    "the scope is {} bytes long, over {MAX_ISSUED_SCOPE}",
+                    scope.len()
+                )));
+            }
+            if scope.chars().any(char::is_control) {
+                return Err(ProviderError::malformed(
+                    "the scope has a control character in it",
+                ));
+            }
         }
         Ok(())
     }
@@ -191,7 +198,8 @@ pub struct ProviderError {
     pub provider_message: Option<String>,
     /// For the log only; never sent.
     pub detail: String,
-    /// The provider never answered: it could not be reached, or took too long.
+    /// The provider never answered: it could not be reached, or took too long. Said by the
+    /// code, or for a failure shown under a code of its own by [`Self::unanswered_if`].
     unanswered: bool,
 }
 
@@ -201,11 +209,15 @@ impl ProviderError {
             code,
             provider_message: None,
             detail: detail.into(),
-            unanswered: false,
+            unanswered: matches!(
+                code,
+                ErrorCode::ProviderTimeout | ErrorCode::ProviderUnreachable
+            ),
         }
     }
 
-    /// A refusal in the provider's own words (`provider_message`, scrubbed of secrets).
+    /// A refusal in the provider's own words: `words`, already scrubbed of secrets
+    /// ([`scrub_all`]), shown as `provider_message`.
     pub(super) fn refused(code: ErrorCode, words: Option<String>, detail: String) -> Self {
         Self {
             provider_message: words,
@@ -228,11 +240,12 @@ impl ProviderError {
             TransportError::Body(_) => ErrorCode::ProviderMalformed,
             TransportError::TooLarge => ErrorCode::ProviderTooLarge,
         };
-        Self::new(code, error.to_string()).unanswered_if(error)
+        Self::new(code, error.to_string())
     }
 
-    /// This error, said to be unanswered when `error` says the provider never answered:
-    /// for a failure shown with a code of its own (the user info's).
+    /// This error, marked as unanswered when `error` is a timeout or an unreachable host (and
+    /// as answered otherwise): for a transport failure shown under another code, such as the
+    /// user info's `user_info_failed`.
     pub(super) fn unanswered_if(mut self, error: &TransportError) -> Self {
         self.unanswered = matches!(
             error,
@@ -298,6 +311,9 @@ impl ProviderError {
 const MAX_TOKEN: usize = 16 * 1024;
 /// The most bytes of a `token_type` ("bearer", "DPoP", "N_A"…).
 const MAX_TOKEN_TYPE: usize = 64;
+/// The longest scope a sign-in's token may come with: a few hundred bytes in practice (a
+/// dozen of Google's URL-shaped scopes come to about 1 KB).
+const MAX_ISSUED_SCOPE: usize = 16 * 1024;
 
 /// Removes every occurrence of each of `secrets` (the longest first, so that one inside another
 /// goes whole), then cuts the text short: in that order, since a secret across the cut would
@@ -695,10 +711,8 @@ impl Provider {
     }
 
     /// Whose token this is, when the provider can say; `None` when it cannot (no user
-    /// info, no ID token), and then each sign-in is a connection of its own. A sign-in's token
-    /// whose type or scope could not be saved is refused first, as malformed.
+    /// info, no ID token), and then each sign-in is a connection of its own.
     pub async fn account(&self, token: &IssuedToken) -> Result<Option<Account>, ProviderError> {
-        token.savable()?;
         let call = std::pin::pin!(self.account_call(token));
         let account = crate::telemetry::calling("user_info", &self.id, call).await?;
         account.map(Account::checked).transpose()

@@ -140,19 +140,24 @@ fn login_options(provider: &Provider, params: &Params) -> Result<AuthorizeOption
     // Sent to the provider, and the scope and device name saved with the connection: no
     // control characters (PostgreSQL's text cannot even hold a NUL), but the whitespace
     // between a scope's words.
-    for (value, name, whitespace_allowed) in [
+    for (value, parameter, whitespace_allowed) in [
         (&scope, "scope", true),
-        (&optional_scope, "optional scope", true),
-        (&login_hint, "login hint", false),
-        (&device_name, "device name", false),
+        (&optional_scope, "optional_scope", true),
+        (&login_hint, "login_hint", false),
+        (&device_name, "device_name", false),
     ] {
         if value.as_deref().is_some_and(|v| {
             v.chars()
                 .any(|c| c.is_control() && !(whitespace_allowed && c.is_whitespace()))
         }) {
+            let but = if whitespace_allowed {
+                " other than spaces, tabs and line breaks"
+            } else {
+                " (such as a NUL, a tab or a line break)"
+            };
             return Err(AppError::with_message(
                 ErrorCode::BadRequest,
-                format!("The {name} has a control character in it."),
+                format!("The parameter {parameter} may not contain control characters{but}."),
             ));
         }
     }
@@ -520,10 +525,8 @@ async fn logout(
         return Err(AppError::new(ErrorCode::CsrfRejected));
     }
     if let Some(id) = state.cookies.session_id(&jar) {
-        state.sessions.end(&id).await.map_err(|error| {
-            tracing::warn!(%error, "cannot end the session");
-            AppError::from(error)
-        })?;
+        // Said in the log by the conversion, as every store failure of the API is.
+        state.sessions.end(&id).await.map_err(AppError::from)?;
     }
     tracing::info!("signed out");
     Ok((state.cookies.clear_all(jar), StatusCode::NO_CONTENT))

@@ -453,7 +453,8 @@ impl Store {
     }
 
     /// Adds the connection, or updates the one of the same provider account, and starts
-    /// `session`, which sees it (and whatever the session it replaces saw): one transaction.
+    /// `session`, which sees it (and whatever the session it replaces saw, ending that one,
+    /// unless the browser has gone by then: [`NewSession::browser_gone`]): one transaction.
     pub async fn save_sign_in(
         &self,
         new: NewConnection,
@@ -544,8 +545,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Only now, with the store's lock had: a browser that went while this save waited
-        // for it keeps its session.
+        // Built only now, after the connection's row is written (for SQLite, once the write
+        // lock is ours): a browser that went while this save waited keeps its session.
         let session_steps = sessions::start(&save.session, save.now);
         sessions::run_sqlx(&mut tx, &session_steps, &saved.id).await?;
         self.announce(&mut tx).await?;
@@ -638,7 +639,7 @@ impl Store {
         providers: &[&str],
         id: &str,
     ) -> Result<Option<Connection>, StoreError> {
-        if !could_be_saved(id) {
+        if !could_match_a_row(id) {
             return Ok(None);
         }
         let query = format!(
@@ -669,7 +670,7 @@ impl Store {
                 .map(|row| self.unseal(row, Refresh::Leave))
                 .collect());
         }
-        if !could_be_saved(login) {
+        if !could_match_a_row(login) {
             return Ok(Vec::new());
         }
         let query = format!(
@@ -736,7 +737,7 @@ impl Store {
         session_hash: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        if !could_be_saved(id) {
+        if !could_match_a_row(id) {
             return Ok(false);
         }
         let query = format!(
@@ -1178,7 +1179,7 @@ pub fn random_hex<const N: usize>() -> String {
 /// Whether `key` (a connection's id or login, as a request gave it) could name a saved row:
 /// nothing saved holds a NUL, and PostgreSQL refuses a query that binds one (its text cannot
 /// hold it) where the answer is simply that no row matches.
-fn could_be_saved(key: &str) -> bool {
+fn could_match_a_row(key: &str) -> bool {
     !key.contains('\0')
 }
 

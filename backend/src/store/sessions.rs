@@ -76,7 +76,8 @@ pub fn key_of(id: &str) -> String {
 pub(super) type Step<'a> = (Statement, Vec<Option<Arg<'a>>>);
 
 /// Inside a sign-in's transaction: the new session, what it inherits from the one it
-/// replaces (which ends), and its sight of the connection saved.
+/// replaces (which ends) unless the browser has gone by now ([`NewSession::browser_gone`]),
+/// and its sight of the connection saved.
 pub(super) fn start(session: &NewSession, now: i64) -> Vec<Step<'_>> {
     let new = Some(Arg::Text(&session.hash));
     let mut steps = vec![(

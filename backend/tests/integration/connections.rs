@@ -280,23 +280,6 @@ async fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
     assert_eq!(stored.refresh_token.unwrap().secret(), "rt-original");
 }
 
-/// Polls the store until the connection `id` holds `access_token` (a refresh saved after
-/// its request ended), for up to five seconds.
-pub(crate) async fn saved_with(
-    app: &TestApp,
-    id: &str,
-    access_token: &str,
-) -> Option<tokenbridge::store::Connection> {
-    for _ in 0..50 {
-        let stored = app.state.connections.find(id).await.unwrap().unwrap();
-        if stored.access_token.secret() == access_token {
-            return Some(stored);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
 /// A script that gives up while the refresh its read started is under way (its own timeout,
 /// shorter than the provider's answer) loses nothing: the provider has already spent the old
 /// refresh token and issued a new one, and that answer is saved all the same. The next read
@@ -497,52 +480,6 @@ async fn a_refresh_of_a_connection_disconnected_elsewhere_revokes_what_it_brough
          its rotated refresh token too"
     );
     assert!(here.state.connections.find(&id).await.unwrap().is_none());
-}
-
-/// `provider`'s token endpoint, given the code `2` (a second sign-in) and ahead of any other
-/// answer: `token` (good for an hour), after `delay`.
-pub(crate) async fn answers_code_2_after(provider: &MockServer, token: &str, delay: Duration) {
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(body_string_contains("&code=2&"))
-        .respond_with(
-            json_response(
-                200,
-                &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":3600}}"#),
-            )
-            .set_delay(delay),
-        )
-        .with_priority(1)
-        .expect(1)
-        .mount(provider)
-        .await;
-}
-
-/// This browser's next sign-in, coming back with the code `2`, under way: its callback.
-pub(crate) async fn returning_with_code_2(
-    app: &TestApp,
-) -> tokio::task::JoinHandle<reqwest::Response> {
-    let authorize = app.login("").await;
-    let state = query_param(&authorize, "state").unwrap();
-    let (app, url) = (
-        app.clone(),
-        app.url(&format!("/auth/callback?code=2&state={state}")),
-    );
-    tokio::spawn(async move { app.callback(url.as_str()).await })
-}
-
-/// Asserts that the browser of `app` is still signed in, and sees the connection `id` alone.
-pub(crate) async fn still_signed_in_seeing(app: &TestApp, id: &str) {
-    let session = app.session().await;
-    assert_eq!(
-        session
-            .connections
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect::<Vec<_>>(),
-        [id],
-        "the browser is still signed in, and sees the connection"
-    );
 }
 
 /// A browser that goes while its sign-in's code is being exchanged (the page closed, the

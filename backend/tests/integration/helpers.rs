@@ -530,6 +530,69 @@ pub async fn answers_carol_at_info(provider: &wiremock::MockServer) {
         .await;
 }
 
+/// `provider`'s token endpoint, given the code `2` (a second sign-in) and ahead of any other
+/// answer: `token` (good for an hour), after `delay`; asked once, or the test fails.
+pub async fn answers_code_2_after(provider: &wiremock::MockServer, token: &str, delay: Duration) {
+    use wiremock::matchers::{body_string_contains, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("&code=2&"))
+        .respond_with(
+            json_response(
+                200,
+                &format!(r#"{{"access_token":"{token}","token_type":"bearer","expires_in":3600}}"#),
+            )
+            .set_delay(delay),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(provider)
+        .await;
+}
+
+/// Starts a new sign-in in `app`'s browser and spawns its callback with the code `2`; the handle
+/// yields the callback's response.
+pub async fn returning_with_code_2(app: &TestApp) -> tokio::task::JoinHandle<reqwest::Response> {
+    let authorize = app.login("").await;
+    let state = query_param(&authorize, "state").unwrap();
+    let (app, url) = (
+        app.clone(),
+        app.url(&format!("/auth/callback?code=2&state={state}")),
+    );
+    tokio::spawn(async move { app.callback(url.as_str()).await })
+}
+
+/// Asserts that the browser of `app` is still signed in, and sees the connection `id` alone.
+pub async fn still_signed_in_seeing(app: &TestApp, id: &str) {
+    let session = app.session().await;
+    assert_eq!(
+        session
+            .connections
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        [id],
+        "the browser is still signed in, and sees the connection"
+    );
+}
+
+/// Polls the store until the connection `id` holds `access_token` (a refresh or sign-in saved
+/// after its request ended), for up to five seconds.
+pub async fn saved_with(
+    app: &TestApp,
+    id: &str,
+    access_token: &str,
+) -> Option<tokenbridge::store::Connection> {
+    for _ in 0..50 {
+        let stored = app.state.connections.find(id).await.unwrap().unwrap();
+        if stored.access_token.secret() == access_token {
+            return Some(stored);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
 /// `provider`'s revocation endpoint, at /revoke, which takes any token.
 pub async fn revokes_anything(provider: &wiremock::MockServer) {
     wiremock::Mock::given(wiremock::matchers::method("POST"))

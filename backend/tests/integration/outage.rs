@@ -332,9 +332,6 @@ async fn sqlite_locked_for_a_moment_delays_a_sign_in_which_is_then_saved() {
 /// session that would have replaced it never reaches it. The token is saved all the same.
 #[tokio::test]
 async fn a_browser_that_goes_while_its_sign_in_waits_for_the_store_stays_signed_in() {
-    use crate::connections::{
-        answers_code_2_after, returning_with_code_2, saved_with, still_signed_in_seeing,
-    };
     let provider = MockServer::start().await;
     gives_at_1_and_rt_1_for_a_code(&provider).await;
     // The second sign-in's answer comes after a moment, by when the other process has the lock

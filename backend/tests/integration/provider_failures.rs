@@ -456,7 +456,7 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
 
 /// `provider`'s token endpoint answering `token` for a code, its user info (`info`, at /info),
 /// and its revocation endpoint (at /revoke), which takes anything; the app it plays for, which
-/// waits half a second for each answer.
+/// gives up on any of the provider's answers after half a second.
 async fn signing_in_at(token: &str, info: ResponseTemplate) -> (MockServer, TestApp) {
     let provider = MockServer::start().await;
     Mock::given(method("POST"))
@@ -489,7 +489,7 @@ async fn signing_in_at(token: &str, info: ResponseTemplate) -> (MockServer, Test
 /// (PostgreSQL would refuse to save a NUL), nor saved as it is; the token, which nobody will
 /// hold, goes back to the provider.
 #[tokio::test]
-async fn a_token_answer_whose_type_or_scope_is_not_text_is_provider_malformed() {
+async fn a_token_answer_with_an_unsavable_type_or_scope_is_provider_malformed_and_handed_back() {
     let long_type = "x".repeat(100);
     for answer in [
         r#"{"access_token":"at-1","token_type":"bear\u0000er"}"#.to_owned(),
@@ -515,7 +515,7 @@ async fn a_token_answer_whose_type_or_scope_is_not_text_is_provider_malformed() 
 /// in the login, an id of 600 bytes), or that fails outright, ends the sign-in as the user
 /// info's failure; the token issued, which nobody will hold, goes back to the provider.
 #[tokio::test]
-async fn an_account_that_cannot_be_saved_is_user_info_failed_and_its_token_handed_back() {
+async fn user_info_that_fails_or_names_an_unsavable_account_is_user_info_failed_and_handed_back() {
     let long_id = "7".repeat(600);
     for info in [
         json_response(200, r#"{"id":"42","login":"car\u0000ol"}"#),
