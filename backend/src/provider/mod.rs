@@ -133,21 +133,27 @@ impl IssuedToken {
                 "the token_type has a character that is not printable ASCII",
             ));
         }
-        if let Some(scope) = &self.scope {
-            if scope.len() > MAX_ISSUED_SCOPE {
-                return Err(ProviderError::malformed(format!(
-                    "the scope is {} bytes long, over {MAX_ISSUED_SCOPE}",
-                    scope.len()
-                )));
-            }
-            if scope.chars().any(char::is_control) {
-                return Err(ProviderError::malformed(
-                    "the scope has a control character in it",
-                ));
-            }
+        let scope = self.scope.as_deref();
+        match scope.and_then(|scope| unsavable("scope", scope, MAX_ISSUED_SCOPE)) {
+            Some(why) => Err(ProviderError::malformed(why)),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// Why `text`, a provider's `what`, cannot be saved and shown as it came: more than `max`
+/// bytes, or a control character in it (PostgreSQL's text cannot hold a NUL at all); `None`
+/// when it can.
+fn unsavable(what: &str, text: &str, max: usize) -> Option<String> {
+    if text.len() > max {
+        return Some(format!(
+            "the {what} is {} bytes long, over {max}",
+            text.len()
+        ));
+    }
+    text.chars()
+        .any(char::is_control)
+        .then(|| format!("the {what} has a control character in it"))
 }
 
 /// Whose token it is.
@@ -167,22 +173,9 @@ impl Account {
     /// and a person can read: at most [`Self::MAX_LEN`] bytes, with no control character
     /// (PostgreSQL's text cannot hold a NUL at all).
     fn checked(self) -> Result<Self, ProviderError> {
-        for (what, text) in [("id", &self.id), ("login", &self.login)] {
-            if text.len() > Self::MAX_LEN {
-                return Err(ProviderError::new(
-                    ErrorCode::UserInfoFailed,
-                    format!(
-                        "the account's {what} is {} bytes long, over {}",
-                        text.len(),
-                        Self::MAX_LEN
-                    ),
-                ));
-            }
-            if text.chars().any(char::is_control) {
-                return Err(ProviderError::new(
-                    ErrorCode::UserInfoFailed,
-                    format!("the account's {what} has a control character in it"),
-                ));
+        for (what, text) in [("account's id", &self.id), ("account's login", &self.login)] {
+            if let Some(why) = unsavable(what, text, Self::MAX_LEN) {
+                return Err(ProviderError::new(ErrorCode::UserInfoFailed, why));
             }
         }
         Ok(self)
