@@ -976,6 +976,47 @@ mod tests {
         }
     }
 
+    /// A provider that could not be reached or did not answer in time is not asked again: a
+    /// disconnect whose row changed meanwhile forgets it rather than wait for another
+    /// revocation, and a sign-in's token is not handed back. Whether it answered follows the
+    /// code a failure is shown under (OpenID discovery's too, built with `new`: from `c9163f7`
+    /// to `98a04be` it counted as answered), or for a user info shown as `user_info_failed`,
+    /// the transport failure behind it.
+    #[test]
+    fn a_provider_that_did_not_answer_is_told_from_one_that_did() {
+        for code in [ErrorCode::ProviderTimeout, ErrorCode::ProviderUnreachable] {
+            let discovery = ProviderError::new(code, "OpenID discovery failed");
+            assert!(discovery.is_unanswered(), "{code:?}");
+        }
+        for code in [
+            ErrorCode::TokenRequestRejected,
+            ErrorCode::ProviderUnavailable,
+            ErrorCode::ProviderMalformed,
+            ErrorCode::UserInfoFailed,
+        ] {
+            assert!(
+                !ProviderError::new(code, "refused").is_unanswered(),
+                "{code:?}"
+            );
+        }
+        let unreachable = TransportError::Unreachable("connection refused".into());
+        assert!(ProviderError::transport(&TransportError::Timeout).is_unanswered());
+        assert!(ProviderError::transport(&unreachable).is_unanswered());
+        assert!(!ProviderError::transport(&TransportError::TooLarge).is_unanswered());
+        let user_info = || ProviderError::new(ErrorCode::UserInfoFailed, "user info failed");
+        assert!(user_info().unanswered_if(&unreachable).is_unanswered());
+        assert!(
+            user_info()
+                .unanswered_if(&TransportError::Timeout)
+                .is_unanswered()
+        );
+        let html = TransportError::Html {
+            status: 502,
+            length: 12,
+        };
+        assert!(!user_info().unanswered_if(&html).is_unanswered());
+    }
+
     #[test]
     fn provider_text_loses_the_secret() {
         assert_eq!(
