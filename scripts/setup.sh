@@ -4,6 +4,7 @@
 #   - the wasm32 Rust target, trunk 0.21.14, wasm-bindgen-cli equal to Cargo.lock's
 #     wasm-bindgen, and wasm-opt from binaryen 132 (npm, into .tools/; without npm, the
 #     wasm-opt crate's binaryen 116, with cargo);
+#   - a C and C++ compiler (Debian's build-essential) if there is none;
 #   - brotli (Debian's), to precompress the page's files;
 #   - with --browser: Debian's chromium and chromium-driver, for the tests.
 # The other scripts source it (`. scripts/setup.sh`), which puts the tools on their PATH. By
@@ -24,6 +25,26 @@ export TRUNK_SKIP_VERSION_CHECK=true
 if ! command -v cargo >/dev/null; then
   echo "Rust is not installed: see https://rustup.rs, then run this again." >&2
   exit 1
+fi
+
+# Debian's packages, with sudo when not root.
+apt_install() {
+  local sudo_if_needed=""
+  [ "$(id -u)" -ne 0 ] && sudo_if_needed="sudo"
+  $sudo_if_needed apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq "$@" >/dev/null
+}
+
+# Cargo links with the C compiler, and SQLite, mimalloc and ring are built from C (without
+# npm, binaryen from C++).
+if ! { command -v cc && command -v c++; } >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    say "installing a C and C++ compiler (Debian's build-essential)"
+    apt_install build-essential
+  else
+    echo "A C and C++ compiler is needed (cc and c++: gcc or clang); install one, then run this again." >&2
+    exit 1
+  fi
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -62,17 +83,11 @@ fi
 
 if ! command -v brotli >/dev/null && command -v apt-get >/dev/null; then
   say "installing brotli (the page's files are served precompressed)"
-  sudo_if_needed=""
-  [ "$(id -u)" -ne 0 ] && sudo_if_needed="sudo"
-  { $sudo_if_needed apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq brotli >/dev/null; } \
-    || echo "could not install brotli: the page is served with gzip only" >&2
+  apt_install brotli || echo "could not install brotli: the page is served with gzip only" >&2
 fi
 
 if $with_browser && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
   say "installing Debian's chromium and chromium-driver"
-  sudo_if_needed=""
-  [ "$(id -u)" -ne 0 ] && sudo_if_needed="sudo"
-  $sudo_if_needed apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_if_needed apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt_install chromium chromium-driver
 fi
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"

@@ -8,6 +8,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# rustup's minimal profile has neither.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    step "adding rustup's $component"
+    rustup component add "$component"
+  fi
+done
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
