@@ -3,11 +3,16 @@
 //! allow-list of protocol parameters show their values; every other field — the
 //! client secret, the code, the verifier, both tokens, credentials in a header,
 //! and whatever a provider adds — is masked here, before the log exists, so it
-//! never leaves the server.
+//! never leaves the server. A shown value in the provider's answer (an error's
+//! description, say) that repeats something secret the request carried has it
+//! taken out ([`Secrets`]). A log too large for its cookie keeps what fits ([`fitted`]).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{
+    borrow::Cow,
+    sync::{Arc, Mutex, PoisonError},
+};
 
-use tokenbridge_shared::{LogEntry, LogField, LogStep};
+use tokenbridge_shared::{ExchangeLog, LogEntry, LogField, LogStep};
 
 /// Parameter and field names whose values are shown: protocol parameters that carry no
 /// credential. Everything else is masked, so a field nobody thought of stays hidden.
@@ -54,21 +59,60 @@ fn cut(text: &str, chars: usize) -> String {
 }
 
 fn field(name: &str, value: &str) -> LogField {
+    scrubbed_field(name, value, &Secrets::default())
+}
+
+/// [`field`], with `secrets` taken out of a shown value before it is cut (a secret across the
+/// cut would leave its beginning).
+fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
     let masked = !shown(name);
     LogField {
         name: cut(name, 100),
         value: if masked {
             String::new()
         } else {
-            cut(value, MAX_VALUE)
+            cut(&secrets.scrub(value), MAX_VALUE)
         },
         masked,
     }
 }
 
+/// What must not come back in a shown value: a request's secrets, each also as a form writes
+/// it (`/` as `%2F`, a space as `+`), longest first, so that one inside another goes whole.
+#[derive(Default)]
+pub struct Secrets(Vec<String>);
+
+impl Secrets {
+    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut all = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            let in_a_form: String =
+                url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+            if in_a_form != secret {
+                all.push(in_a_form);
+            }
+            all.push(secret.to_owned());
+        }
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all.dedup();
+        Self(all)
+    }
+
+    /// `text` with every secret replaced by `[redacted]`.
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut scrubbed = Cow::Borrowed(text);
+        for secret in &self.0 {
+            if scrubbed.contains(secret.as_str()) {
+                scrubbed = Cow::Owned(scrubbed.replace(secret.as_str(), "[redacted]"));
+            }
+        }
+        scrubbed
+    }
+}
+
 /// A JSON field: a scalar as [`field`] shows it; an object or array as JSON whose
 /// scalars are kept only under shown names (`"•"` otherwise), at any depth.
-fn json_field(name: &str, value: &serde_json::Value) -> LogField {
+fn json_field(name: &str, value: &serde_json::Value, secrets: &Secrets) -> LogField {
     use serde_json::Value;
     fn redact(name: &str, value: &Value) -> Value {
         match value {
@@ -83,18 +127,19 @@ fn json_field(name: &str, value: &serde_json::Value) -> LogField {
     match value {
         Value::Object(_) | Value::Array(_) => LogField {
             name: cut(name, 100),
-            value: cut(&redact(name, value).to_string(), MAX_VALUE),
+            value: cut(&secrets.scrub(&redact(name, value).to_string()), MAX_VALUE),
             masked: false,
         },
-        Value::String(text) => field(name, text),
-        other => field(name, &other.to_string()),
+        Value::String(text) => scrubbed_field(name, text, secrets),
+        other => scrubbed_field(name, &other.to_string(), secrets),
     }
 }
 
 /// The fields of a form body (`application/x-www-form-urlencoded`), split and decoded as
-/// `form_urlencoded::parse` does. A masked field's value is never decoded or copied: the
-/// code, the verifier and the client secret pass through here untouched.
-fn form_fields(body: &[u8]) -> Vec<LogField> {
+/// `form_urlencoded::parse` does. A masked field's value is not shown: the code, the
+/// verifier and the client secret go, decoded, only into `secrets`, for the answer's shown
+/// values to be scrubbed of them.
+fn form_fields(body: &[u8], secrets: &mut Vec<String>) -> Vec<LogField> {
     fn decode(bytes: &[u8]) -> String {
         let plus_as_space: Vec<u8>;
         let bytes = if bytes.contains(&b'+') {
@@ -121,6 +166,9 @@ fn form_fields(body: &[u8]) -> Vec<LogField> {
             if shown(&name) {
                 field(&name, &decode(value))
             } else {
+                if !value.is_empty() {
+                    secrets.push(decode(value));
+                }
                 field(&name, "")
             }
         })
@@ -136,7 +184,7 @@ fn form_fields(body: &[u8]) -> Vec<LogField> {
 /// still shows its other fields, with that one masked. A value under a shown name that cannot
 /// be read (the same escape or number, or nesting deeper than serde_json's limit) shows as
 /// empty.
-fn json_fields(body: &[u8]) -> Option<Vec<LogField>> {
+fn json_fields(body: &[u8], secrets: &Secrets) -> Option<Vec<LogField>> {
     use serde_json::value::RawValue;
     let map: std::collections::BTreeMap<String, &RawValue> = serde_json::from_slice(body).ok()?;
     Some(
@@ -147,7 +195,7 @@ fn json_fields(body: &[u8]) -> Option<Vec<LogField>> {
                     return field(name, "");
                 }
                 match serde_json::from_str(raw.get()) {
-                    Ok(value) => json_field(name, &value),
+                    Ok(value) => json_field(name, &value, secrets),
                     Err(_) => field(name, ""),
                 }
             })
@@ -174,30 +222,39 @@ pub fn browser_request<'a>(
 
 /// What the sender saw of one token-endpoint exchange.
 #[derive(Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<LogEntry>>>);
+pub struct Recorder(Arc<Mutex<Recorded>>);
+
+#[derive(Default)]
+struct Recorded {
+    entries: Vec<LogEntry>,
+    /// What the last request carried that its answer must not show: for as long as the
+    /// sign-in's request lasts, as the request itself does.
+    secrets: Secrets,
+}
 
 impl Recorder {
-    fn push(&self, entry: LogEntry) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(entry);
+    fn recorded(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What was recorded, taken out (a second call finds nothing more).
     pub fn take(&self) -> Vec<LogEntry> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut self.recorded().entries)
     }
 
     /// A form request to the token endpoint, with its Authorization header if any.
-    pub fn request(&self, method: &str, url: &str, authorization: bool, body: &[u8]) {
-        let mut fields = form_fields(body);
-        if authorization {
+    pub fn request(&self, method: &str, url: &str, authorization: Option<&[u8]>, body: &[u8]) {
+        let mut secrets = Vec::new();
+        let mut fields = form_fields(body, &mut secrets);
+        if let Some(header) = authorization {
             fields.insert(0, field("Authorization", ""));
+            secrets.extend(credentials(header));
         }
         // The URL the token request went to, as written from the provider's (parsed) URL.
         let url = url.split(['?', '#']).next().unwrap_or_default().to_owned();
-        self.push(LogEntry {
+        let mut recorded = self.recorded();
+        recorded.secrets = Secrets::new(secrets.iter().map(String::as_str));
+        recorded.entries.push(LogEntry {
             step: LogStep::TokenRequest,
             method: method.into(),
             url,
@@ -208,14 +265,15 @@ impl Recorder {
 
     /// The token endpoint's answer: the top-level fields of its JSON, or just its size.
     pub fn response(&self, status: u16, body: &[u8]) {
-        let fields = match json_fields(body) {
+        let mut recorded = self.recorded();
+        let fields = match json_fields(body, &recorded.secrets) {
             Some(fields) => fields,
             None => vec![field(
                 "body",
                 &format!("{} bytes, not a JSON object", body.len()),
             )],
         };
-        self.push(LogEntry {
+        recorded.entries.push(LogEntry {
             step: LogStep::TokenResponse,
             method: String::new(),
             url: String::new(),
@@ -223,6 +281,84 @@ impl Recorder {
             fields,
         });
     }
+}
+
+/// What an Authorization header holds that an answer must not show: the header, its
+/// credential, and for HTTP Basic the password in it (the client secret, form-encoded as
+/// RFC 6749 §2.3.1 has it) as sent and decoded.
+fn credentials(header: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    let header = String::from_utf8_lossy(header);
+    let mut secrets = vec![header.to_string()];
+    let Some((scheme, credential)) = header.split_once(' ') else {
+        return secrets;
+    };
+    let credential = credential.trim();
+    secrets.push(credential.to_owned());
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credential)
+            .unwrap_or_default();
+        let decoded = String::from_utf8_lossy(&decoded);
+        if let Some((_, password)) = decoded.split_once(':') {
+            secrets.push(password.to_owned());
+            let plain: String = url::form_urlencoded::parse(["p=", password].concat().as_bytes())
+                .map(|(_, value)| value.into_owned())
+                .collect();
+            secrets.push(plain);
+        }
+    }
+    secrets
+}
+
+/// The most bytes of an exchange log's JSON that its cookie holds: sealed and in base64 that
+/// is about 4 KB, what a browser keeps of one cookie (name and value).
+pub const MAX_LOG_JSON: usize = 3000;
+
+/// `log`, whole if its JSON fits in `max` bytes; otherwise the fields that fit, kept in order
+/// from the first step on, and in each step that lost some a last field saying how many. A
+/// provider's answer of thousands of fields would otherwise make a cookie of megabytes, and a
+/// browser refuses the whole answer that sets it.
+pub fn fitted(log: ExchangeLog, max: usize) -> ExchangeLog {
+    let mut entries = log.entries;
+    let fields: Vec<Vec<LogField>> = entries
+        .iter_mut()
+        .map(|entry| std::mem::take(&mut entry.fields))
+        .collect();
+    // The steps without their fields, and room for one "not kept" field in each.
+    let bare = json_len(&entries) + entries.len() * json_len(&not_kept(usize::MAX));
+    let mut room = max.saturating_sub(bare);
+    for (entry, fields) in entries.iter_mut().zip(fields) {
+        let mut dropped = 0;
+        for field in fields {
+            // A field's JSON and the comma before it.
+            let needs = json_len(&field) + 1;
+            if dropped == 0 && needs <= room {
+                room -= needs;
+                entry.fields.push(field);
+            } else {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            entry.fields.push(not_kept(dropped));
+        }
+    }
+    ExchangeLog { entries }
+}
+
+/// The field that ends a step whose last `count` fields were not kept.
+fn not_kept(count: usize) -> LogField {
+    LogField {
+        name: "…".into(),
+        value: format!("{count} more fields, not kept: the log was too long for its cookie"),
+        masked: false,
+    }
+}
+
+/// The length of a value's JSON, for [`fitted`].
+fn json_len(value: &impl serde::Serialize) -> usize {
+    serde_json::to_vec(value).map_or(0, |json| json.len())
 }
 
 #[cfg(test)]
@@ -233,7 +369,7 @@ mod tests {
     #[test]
     fn secrets_are_masked_and_carry_no_value() {
         let recorder = Recorder::default();
-        recorder.request("POST", "https://oauth.example/token", true, b"grant_type=authorization_code&code=1234567&code_verifier=v3r1f13r&client_id=app&client_secret=s3cr3t");
+        recorder.request("POST", "https://oauth.example/token", Some(b"Basic YXBwOnMzY3IzdA=="), b"grant_type=authorization_code&code=1234567&code_verifier=v3r1f13r&client_id=app&client_secret=s3cr3t");
         recorder.response(
             200,
             br#"{"access_token":"y0_abc","refresh_token":"1:r","expires_in":3600}"#,
@@ -241,7 +377,7 @@ mod tests {
         recorder.request(
             "POST",
             "https://oauth.example/token?tenant=t3n4nt",
-            false,
+            None,
             b"",
         );
         let entries = recorder.take();
@@ -258,6 +394,110 @@ mod tests {
             text.contains("authorization_code")
                 && text.contains("3600")
                 && text.contains("\"client_id\"")
+        );
+    }
+
+    /// A refusal that repeats what the request carried — the code, the verifier and the client
+    /// secret as the form sent them or decoded, JSON's `\/` for a slash, the Basic credential or
+    /// the password in it — shows none of it, in any field, at any depth.
+    #[test]
+    fn an_answer_that_repeats_the_requests_secrets_shows_none_of_them() {
+        use base64::Engine as _;
+        let form = b"grant_type=authorization_code&code=4%2Fc0de&code_verifier=v3r1f13r&client_secret=ab%2Fc%2Bd%3D";
+        let credential = base64::engine::general_purpose::STANDARD.encode("app:s%2F3cr+t");
+        let header = format!("Basic {credential}");
+        let secrets = [
+            "4/c0de",
+            "4%2Fc0de",
+            "v3r1f13r",
+            "ab/c+d=",
+            "ab%2Fc%2Bd%3D",
+            credential.as_str(),
+            "s/3cr t",
+            "s%2F3cr+t",
+        ];
+        let echoed = [
+            String::from_utf8_lossy(form).into_owned(),
+            "code 4/c0de, secret ab/c+d=, password s/3cr t".into(),
+            header.clone(),
+            "s%2F3cr+t".into(),
+        ]
+        .join(" | ");
+        let answer = serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": echoed,
+            "error_uri": "https://oauth.example/e?code=4%2Fc0de",
+            "extra": {"error": echoed},
+        });
+        // A slash written `\/`, as PHP's json_encode writes it.
+        let body = answer.to_string().replace('/', "\\/");
+        let recorder = Recorder::default();
+        recorder.request(
+            "POST",
+            "https://oauth.example/token",
+            Some(header.as_bytes()),
+            form,
+        );
+        recorder.response(400, body.as_bytes());
+        let entries = recorder.take();
+        let text = serde_json::to_string(&entries).unwrap();
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let description = entries[1]
+            .fields
+            .iter()
+            .find(|f| f.name == "error_description")
+            .unwrap();
+        assert!(
+            description
+                .value
+                .starts_with("grant_type=authorization_code&code=[redacted]"),
+            "what is not secret still shows: {}",
+            description.value
+        );
+        assert!(text.contains("invalid_grant"));
+    }
+
+    /// A log longer than its cookie can hold keeps its steps, and as many of their fields as
+    /// fit, in order, each step that lost some saying how many.
+    #[test]
+    fn a_log_too_long_for_its_cookie_keeps_what_fits_and_says_what_it_left_out() {
+        let recorder = Recorder::default();
+        recorder.request(
+            "POST",
+            "https://oauth.example/token",
+            None,
+            b"grant_type=authorization_code&code=1",
+        );
+        let many: serde_json::Map<String, serde_json::Value> = (0..5000)
+            .map(|i| (format!("x{i:04}"), serde_json::Value::from(i)))
+            .collect();
+        let mut answer = serde_json::json!({"access_token": "at", "expires_in": 3600});
+        answer.as_object_mut().unwrap().extend(many);
+        recorder.response(200, answer.to_string().as_bytes());
+        let log = ExchangeLog {
+            entries: recorder.take(),
+        };
+        let whole = serde_json::to_string(&log).unwrap().len();
+        assert!(whole > 100_000, "{whole} bytes");
+
+        let fitted = fitted(log, MAX_LOG_JSON);
+        let json = serde_json::to_string(&fitted).unwrap();
+        assert!(json.len() <= MAX_LOG_JSON, "{} bytes", json.len());
+        let request = &fitted.entries[0].fields;
+        assert_eq!(request.len(), 2, "the request is whole: {request:?}");
+        let response = &fitted.entries[1].fields;
+        let last = response.last().unwrap();
+        let kept = response.len() - 1;
+        assert!(kept > 10, "{kept} kept");
+        assert_eq!(response[0].name, "access_token", "in order");
+        assert_eq!(
+            last.value,
+            format!(
+                "{} more fields, not kept: the log was too long for its cookie",
+                5002 - kept
+            )
         );
     }
 
@@ -304,7 +544,7 @@ mod tests {
                 .map(|(k, v)| field(&k, &v))
                 .collect();
             assert_eq!(
-                form_fields(body),
+                form_fields(body, &mut Vec::new()),
                 reference,
                 "{}",
                 String::from_utf8_lossy(body)
@@ -325,16 +565,23 @@ mod tests {
             let reference = match serde_json::from_str::<serde_json::Value>(body) {
                 Ok(serde_json::Value::Object(map)) => Some(
                     map.iter()
-                        .map(|(k, v)| json_field(k, v))
+                        .map(|(k, v)| json_field(k, v, &Secrets::default()))
                         .collect::<Vec<_>>(),
                 ),
                 _ => None,
             };
-            assert_eq!(json_fields(body.as_bytes()), reference, "{body}");
+            assert_eq!(
+                json_fields(body.as_bytes(), &Secrets::default()),
+                reference,
+                "{body}"
+            );
         }
         // Where the two readings part (see `json_fields`): a masked value serde_json refuses.
-        let fields = json_fields(br#"{"access_token":"\ud800","expires_in":1e400,"scope":"a"}"#)
-            .expect("read field by field");
+        let fields = json_fields(
+            br#"{"access_token":"\ud800","expires_in":1e400,"scope":"a"}"#,
+            &Secrets::default(),
+        )
+        .expect("read field by field");
         let of = |name: &str| fields.iter().find(|f| f.name == name).expect(name);
         assert!(of("access_token").masked && of("access_token").value.is_empty());
         assert_eq!(of("scope").value, "a");

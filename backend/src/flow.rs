@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use time::Duration;
 use tokenbridge_shared::{ErrorCode, ExchangeLog, FlowOutcome};
 
-use crate::{clock::unix_now_ms, jar::Jar, sessions::SessionId, store::hash_id};
+use crate::{clock::unix_now_ms, exchange_log, jar::Jar, sessions::SessionId, store::hash_id};
 
 /// A flow cookie outlives its sealed expiry so that a late return reads "expired", not "missing".
 const FLOW_COOKIE_GRACE_SECS: i64 = 600;
@@ -265,9 +265,24 @@ impl Cookies {
         )
     }
 
-    /// Keeps the last sign-in's exchange log (secrets masked) for the page.
-    pub fn set_log(&self, jar: Jar, log: &ExchangeLog) -> Jar {
-        self.write(jar, self.name(LOG), log, LOG_LIFETIME_SECS, SameSite::Lax)
+    /// Keeps the last sign-in's exchange log (secrets masked) for the page: what of it fits in
+    /// a cookie ([`exchange_log::fitted`]).
+    pub fn set_log(&self, jar: Jar, log: ExchangeLog) -> Jar {
+        let json = match serde_json::to_string(&log) {
+            Ok(json) if json.len() > exchange_log::MAX_LOG_JSON => {
+                serde_json::to_string(&exchange_log::fitted(log, exchange_log::MAX_LOG_JSON))
+            }
+            json => json,
+        };
+        match json {
+            Ok(json) => {
+                jar.set(self.cookie(self.name(LOG), json, LOG_LIFETIME_SECS, SameSite::Lax))
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not serialize the exchange log");
+                jar
+            }
+        }
     }
 
     /// The last sign-in's exchange log as the JSON this server sealed, for the page: passed

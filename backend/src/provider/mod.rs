@@ -33,7 +33,7 @@ use url::Url;
 use crate::{
     clock::{stamped, unix_now},
     config::{ClientAuth, ProviderSpec},
-    exchange_log::Recorder,
+    exchange_log::{Recorder, Secrets},
 };
 use standard::Revocable;
 use transport::{Transport, TransportError};
@@ -308,19 +308,15 @@ const MAX_TOKEN_TYPE: usize = 64;
 /// dozen of Google's URL-shaped scopes come to about 1 KB).
 const MAX_ISSUED_SCOPE: usize = 16 * 1024;
 
-/// Removes every occurrence of each of `secrets` (the longest first, so that one inside another
-/// goes whole), then cuts the text short: in that order, since a secret across the cut would
+/// Removes every occurrence of each of `secrets`, as given and as a form writes it (see
+/// [`Secrets`]), then cuts the text short: in that order, since a secret across the cut would
 /// leave its beginning.
 pub fn scrub_all(text: &str, secrets: &[&str]) -> String {
-    let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut scrubbed = std::borrow::Cow::Borrowed(text);
-    for secret in secrets {
-        if scrubbed.contains(secret) {
-            scrubbed = std::borrow::Cow::Owned(scrubbed.replace(secret, "[redacted]"));
-        }
-    }
-    scrubbed.chars().take(500).collect()
+    Secrets::new(secrets.iter().copied())
+        .scrub(text)
+        .chars()
+        .take(500)
+        .collect()
 }
 
 /// How a provider speaks beyond RFC 6749's grant.
@@ -652,8 +648,11 @@ impl Provider {
             .request_async(&send)
             .await
             .map_err(|e| {
-                let secrets = [&code_text, &verifier_text, self.client_secret.secret()];
-                ProviderError::from_oauth(e, &secrets.map(String::as_str))
+                let secrets = self.sent_secrets(&[&code_text, &verifier_text]);
+                ProviderError::from_oauth(
+                    e,
+                    &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
             })?;
         let mut issued = issued(&response, requested_scope)?;
         if let Dialect::Oidc(oidc) = &self.dialect {
@@ -697,10 +696,32 @@ impl Provider {
             .request_async(&send)
             .await
             .map_err(|e| {
-                let secrets = [refresh_token.secret(), self.client_secret.secret()];
-                ProviderError::from_oauth(e, &secrets.map(String::as_str))
+                let secrets = self.sent_secrets(&[refresh_token.secret()]);
+                ProviderError::from_oauth(
+                    e,
+                    &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+                )
             })?;
         issued(&response, scope)
+    }
+
+    /// What a token request carried that a refusal must not repeat: `sent` (the code and
+    /// verifier, or the refresh token), the client secret, and with HTTP Basic the credential
+    /// oauth2 writes from it (RFC 6749 §2.3.1: the id and the secret form-encoded, joined by a
+    /// colon, in base64).
+    fn sent_secrets(&self, sent: &[&String]) -> Vec<String> {
+        use base64::Engine as _;
+        let mut secrets: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
+        let secret = self.client_secret.secret();
+        secrets.push(secret.clone());
+        if self.client_auth == ClientAuth::Basic {
+            let form = |text: &str| -> String {
+                url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+            };
+            let pair = [form(self.client_id.as_str()), form(secret)].join(":");
+            secrets.push(base64::engine::general_purpose::STANDARD.encode(pair));
+        }
+        secrets
     }
 
     /// Whose token this is, when the provider can say; `None` when it cannot (no user

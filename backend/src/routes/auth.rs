@@ -271,7 +271,7 @@ async fn callback(
         params.pairs(),
     ));
     entries.extend(recorder.take());
-    let mut jar = state.cookies.set_log(jar, &ExchangeLog { entries });
+    let mut jar = state.cookies.set_log(jar, ExchangeLog { entries });
     let outcome = match result {
         Ok(session) => {
             jar =

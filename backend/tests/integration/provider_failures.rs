@@ -406,51 +406,81 @@ async fn an_access_token_that_does_not_look_like_one_is_not_saved() {
 }
 
 /// A provider whose refusal repeats the request it was sent — the form with the code, the PKCE
-/// verifier and the client secret — as its error and its description: none of the three
-/// reaches the page or the log.
+/// verifier and the client secret, and the Authorization header — as its error and its
+/// description: none of them reaches the page, the exchange log or the log, as sent (a client
+/// secret with `/+=` in it form-encoded, or in HTTP Basic's credential) or decoded.
 #[tokio::test]
 async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
+    use base64::Engine as _;
     struct Echo;
     impl wiremock::Respond for Echo {
         fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-            let sent = String::from_utf8_lossy(&request.body).into_owned();
+            let form = String::from_utf8_lossy(&request.body).into_owned();
+            let header = request
+                .headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let sent = format!("{form} {header}");
             let answer = serde_json::json!({ "error": sent, "error_description": sent });
             json_response(400, &answer.to_string())
         }
     }
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(Echo)
-        .mount(&provider)
-        .await;
-    let settings = Settings {
-        client_secret: Some("echoed-client-secret".into()),
-        ..played_by(&provider, ProviderArg::Custom, "custom-client", None, None)
-    };
-    let app = spawn_app(settings, |_| {}).await;
+    for auth in [ClientAuth::Post, ClientAuth::Basic] {
+        let provider = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(Echo)
+            .mount(&provider)
+            .await;
+        let settings = Settings {
+            client_secret: Some("echoed/client+secret=".into()),
+            client_auth: Some(auth),
+            ..played_by(&provider, ProviderArg::Custom, "custom-client", None, None)
+        };
+        let app = spawn_app(settings, |_| {}).await;
 
-    let session = sign_in(&app, "echoed-code-4242").await;
+        let session = sign_in(&app, "echoed-code-4242").await;
 
-    let Some(FlowOutcome::Failed(error)) = session.outcome else {
-        panic!("the sign-in did not fail: {:?}", session.outcome)
-    };
-    let shown = error.provider_message.unwrap_or_default();
-    let sent = provider.received_requests().await.unwrap_or_default();
-    let verifier = sent
-        .iter()
-        .filter(|r| r.url.path() == "/token")
-        .find_map(|r| form_field(r, "code_verifier"))
-        .expect("the verifier was sent");
-    assert!(shown.contains("[redacted]"), "{shown}");
-    let logs = logs();
-    for secret in [
-        "echoed-client-secret",
-        "echoed-code-4242",
-        verifier.as_str(),
-    ] {
-        assert!(!shown.contains(secret), "the page shows {secret}: {shown}");
-        assert!(!logs.contains(secret), "a log line holds {secret}");
+        let Some(FlowOutcome::Failed(error)) = session.outcome else {
+            panic!("the sign-in did not fail: {:?}", session.outcome)
+        };
+        let shown = error.provider_message.unwrap_or_default();
+        let exchange_log = serde_json::to_string(&session.exchange_log).unwrap();
+        let sent = provider.received_requests().await.unwrap_or_default();
+        let verifier = sent
+            .iter()
+            .filter(|r| r.url.path() == "/token")
+            .find_map(|r| form_field(r, "code_verifier"))
+            .expect("the verifier was sent");
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode("custom-client:echoed%2Fclient%2Bsecret%3D");
+        assert!(shown.contains("[redacted]"), "{auth:?}: {shown}");
+        assert!(
+            exchange_log.contains("[redacted]"),
+            "{auth:?}: {exchange_log}"
+        );
+        let logs = logs();
+        for secret in [
+            "echoed/client+secret=",
+            "echoed%2Fclient%2Bsecret%3D",
+            &basic,
+            "echoed-code-4242",
+            verifier.as_str(),
+        ] {
+            assert!(
+                !shown.contains(secret),
+                "{auth:?}: the page shows {secret}: {shown}"
+            );
+            assert!(
+                !exchange_log.contains(secret),
+                "{auth:?}: the exchange log shows {secret}: {exchange_log}"
+            );
+            assert!(
+                !logs.contains(secret),
+                "{auth:?}: a log line holds {secret}"
+            );
+        }
     }
 }
 
