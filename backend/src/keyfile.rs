@@ -6,6 +6,22 @@ use std::path::Path;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 
+/// The bytes of a key given as base64 (a file's text or a variable's value); when it is not
+/// base64, what is wrong with it, without the character at fault (one of the key's own).
+pub fn decode(text: &str) -> Result<Vec<u8>, String> {
+    use base64::DecodeError;
+    STANDARD.decode(text.trim()).map_err(|error| match error {
+        DecodeError::InvalidByte(offset, _) => {
+            format!("it is not base64: the character at offset {offset} is not one of base64's")
+        }
+        DecodeError::InvalidLastSymbol(offset, _) => {
+            format!("it is not base64: its last character, at offset {offset}, cannot end it")
+        }
+        DecodeError::InvalidLength(_) => "it is not base64: its length cannot be".into(),
+        DecodeError::InvalidPadding => "it is not base64: its padding is wrong".into(),
+    })
+}
+
 /// The base64 text of the key file at `path`, creating it with `len` random bytes if it is missing.
 /// `what` names the key in the log line that announces a new file. A key file that others
 /// than its owner may read is refused.

@@ -21,6 +21,23 @@ mod exit {
 #[global_allocator]
 static ALLOCATOR: tokenbridge_alloc::Allocator = tokenbridge_alloc::Allocator;
 
+/// What is wrong with `.env`, without the line dotenvy quotes (it may hold a secret): the line's
+/// number, found in the file, and the character at fault.
+fn dotenv_problem(error: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(line, at) = error else {
+        return error.to_string();
+    };
+    let number = std::fs::read_to_string(".env").ok().and_then(|text| {
+        let start = text.find(line.as_str())?;
+        Some(text.get(..start)?.matches('\n').count() + 1)
+    });
+    let which = number.map_or_else(|| "a line".to_owned(), |n| format!("line {n}"));
+    format!(
+        "{which} cannot be read (at its character {}); put a value with spaces or quotes in quotes",
+        at + 1
+    )
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // A missing .env is normal; a broken one is reported once logging is up.
@@ -36,7 +53,7 @@ async fn main() -> ExitCode {
     if let Err(error) = &dotenv
         && !error.not_found()
     {
-        tracing::error!(%error, "cannot read .env");
+        tracing::error!("cannot read .env: {}", dotenv_problem(error));
         return ExitCode::from(exit::CONFIG);
     }
 

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use cookie::Key;
 use tokenbridge_shared::routes;
@@ -723,11 +723,8 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 fn parse_cookie_key(text: &str) -> Result<Key, ConfigError> {
-    let bytes = STANDARD
-        .decode(text.trim())
-        .map_err(|e| ConfigError::BadCookieKey {
-            reason: e.to_string(),
-        })?;
+    let bytes =
+        crate::keyfile::decode(text).map_err(|reason| ConfigError::BadCookieKey { reason })?;
     Key::try_from(bytes.as_slice()).map_err(|_| ConfigError::BadCookieKey {
         reason: format!("it decodes to {} bytes", bytes.len()),
     })
@@ -748,6 +745,7 @@ fn fixed_url(text: &str) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
     use tokenbridge_shared::ProviderKind;
 
     fn resolve(settings: Settings) -> Result<Config, String> {
@@ -958,6 +956,22 @@ mod tests {
         .unwrap();
         std::fs::remove_file(path).unwrap();
         assert_eq!(config.providers[0].client_secret.secret(), "from-file");
+    }
+
+    /// A key that is not base64 is refused with where it goes wrong, never the character at
+    /// fault (base64's own message shows it, one of the key's).
+    #[test]
+    fn a_cookie_key_that_is_not_base64_says_where_without_showing_it() {
+        let err = resolve(Settings {
+            cookie_key: Some(format!("{}!{}", "A".repeat(40), "B".repeat(47)).into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("not base64") && err.contains("offset 40"),
+            "{err}"
+        );
+        assert!(!err.contains('!') && !err.contains("33"), "{err}");
     }
 
     #[test]

@@ -227,6 +227,21 @@ struct FileProvider {
     login_field: Option<String>,
 }
 
+/// What is wrong with the providers file, and where: the toml crate's message, without the
+/// line it quotes (a client secret, say).
+fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end_matches('\n');
+    match error.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 /// The providers listed in the TOML file at `path`.
 pub fn from_file(path: &Path, public_url: &Url) -> Result<Vec<ProviderSpec>, ConfigError> {
     let wrong = |message: String| ConfigError::ProvidersFile {
@@ -234,7 +249,7 @@ pub fn from_file(path: &Path, public_url: &Url) -> Result<Vec<ProviderSpec>, Con
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| wrong(e.to_string()))?;
-    let file: File = toml::from_str(&text).map_err(|e| wrong(e.to_string()))?;
+    let file: File = toml::from_str(&text).map_err(|e| wrong(toml_problem(&text, &e)))?;
     if file.providers.is_empty() {
         return Err(wrong(
             "it lists no provider; add a [[provider]] table with id and kind".into(),

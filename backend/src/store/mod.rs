@@ -142,9 +142,8 @@ impl StoreKey {
 
     /// From base64 (TOKENBRIDGE_STORE_KEY).
     pub fn from_base64(text: &str) -> Result<Self, StoreError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|e| StoreError::BadKey(format!("TOKENBRIDGE_STORE_KEY is not base64: {e}")))?;
+        let bytes = crate::keyfile::decode(text)
+            .map_err(|problem| StoreError::BadKey(format!("TOKENBRIDGE_STORE_KEY: {problem}")))?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
             StoreError::BadKey(format!(
                 "TOKENBRIDGE_STORE_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32); it decodes to {} bytes",

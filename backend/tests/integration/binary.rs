@@ -77,3 +77,31 @@ async fn moving_the_port_alone_keeps_the_sign_in_working() {
         "the start-up line names the address that works: {logged}"
     );
 }
+
+/// A `.env` the server cannot read stops the start with a message that says which line, and
+/// never the line itself: it may hold a secret (dotenvy's own message quotes it whole).
+#[tokio::test]
+async fn a_broken_env_file_names_its_line_and_not_its_secret() {
+    let dir = scratch_dir();
+    std::fs::write(
+        dir.join(".env"),
+        "# the app\nTOKENBRIDGE_CLIENT_ID=app\nTOKENBRIDGE_CLIENT_SECRET=\"unterminated-s3cr3t\n",
+    )
+    .unwrap();
+    let output = command(&dir, free_port())
+        .env_remove("TOKENBRIDGE_CLIENT_SECRET")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let logged = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a configuration error: {logged}"
+    );
+    assert!(
+        logged.contains("cannot read .env: line 3 cannot be read"),
+        "{logged}"
+    );
+    assert!(!logged.contains("s3cr3t"), "the secret is logged: {logged}");
+}

@@ -276,6 +276,31 @@ async fn the_providers_file_is_checked_with_messages_that_say_what_to_fix() {
             "unknown field",
         ),
     ];
+    // The toml crate's own message quotes the line at fault, which may hold a secret: the
+    // message names the line and leaves it out.
+    let secret_lines = [
+        (
+            "[[provider]]\nid = \"x\"\nkind = \"oauth2\"\nclient-secret = \"s3cr3t-1\"\n",
+            "line 4, column 1: unknown field `client-secret`",
+            "s3cr3t-1",
+        ),
+        (
+            "[[provider]]\nid = \"x\"\nclient_secret = \"s3cr3t-2\\q\"\n",
+            "line 3",
+            "s3cr3t-2",
+        ),
+    ];
+    for (text, expected, secret) in secret_lines {
+        let error = tokenbridge::config::Config::resolve(Settings {
+            config: Some(providers_file(text)),
+            ..Settings::default()
+        })
+        .err()
+        .unwrap_or_else(|| panic!("{text:?} is refused"))
+        .to_string();
+        assert!(error.contains(expected), "{text:?}: {error}");
+        assert!(!error.contains(secret), "{text:?}: {error}");
+    }
     for (text, expected) in cases {
         let file = providers_file(text);
         let error = tokenbridge::config::Config::resolve(Settings {
