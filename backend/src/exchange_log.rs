@@ -40,6 +40,8 @@ const SHOWN: [&str; 20] = [
 ];
 /// Long values (a scope list, an error page) are cut to this.
 const MAX_VALUE: usize = 300;
+/// A step's URL is cut to this (the log must fit in a cookie).
+const MAX_URL: usize = 512;
 
 fn shown(name: &str) -> bool {
     SHOWN.iter().any(|s| s.eq_ignore_ascii_case(name))
@@ -67,7 +69,7 @@ fn field(name: &str, value: &str) -> LogField {
 fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
     let masked = !shown(name);
     LogField {
-        name: cut(name, 100),
+        name: cut(&secrets.scrub(name), 100),
         value: if masked {
             String::new()
         } else {
@@ -77,10 +79,19 @@ fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
     }
 }
 
-/// What must not come back in a shown value: a request's secrets, each also as a form writes
-/// it (`/` as `%2F`, a space as `+`), longest first, so that one inside another goes whole.
+/// What must not come back in a shown value: a request's secrets, each also as URLs and forms
+/// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`), longest first, so that one inside
+/// another goes whole.
 #[derive(Default)]
 pub struct Secrets(Vec<String>);
+
+/// What RFC 3986 leaves as it is; everything else a URL writes as `%XX` (JavaScript's
+/// `encodeURIComponent` leaves `!'()*` too: a secret rarely holds them).
+const URL_WRITTEN: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 impl Secrets {
     pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
@@ -89,7 +100,12 @@ impl Secrets {
             let in_a_form: String =
                 url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
             if in_a_form != secret {
-                all.push(in_a_form);
+                let in_a_url =
+                    percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
+                for written in [in_a_form, in_a_url] {
+                    let lower = lowercase_hex(&written);
+                    all.extend([written, lower]);
+                }
             }
             all.push(secret.to_owned());
         }
@@ -114,20 +130,30 @@ impl Secrets {
 /// scalars are kept only under shown names (`"•"` otherwise), at any depth.
 fn json_field(name: &str, value: &serde_json::Value, secrets: &Secrets) -> LogField {
     use serde_json::Value;
-    fn redact(name: &str, value: &Value) -> Value {
+    // Strings and names are scrubbed before they are written out as JSON, which would escape a
+    // secret's `"` or `\\` and so hide it from the scrub of the text.
+    fn redact(name: &str, value: &Value, secrets: &Secrets) -> Value {
         match value {
-            Value::Object(map) => {
-                Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(k, v))).collect())
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (secrets.scrub(k).into_owned(), redact(k, v, secrets)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| redact(name, v, secrets)).collect())
             }
-            Value::Array(items) => Value::Array(items.iter().map(|v| redact(name, v)).collect()),
+            Value::String(text) if shown(name) => Value::String(secrets.scrub(text).into_owned()),
             scalar if shown(name) => scalar.clone(),
             _ => Value::String("•".into()),
         }
     }
     match value {
         Value::Object(_) | Value::Array(_) => LogField {
-            name: cut(name, 100),
-            value: cut(&secrets.scrub(&redact(name, value).to_string()), MAX_VALUE),
+            name: cut(&secrets.scrub(name), 100),
+            value: cut(
+                &secrets.scrub(&redact(name, value, secrets).to_string()),
+                MAX_VALUE,
+            ),
             masked: false,
         },
         Value::String(text) => scrubbed_field(name, text, secrets),
@@ -192,11 +218,11 @@ fn json_fields(body: &[u8], secrets: &Secrets) -> Option<Vec<LogField>> {
             .map(|(name, raw)| {
                 let nested = raw.get().starts_with(['{', '[']);
                 if !nested && !shown(name) {
-                    return field(name, "");
+                    return scrubbed_field(name, "", secrets);
                 }
                 match serde_json::from_str(raw.get()) {
                     Ok(value) => json_field(name, &value, secrets),
-                    Err(_) => field(name, ""),
+                    Err(_) => scrubbed_field(name, "", secrets),
                 }
             })
             .collect(),
@@ -214,7 +240,7 @@ pub fn browser_request<'a>(
     LogEntry {
         step,
         method: "GET".into(),
-        url,
+        url: cut(&url, MAX_URL),
         status: None,
         fields: params.into_iter().map(|(k, v)| field(k, v)).collect(),
     }
@@ -237,9 +263,12 @@ impl Recorder {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What was recorded, taken out (a second call finds nothing more).
+    /// What was recorded, taken out (a second call finds nothing more), and the request's
+    /// secrets forgotten.
     pub fn take(&self) -> Vec<LogEntry> {
-        std::mem::take(&mut self.recorded().entries)
+        let mut recorded = self.recorded();
+        recorded.secrets = Secrets::default();
+        std::mem::take(&mut recorded.entries)
     }
 
     /// A form request to the token endpoint, with its Authorization header if any.
@@ -250,8 +279,9 @@ impl Recorder {
             fields.insert(0, field("Authorization", ""));
             secrets.extend(credentials(header));
         }
-        // The URL the token request went to, as written from the provider's (parsed) URL.
-        let url = url.split(['?', '#']).next().unwrap_or_default().to_owned();
+        // The URL the token request went to, as written from the provider's (parsed) URL; a
+        // discovered one may be long, and the log must fit in its cookie.
+        let url = cut(url.split(['?', '#']).next().unwrap_or_default(), MAX_URL);
         let mut recorded = self.recorded();
         recorded.secrets = Secrets::new(secrets.iter().map(String::as_str));
         recorded.entries.push(LogEntry {
@@ -356,6 +386,25 @@ fn not_kept(count: usize) -> LogField {
     }
 }
 
+/// `written` with the hex digits of its `%XX` escapes in lower case, as some encoders write them.
+fn lowercase_hex(written: &str) -> String {
+    let mut after_percent = 0;
+    written
+        .chars()
+        .map(|c| {
+            if c == '%' {
+                after_percent = 2;
+                c
+            } else if after_percent > 0 {
+                after_percent -= 1;
+                c.to_ascii_lowercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// The length of a value's JSON, for [`fitted`].
 fn json_len(value: &impl serde::Serialize) -> usize {
     serde_json::to_vec(value).map_or(0, |json| json.len())
@@ -409,25 +458,30 @@ mod tests {
         let secrets = [
             "4/c0de",
             "4%2Fc0de",
+            "4%2fc0de",
             "v3r1f13r",
             "ab/c+d=",
             "ab%2Fc%2Bd%3D",
+            "ab%2fc%2bd%3d",
             credential.as_str(),
             "s/3cr t",
             "s%2F3cr+t",
+            "s%2F3cr%20t",
+            "s%2f3cr%20t",
         ];
         let echoed = [
             String::from_utf8_lossy(form).into_owned(),
             "code 4/c0de, secret ab/c+d=, password s/3cr t".into(),
             header.clone(),
-            "s%2F3cr+t".into(),
+            "s%2F3cr+t, as a URL s%2F3cr%20t or s%2f3cr%20t, ab%2fc%2bd%3d".into(),
         ]
         .join(" | ");
         let answer = serde_json::json!({
             "error": "invalid_grant",
             "error_description": echoed,
-            "error_uri": "https://oauth.example/e?code=4%2Fc0de",
-            "extra": {"error": echoed},
+            "error_uri": "https://oauth.example/e?code=4%2fc0de",
+            "extra": {"error": echoed, "ab/c+d=": {"error": "v3r1f13r"}},
+            "ab/c+d=": "named by the secret",
         });
         // A slash written `\/`, as PHP's json_encode writes it.
         let body = answer.to_string().replace('/', "\\/");

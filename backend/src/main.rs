@@ -27,15 +27,18 @@ fn dotenv_problem(error: &dotenvy::Error) -> String {
     let dotenvy::Error::LineParse(line, at) = error else {
         return error.to_string();
     };
-    let number = std::fs::read_to_string(".env").ok().and_then(|text| {
-        let start = text.find(line.as_str())?;
-        Some(text.get(..start)?.matches('\n').count() + 1)
-    });
-    let which = number.map_or_else(|| "a line".to_owned(), |n| format!("line {n}"));
-    format!(
-        "{which} cannot be read (at its character {}); put a value with spaces or quotes in quotes",
-        at + 1
-    )
+    // dotenvy quotes the whole line, or for some errors only its value: a line is named only
+    // when one of the file's is what it quoted.
+    let quoted = line.trim_end_matches(['\r', '\n']);
+    let number = std::fs::read_to_string(".env")
+        .ok()
+        .and_then(|text| text.lines().position(|l| l == quoted))
+        .map(|at| at + 1);
+    let which = match number {
+        Some(n) => format!("line {n} cannot be read (at its character {})", at + 1),
+        None => "a line cannot be read".to_owned(),
+    };
+    format!("{which}; put a value with spaces or quotes in quotes")
 }
 
 #[tokio::main]

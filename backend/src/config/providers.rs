@@ -231,6 +231,14 @@ struct FileProvider {
 /// line it quotes (a client secret, say).
 fn toml_problem(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim_end_matches('\n');
+    // serde's "invalid type: integer `123`, expected a string" quotes the value given.
+    let message = match message.split_once(", expected") {
+        Some((given, expected)) if given.starts_with("invalid") => {
+            let what = given.split(':').next().unwrap_or(given);
+            format!("{what}: expected{expected}")
+        }
+        _ => message.to_owned(),
+    };
     match error.span() {
         Some(span) => {
             let before = text.get(..span.start).unwrap_or(text);
@@ -238,7 +246,7 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> String {
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}: {message}")
         }
-        None => message.to_owned(),
+        None => message,
     }
 }
 

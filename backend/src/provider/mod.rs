@@ -266,13 +266,14 @@ impl ProviderError {
     ) -> Self {
         match error {
             RequestTokenError::ServerResponse(response) => {
-                // An extension error code is any string the provider likes.
-                let kind = scrub_all(response.error().as_ref(), secrets);
-                let code = match kind.as_str() {
+                // An extension error code is any string the provider likes: told apart as
+                // sent, shown scrubbed.
+                let code = match response.error().as_ref() {
                     "invalid_grant" | "bad_verification_code" => ErrorCode::CodeRejected,
                     "invalid_client" | "unauthorized_client" => ErrorCode::ClientRejected,
                     _ => ErrorCode::TokenRequestRejected,
                 };
+                let kind = scrub_all(response.error().as_ref(), secrets);
                 let description = response
                     .error_description()
                     .cloned()
@@ -307,6 +308,17 @@ const MAX_TOKEN_TYPE: usize = 64;
 /// The longest scope a sign-in's token may come with: a few hundred bytes in practice (a
 /// dozen of Google's URL-shaped scopes come to about 1 KB).
 const MAX_ISSUED_SCOPE: usize = 16 * 1024;
+
+/// HTTP Basic's credential for a client (RFC 6749 §2.3.1: the id and the secret form-encoded,
+/// joined by a colon, in base64), as oauth2 writes it for a token request and
+/// [`standard::revoke`] for a revocation.
+fn basic_credential(client_id: &ClientId, client_secret: &ClientSecret) -> String {
+    use base64::Engine as _;
+    let form =
+        |text: &str| -> String { url::form_urlencoded::byte_serialize(text.as_bytes()).collect() };
+    let pair = [form(client_id.as_str()), form(client_secret.secret())].join(":");
+    base64::engine::general_purpose::STANDARD.encode(pair)
+}
 
 /// Removes every occurrence of each of `secrets`, as given and as a form writes it (see
 /// [`Secrets`]), then cuts the text short: in that order, since a secret across the cut would
@@ -710,16 +722,11 @@ impl Provider {
     /// oauth2 writes from it (RFC 6749 §2.3.1: the id and the secret form-encoded, joined by a
     /// colon, in base64).
     fn sent_secrets(&self, sent: &[&String]) -> Vec<String> {
-        use base64::Engine as _;
         let mut secrets: Vec<String> = sent.iter().map(|s| s.to_string()).collect();
         let secret = self.client_secret.secret();
         secrets.push(secret.clone());
         if self.client_auth == ClientAuth::Basic {
-            let form = |text: &str| -> String {
-                url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-            };
-            let pair = [form(self.client_id.as_str()), form(secret)].join(":");
-            secrets.push(base64::engine::general_purpose::STANDARD.encode(pair));
+            secrets.push(basic_credential(&self.client_id, &self.client_secret));
         }
         secrets
     }

@@ -1,12 +1,11 @@
 //! Plain OAuth 2.0 (RFC 6749) by URLs: user info with `Authorization: Bearer`, the
 //! account named by configurable fields, and revocation by RFC 7009.
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use oauth2::{AccessToken, ClientId, ClientSecret, RefreshToken};
 use tokenbridge_shared::ErrorCode;
 use url::Url;
 
-use super::{Account, Endpoints, ProviderError, scrub_all, transport::Transport};
+use super::{Account, Endpoints, ProviderError, basic_credential, scrub_all, transport::Transport};
 use crate::config::{AccountFields, ClientAuth};
 
 /// Field names tried, in order, for the account's id and for the login shown.
@@ -101,25 +100,20 @@ pub async fn revoke(
     client_auth: ClientAuth,
 ) -> Result<(), ProviderError> {
     let mut form = vec![("token", token.secret()), ("token_type_hint", token.hint())];
-    let authorization = match client_auth {
-        ClientAuth::Basic => {
-            let encode =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            Some(format!(
-                "Basic {}",
-                STANDARD.encode(format!(
-                    "{}:{}",
-                    encode(client_id.as_str()),
-                    encode(client_secret.secret())
-                ))
-            ))
-        }
+    let credential = match client_auth {
+        ClientAuth::Basic => Some(basic_credential(client_id, client_secret)),
         ClientAuth::Post => {
             form.push(("client_id", client_id.as_str()));
             form.push(("client_secret", client_secret.secret().as_str()));
             None
         }
     };
+    let authorization = credential.as_ref().map(|c| format!("Basic {c}"));
+    let secrets = [
+        token.secret(),
+        client_secret.secret(),
+        credential.as_deref().unwrap_or_default(),
+    ];
     let answer = match transport.post_form(url, &form, authorization).await {
         Ok(response) if no_longer_valid(&response) => {
             let answer = serde_json::from_slice::<serde_json::Value>(response.body())
@@ -129,11 +123,11 @@ pub async fn revoke(
             tracing::info!(
                 token = token.hint(),
                 "the provider answered invalid_token, taken as no longer valid: {}",
-                scrub_all(&answer, &[token.secret(), client_secret.secret()]).escape_debug()
+                scrub_all(&answer, &secrets).escape_debug()
             );
             Ok(())
         }
-        Ok(response) => answered(response, &[token.secret(), client_secret.secret()]),
+        Ok(response) => answered(response, &secrets),
         Err(error) => Err(ProviderError::transport(&error)),
     };
     answer.map_err(|mut error| {

@@ -484,6 +484,78 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     }
 }
 
+/// A revocation endpoint whose refusal repeats the request — the token, and HTTP Basic's
+/// credential, which is the client secret in base64 — leaves neither in the log line that
+/// says the revocation failed.
+#[tokio::test]
+async fn a_revocation_refusal_that_echoes_the_request_logs_none_of_its_secrets() {
+    use base64::Engine as _;
+    struct Echo;
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let header = request
+                .headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let sent = format!("{} {header}", String::from_utf8_lossy(&request.body));
+            json_response(
+                400,
+                &serde_json::json!({ "error_description": sent }).to_string(),
+            )
+        }
+    }
+    let provider = MockServer::start().await;
+    crate::helpers::gives_at_1_and_rt_1_for_a_code(&provider).await;
+    crate::helpers::answers_carol_at_info(&provider).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(Echo)
+        .mount(&provider)
+        .await;
+    let settings = Settings {
+        client_secret: Some("revoke/secret+1=".into()),
+        client_auth: Some(ClientAuth::Basic),
+        ..played_by(
+            &provider,
+            ProviderArg::Custom,
+            "app",
+            Some("/info"),
+            Some("/revoke"),
+        )
+    };
+    let app = spawn_app(settings, |_| {}).await;
+    app.return_with_code("", "1").await;
+    let id = app.session().await.connections[0].id.clone();
+
+    let response = app.disconnect(&id).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let basic = base64::engine::general_purpose::STANDARD.encode("app:revoke%2Fsecret%2B1%3D");
+    let sent = provider.received_requests().await.unwrap_or_default();
+    assert!(
+        sent.iter().any(|r| r.url.path() == "/revoke"
+            && r.headers
+                .get("authorization")
+                .is_some_and(|v| v.as_bytes().ends_with(basic.as_bytes()))),
+        "the revocation was sent with HTTP Basic"
+    );
+    let logs = logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("revocation failed") && l.contains("[redacted]")),
+        "the failure is logged, scrubbed"
+    );
+    for secret in [
+        basic.as_str(),
+        "revoke/secret+1=",
+        "revoke%2Fsecret%2B1%3D",
+        "rt-1",
+    ] {
+        assert!(!logs.contains(secret), "a log line holds {secret}");
+    }
+}
+
 /// `provider`'s token endpoint answering `token` for a code, its user info (`info`, at /info),
 /// and its revocation endpoint (at /revoke), which takes anything; the app it plays for, which
 /// gives up on any of the provider's answers after half a second.

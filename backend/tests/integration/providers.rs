@@ -289,6 +289,11 @@ async fn the_providers_file_is_checked_with_messages_that_say_what_to_fix() {
             "line 3",
             "s3cr3t-2",
         ),
+        (
+            "[[provider]]\nid = \"x\"\nkind = \"oauth2\"\nclient_secret = 8472619305\n",
+            "line 4, column 17: invalid type: expected a string",
+            "8472619305",
+        ),
     ];
     for (text, expected, secret) in secret_lines {
         let error = tokenbridge::config::Config::resolve(Settings {
