@@ -107,6 +107,17 @@ pub fn from_settings(settings: &Settings, public_url: &Url) -> Result<ProviderSp
         revoke: parse_optional_url("TOKENBRIDGE_REVOKE_URL", settings.revoke_url.as_deref())?,
     };
     let issuer = parse_optional_url("TOKENBRIDGE_ISSUER", settings.issuer.as_deref())?;
+    warn_if_not_used(
+        kind,
+        &id,
+        &given,
+        [
+            "TOKENBRIDGE_AUTHORIZE_URL",
+            "TOKENBRIDGE_TOKEN_URL",
+            "TOKENBRIDGE_USERINFO_URL",
+            "TOKENBRIDGE_REVOKE_URL",
+        ],
+    );
     let endpoints = endpoints_of(kind, given, public_url).map_err(|missing| {
         ConfigError::CustomWithoutUrls {
             missing: match missing {
@@ -149,6 +160,32 @@ enum Missing {
     Authorize,
     Token,
     Both,
+}
+
+/// An OpenID provider's endpoints are discovered from its issuer: endpoint URLs given for it
+/// (`names`, in the order authorize, token, user info, revocation) are not used, and the log
+/// says so at start-up rather than leave a person wondering why a URL they set did nothing.
+fn warn_if_not_used(kind: ProviderKind, id: &str, given: &SpecEndpoints, names: [&str; 4]) {
+    if kind != ProviderKind::Oidc {
+        return;
+    }
+    let set: Vec<&str> = [
+        &given.authorize,
+        &given.token,
+        &given.userinfo,
+        &given.revoke,
+    ]
+    .into_iter()
+    .zip(names)
+    .filter_map(|(url, name)| url.as_ref().map(|_| name))
+    .collect();
+    if !set.is_empty() {
+        tracing::warn!(
+            provider = id,
+            "{} not used: an OpenID provider's endpoints are discovered from its issuer",
+            set.join(", ")
+        );
+    }
 }
 
 /// The endpoints a kind uses: Yandex's own unless overridden; the sandbox's on this
@@ -321,6 +358,12 @@ fn file_provider(entry: FileProvider, public_url: &Url) -> Result<ProviderSpec, 
     if kind == ProviderKind::Oidc && issuer.is_none() {
         return Err(at("kind oidc needs issuer".into()));
     }
+    warn_if_not_used(
+        kind,
+        &id,
+        &given,
+        ["authorize_url", "token_url", "userinfo_url", "revoke_url"],
+    );
     let endpoints = endpoints_of(kind, given, public_url).map_err(|missing| {
         at(match missing {
             Missing::Authorize => "kind oauth2 needs authorize_url".into(),

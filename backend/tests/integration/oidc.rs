@@ -329,6 +329,32 @@ async fn an_access_token_gone_with_its_grant_counts_as_revoked() {
 /// A provider that will not revoke the refresh token (RFC 7009's `unsupported_token_type`):
 /// the access token is revoked all the same, the connection is forgotten, and the person is
 /// told that the provider did not revoke what it holds.
+/// Endpoint URLs set for an OpenID provider (left in `.env` from a plain OAuth 2.0 set-up, say)
+/// are not used — its endpoints are discovered — and the start-up log says so.
+#[tokio::test]
+async fn endpoint_urls_set_for_an_openid_provider_are_said_to_be_unused() {
+    let provider = OidcProvider::start(serde_json::json!({})).await;
+    let app = spawn_app(
+        Settings {
+            token_url: Some("http://127.0.0.1:9/not-this-token".into()),
+            revoke_url: Some("http://127.0.0.1:9/not-this-revoke".into()),
+            ..provider.settings()
+        },
+        |_| {},
+    )
+    .await;
+
+    let outcome = sign_in_with(&app, &provider, |a| provider.good_claims(a), None, "").await;
+
+    assert_eq!(outcome, Some(FlowOutcome::Connected), "through discovery");
+    assert!(
+        logs().lines().any(|line| line.contains(
+            "TOKENBRIDGE_TOKEN_URL, TOKENBRIDGE_REVOKE_URL not used: an OpenID provider's endpoints are discovered"
+        )),
+        "the log says what is not used"
+    );
+}
+
 #[tokio::test]
 async fn a_refresh_token_the_provider_will_not_revoke_is_said_so() {
     let provider = OidcProvider::start(serde_json::json!({})).await;
