@@ -5,7 +5,7 @@
 //! and whatever a provider adds — is masked here, before the log exists, so it
 //! never leaves the server. A shown value in the provider's answer (an error's
 //! description, say) that repeats something secret the request carried has it
-//! taken out ([`Secrets`]). A log too large for its cookie keeps what fits ([`fitted`]).
+//! taken out ([`Secrets`], which the provider hands over: [`Recorder::scrubbing`]). A log too large for its cookie keeps what fits ([`fitted`]).
 
 use std::{
     borrow::Cow,
@@ -94,9 +94,13 @@ const URL_WRITTEN: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'~');
 
 impl Secrets {
-    pub fn new<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
         let mut all = Vec::new();
-        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        for secret in secrets.into_iter() {
+            let secret = secret.as_ref();
+            if secret.is_empty() {
+                continue;
+            }
             let in_a_form: String =
                 url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
             if in_a_form != secret {
@@ -162,10 +166,9 @@ fn json_field(name: &str, value: &serde_json::Value, secrets: &Secrets) -> LogFi
 }
 
 /// The fields of a form body (`application/x-www-form-urlencoded`), split and decoded as
-/// `form_urlencoded::parse` does. A masked field's value is not shown: the code, the
-/// verifier and the client secret go, decoded, only into `secrets`, for the answer's shown
-/// values to be scrubbed of them.
-fn form_fields(body: &[u8], secrets: &mut Vec<String>) -> Vec<LogField> {
+/// `form_urlencoded::parse` does. A masked field's value is never decoded or copied: the
+/// code, the verifier and the client secret pass through here untouched.
+fn form_fields(body: &[u8]) -> Vec<LogField> {
     fn decode(bytes: &[u8]) -> String {
         let plus_as_space: Vec<u8>;
         let bytes = if bytes.contains(&b'+') {
@@ -192,9 +195,6 @@ fn form_fields(body: &[u8], secrets: &mut Vec<String>) -> Vec<LogField> {
             if shown(&name) {
                 field(&name, &decode(value))
             } else {
-                if !value.is_empty() {
-                    secrets.push(decode(value));
-                }
                 field(&name, "")
             }
         })
@@ -253,8 +253,7 @@ pub struct Recorder(Arc<Mutex<Recorded>>);
 #[derive(Default)]
 struct Recorded {
     entries: Vec<LogEntry>,
-    /// What the last request carried that its answer must not show: for as long as the
-    /// sign-in's request lasts, as the request itself does.
+    /// What the request carries that its answer must not show ([`Recorder::scrubbing`]).
     secrets: Secrets,
 }
 
@@ -271,20 +270,23 @@ impl Recorder {
         std::mem::take(&mut recorded.entries)
     }
 
+    /// The request about to be recorded carries `secrets` (the provider knows them: the code,
+    /// the verifier, the client secret and how it is sent): its answer's shown values are
+    /// scrubbed of them, until the log is taken.
+    pub fn scrubbing(&self, secrets: Secrets) {
+        self.recorded().secrets = secrets;
+    }
+
     /// A form request to the token endpoint, with its Authorization header if any.
-    pub fn request(&self, method: &str, url: &str, authorization: Option<&[u8]>, body: &[u8]) {
-        let mut secrets = Vec::new();
-        let mut fields = form_fields(body, &mut secrets);
-        if let Some(header) = authorization {
+    pub fn request(&self, method: &str, url: &str, authorization: bool, body: &[u8]) {
+        let mut fields = form_fields(body);
+        if authorization {
             fields.insert(0, field("Authorization", ""));
-            secrets.extend(credentials(header));
         }
         // The URL the token request went to, as written from the provider's (parsed) URL; a
         // discovered one may be long, and the log must fit in its cookie.
         let url = cut(url.split(['?', '#']).next().unwrap_or_default(), MAX_URL);
-        let mut recorded = self.recorded();
-        recorded.secrets = Secrets::new(secrets.iter().map(String::as_str));
-        recorded.entries.push(LogEntry {
+        self.recorded().entries.push(LogEntry {
             step: LogStep::TokenRequest,
             method: method.into(),
             url,
@@ -311,34 +313,6 @@ impl Recorder {
             fields,
         });
     }
-}
-
-/// What an Authorization header holds that an answer must not show: the header, its
-/// credential, and for HTTP Basic the password in it (the client secret, form-encoded as
-/// RFC 6749 §2.3.1 has it) as sent and decoded.
-fn credentials(header: &[u8]) -> Vec<String> {
-    use base64::Engine as _;
-    let header = String::from_utf8_lossy(header);
-    let mut secrets = vec![header.to_string()];
-    let Some((scheme, credential)) = header.split_once(' ') else {
-        return secrets;
-    };
-    let credential = credential.trim();
-    secrets.push(credential.to_owned());
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(credential)
-            .unwrap_or_default();
-        let decoded = String::from_utf8_lossy(&decoded);
-        if let Some((_, password)) = decoded.split_once(':') {
-            secrets.push(password.to_owned());
-            let plain: String = url::form_urlencoded::parse(["p=", password].concat().as_bytes())
-                .map(|(_, value)| value.into_owned())
-                .collect();
-            secrets.push(plain);
-        }
-    }
-    secrets
 }
 
 /// The most bytes of an exchange log's JSON that its cookie holds: sealed and in base64 that
@@ -418,7 +392,7 @@ mod tests {
     #[test]
     fn secrets_are_masked_and_carry_no_value() {
         let recorder = Recorder::default();
-        recorder.request("POST", "https://oauth.example/token", Some(b"Basic YXBwOnMzY3IzdA=="), b"grant_type=authorization_code&code=1234567&code_verifier=v3r1f13r&client_id=app&client_secret=s3cr3t");
+        recorder.request("POST", "https://oauth.example/token", true, b"grant_type=authorization_code&code=1234567&code_verifier=v3r1f13r&client_id=app&client_secret=s3cr3t");
         recorder.response(
             200,
             br#"{"access_token":"y0_abc","refresh_token":"1:r","expires_in":3600}"#,
@@ -426,7 +400,7 @@ mod tests {
         recorder.request(
             "POST",
             "https://oauth.example/token?tenant=t3n4nt",
-            None,
+            false,
             b"",
         );
         let entries = recorder.take();
@@ -486,12 +460,16 @@ mod tests {
         // A slash written `\/`, as PHP's json_encode writes it.
         let body = answer.to_string().replace('/', "\\/");
         let recorder = Recorder::default();
-        recorder.request(
-            "POST",
-            "https://oauth.example/token",
-            Some(header.as_bytes()),
-            form,
-        );
+        // What the provider knows the request carries: the code, the verifier, the client
+        // secret (here one in the form and another in the Basic credential).
+        recorder.scrubbing(Secrets::new([
+            "4/c0de",
+            "v3r1f13r",
+            "ab/c+d=",
+            "s/3cr t",
+            credential.as_str(),
+        ]));
+        recorder.request("POST", "https://oauth.example/token", true, form);
         recorder.response(400, body.as_bytes());
         let entries = recorder.take();
         let text = serde_json::to_string(&entries).unwrap();
@@ -521,7 +499,7 @@ mod tests {
         recorder.request(
             "POST",
             "https://oauth.example/token",
-            None,
+            false,
             b"grant_type=authorization_code&code=1",
         );
         let many: serde_json::Map<String, serde_json::Value> = (0..5000)
@@ -598,7 +576,7 @@ mod tests {
                 .map(|(k, v)| field(&k, &v))
                 .collect();
             assert_eq!(
-                form_fields(body, &mut Vec::new()),
+                form_fields(body),
                 reference,
                 "{}",
                 String::from_utf8_lossy(body)

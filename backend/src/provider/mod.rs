@@ -262,7 +262,7 @@ impl ProviderError {
     /// token, the PKCE verifier, the client secret) are scrubbed from the provider's words.
     fn from_oauth(
         error: RequestTokenError<TransportError, BasicErrorResponse>,
-        secrets: &[&str],
+        secrets: &Secrets,
     ) -> Self {
         match error {
             RequestTokenError::ServerResponse(response) => {
@@ -273,12 +273,12 @@ impl ProviderError {
                     "invalid_client" | "unauthorized_client" => ErrorCode::ClientRejected,
                     _ => ErrorCode::TokenRequestRejected,
                 };
-                let kind = scrub_all(response.error().as_ref(), secrets);
+                let kind = scrubbed(response.error().as_ref(), secrets);
                 let description = response
                     .error_description()
                     .cloned()
                     .unwrap_or_else(|| kind.clone());
-                let description = scrub_all(&description, secrets);
+                let description = scrubbed(&description, secrets);
                 let detail = format!(
                     "the provider refused the token request: {}: {}",
                     kind.escape_debug(),
@@ -320,15 +320,16 @@ fn basic_credential(client_id: &ClientId, client_secret: &ClientSecret) -> Strin
     base64::engine::general_purpose::STANDARD.encode(pair)
 }
 
-/// Removes every occurrence of each of `secrets`, as given and as a form writes it (see
+/// Removes every occurrence of each of `secrets`, as given and as forms and URLs write it (see
 /// [`Secrets`]), then cuts the text short: in that order, since a secret across the cut would
 /// leave its beginning.
 pub fn scrub_all(text: &str, secrets: &[&str]) -> String {
-    Secrets::new(secrets.iter().copied())
-        .scrub(text)
-        .chars()
-        .take(500)
-        .collect()
+    scrubbed(text, &Secrets::new(secrets))
+}
+
+/// [`scrub_all`] with the secrets already listed.
+fn scrubbed(text: &str, secrets: &Secrets) -> String {
+    secrets.scrub(text).chars().take(500).collect()
 }
 
 /// How a provider speaks beyond RFC 6749's grant.
@@ -651,7 +652,8 @@ impl Provider {
         log: &Recorder,
     ) -> Result<IssuedToken, ProviderError> {
         let endpoints = self.endpoints().await?;
-        let (code_text, verifier_text) = (code.secret().clone(), verifier.secret().clone());
+        let sent = self.sent_secrets(&[code.secret(), verifier.secret()]);
+        log.scrubbing(Secrets::new(&sent));
         let send = self.transport.sender(&endpoints.token, Some(log.clone()));
         let response = self
             .client(&endpoints)
@@ -659,13 +661,7 @@ impl Provider {
             .set_pkce_verifier(verifier)
             .request_async(&send)
             .await
-            .map_err(|e| {
-                let secrets = self.sent_secrets(&[&code_text, &verifier_text]);
-                ProviderError::from_oauth(
-                    e,
-                    &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
-                )
-            })?;
+            .map_err(|e| ProviderError::from_oauth(e, &Secrets::new(&sent)))?;
         let mut issued = issued(&response, requested_scope)?;
         if let Dialect::Oidc(oidc) = &self.dialect {
             // `openid` is always asked for, so an answer without an ID token skipped the
@@ -708,10 +704,9 @@ impl Provider {
             .request_async(&send)
             .await
             .map_err(|e| {
-                let secrets = self.sent_secrets(&[refresh_token.secret()]);
                 ProviderError::from_oauth(
                     e,
-                    &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
+                    &Secrets::new(self.sent_secrets(&[refresh_token.secret()])),
                 )
             })?;
         issued(&response, scope)

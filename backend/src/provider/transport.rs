@@ -84,13 +84,8 @@ impl Transport {
         let (parts, body) = request.into_parts();
         let record = |url: &str| {
             if let Some(log) = log {
-                let authorization = parts.headers.get(http::header::AUTHORIZATION);
-                log.request(
-                    parts.method.as_str(),
-                    url,
-                    authorization.map(http::HeaderValue::as_bytes),
-                    &body,
-                );
+                let authorization = parts.headers.contains_key(http::header::AUTHORIZATION);
+                log.request(parts.method.as_str(), url, authorization, &body);
             }
         };
         let builder = if parts.uri == endpoint.as_str() {

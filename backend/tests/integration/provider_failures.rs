@@ -415,13 +415,7 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     struct Echo;
     impl wiremock::Respond for Echo {
         fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-            let form = String::from_utf8_lossy(&request.body).into_owned();
-            let header = request
-                .headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default();
-            let sent = format!("{form} {header}");
+            let sent = as_sent(request);
             let answer = serde_json::json!({ "error": sent, "error_description": sent });
             json_response(400, &answer.to_string())
         }
@@ -493,12 +487,7 @@ async fn a_revocation_refusal_that_echoes_the_request_logs_none_of_its_secrets()
     struct Echo;
     impl wiremock::Respond for Echo {
         fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-            let header = request
-                .headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or_default();
-            let sent = format!("{} {header}", String::from_utf8_lossy(&request.body));
+            let sent = as_sent(request);
             json_response(
                 400,
                 &serde_json::json!({ "error_description": sent }).to_string(),
@@ -554,6 +543,17 @@ async fn a_revocation_refusal_that_echoes_the_request_logs_none_of_its_secrets()
     ] {
         assert!(!logs.contains(secret), "a log line holds {secret}");
     }
+}
+
+/// A request's body and Authorization header, as a provider that repeats what it was sent
+/// would put them in its answer.
+fn as_sent(request: &wiremock::Request) -> String {
+    let header = request
+        .headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    format!("{} {header}", String::from_utf8_lossy(&request.body))
 }
 
 /// `provider`'s token endpoint answering `token` for a code, its user info (`info`, at /info),
