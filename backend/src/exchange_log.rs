@@ -5,7 +5,8 @@
 //! and whatever a provider adds — is masked here, before the log exists, so it
 //! never leaves the server. A shown value in the provider's answer (an error's
 //! description, say) that repeats something secret the request carried has it
-//! taken out ([`Secrets`], which the provider hands over: [`Recorder::scrubbing`]). A log too large for its cookie keeps what fits ([`fitted`]).
+//! taken out, whole or cut short ([`Secrets`], which the provider hands over:
+//! [`Recorder::scrubbing`]). A log too large for its cookie keeps what fits ([`fitted`]).
 
 use std::{
     borrow::Cow,
@@ -79,11 +80,26 @@ fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
     }
 }
 
+/// The shortest piece of a secret that goes wherever a shown value holds it: a provider that
+/// cuts its echo of a request short (`code=4f0c1b2a…`), or begins it late, leaves a piece of
+/// a secret, not the whole.
+const PIECE: usize = 8;
+
 /// What must not come back in a shown value: a request's secrets, each also as URLs and forms
-/// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`), longest first, so that one inside
-/// another goes whole.
+/// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`). One of [`PIECE`] bytes or more
+/// goes wherever any [`PIECE`] bytes of it stand, so that an echo cut short leaves nothing of
+/// it either. A shorter one goes where it stands whole as a word of its own (no letter or digit
+/// beside it), so that a one-character code does not take every such character with it.
 #[derive(Default)]
-pub struct Secrets(Vec<String>);
+pub struct Secrets {
+    /// The secrets of [`PIECE`] bytes or more.
+    long: Vec<String>,
+    /// A bit for each hash ([`piece_bit`]) of [`PIECE`] bytes of a long secret; empty without
+    /// long secrets. A text's pieces are looked up here, and in `long` only on a hit.
+    pieces: Vec<u64>,
+    /// The shorter ones, longest first, so that one inside another goes whole.
+    short: Vec<String>,
+}
 
 /// What RFC 3986 leaves as it is; everything else a URL writes as `%XX` (JavaScript's
 /// `encodeURIComponent` leaves `!'()*` too: a secret rarely holds them).
@@ -92,6 +108,20 @@ const URL_WRITTEN: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// How many bits of a piece's hash pick its bit in [`Secrets::pieces`]: 16,384 bits (2 KB),
+/// of which three secrets of about a hundred bytes set about 300, so that about one lookup in
+/// fifty goes on to compare the secrets themselves.
+const PIECE_HASH_BITS: u32 = 14;
+
+/// The bit that stands for `piece` ([`PIECE`] bytes) in [`Secrets::pieces`].
+fn piece_bit(piece: &[u8]) -> usize {
+    let mut word = [0; PIECE];
+    word.copy_from_slice(piece);
+    // Fibonacci hashing: the product's top bits depend on every byte.
+    let hash = u64::from_le_bytes(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (hash >> (64 - PIECE_HASH_BITS)) as usize
+}
 
 impl Secrets {
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
@@ -113,21 +143,114 @@ impl Secrets {
             }
             all.push(secret.to_owned());
         }
-        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        all.dedup();
-        Self(all)
-    }
-
-    /// `text` with every secret replaced by `[redacted]`.
-    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut scrubbed = Cow::Borrowed(text);
-        for secret in &self.0 {
-            if scrubbed.contains(secret.as_str()) {
-                scrubbed = Cow::Owned(scrubbed.replace(secret.as_str(), "[redacted]"));
+        let (mut long, mut short): (Vec<String>, Vec<String>) =
+            all.into_iter().partition(|secret| secret.len() >= PIECE);
+        long.sort_unstable();
+        long.dedup();
+        short.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        short.dedup();
+        let mut pieces = Vec::new();
+        if !long.is_empty() {
+            pieces = vec![0u64; (1 << PIECE_HASH_BITS) / 64];
+            for piece in long
+                .iter()
+                .flat_map(|secret| secret.as_bytes().windows(PIECE))
+            {
+                let bit = piece_bit(piece);
+                pieces[bit / 64] |= 1 << (bit % 64);
             }
         }
-        scrubbed
+        Self {
+            long,
+            pieces,
+            short,
+        }
     }
+
+    /// `text` with every secret, and every piece of a long one, replaced by `[redacted]` (a run
+    /// of pieces side by side, or overlapping, as one).
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let scrubbed = self.without_pieces(text);
+        self.short
+            .iter()
+            .fold(scrubbed, |text, secret| without_word(text, secret))
+    }
+
+    /// Whether `piece` ([`PIECE`] bytes) is part of a long secret.
+    fn holds(&self, piece: &[u8]) -> bool {
+        let bit = piece_bit(piece);
+        self.pieces[bit / 64] & (1 << (bit % 64)) != 0
+            && self
+                .long
+                .iter()
+                .any(|secret| secret.as_bytes().windows(PIECE).any(|p| p == piece))
+    }
+
+    /// `text` with each run of the long secrets' pieces in it replaced, widened to whole
+    /// characters.
+    fn without_pieces<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.pieces.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (at, piece) in text.as_bytes().windows(PIECE).enumerate() {
+            if !self.holds(piece) {
+                continue;
+            }
+            let (mut start, mut end) = (at, at + PIECE);
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            match runs.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => runs.push((start, end)),
+            }
+        }
+        if runs.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut scrubbed = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end) in runs {
+            scrubbed.push_str(&text[copied..start]);
+            scrubbed.push_str(REDACTED);
+            copied = end;
+        }
+        scrubbed.push_str(&text[copied..]);
+        Cow::Owned(scrubbed)
+    }
+}
+
+/// What a secret, or a run of a secret's pieces, is replaced by.
+const REDACTED: &str = "[redacted]";
+
+/// `text` with `word` replaced where no letter or digit stands beside it.
+fn without_word<'t>(text: Cow<'t, str>, word: &str) -> Cow<'t, str> {
+    let alone = |at: usize| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    };
+    let found: Vec<usize> = text
+        .match_indices(word)
+        .map(|(at, _)| at)
+        .filter(|&at| alone(at))
+        .collect();
+    if found.is_empty() {
+        return text;
+    }
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut copied = 0;
+    for at in found {
+        scrubbed.push_str(&text[copied..at]);
+        scrubbed.push_str(REDACTED);
+        copied = at + word.len();
+    }
+    scrubbed.push_str(&text[copied..]);
+    Cow::Owned(scrubbed)
 }
 
 /// A JSON field: a scalar as [`field`] shows it; an object or array as JSON whose
@@ -489,6 +612,41 @@ mod tests {
             description.value
         );
         assert!(text.contains("invalid_grant"));
+    }
+
+    /// A provider that cuts its echo short, or begins it late, leaves no piece of a secret
+    /// either: any [`PIECE`] bytes of one go, widened to whole characters, and a run of them as
+    /// one; text without a secret comes back as it was.
+    #[test]
+    fn an_echo_cut_short_leaves_no_piece_of_a_secret() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let secrets = Secrets::new([verifier, "client/secret+1=", "пароль-секрет"]);
+        let echoed = format!(
+            "code_verifier={}… client_secret=client%2Fsec… …{} and «роль-сек»",
+            &verifier[..12],
+            &verifier[30..],
+        );
+        assert_eq!(
+            secrets.scrub(&echoed),
+            "code_verifier=[redacted]… client_secret=[redacted]… …[redacted] and «[redacted]»"
+        );
+        let plain = "invalid_grant: the code has expired";
+        assert!(matches!(secrets.scrub(plain), Cow::Borrowed(text) if text == plain));
+        // Fewer bytes of one than a piece are left: they say next to nothing of the rest.
+        assert_eq!(secrets.scrub("client/ is"), "client/ is");
+    }
+
+    /// A secret shorter than a piece (a code a person typed into their own callback, say) goes
+    /// where it stands alone, not from inside words: a one-character code leaves the rest of
+    /// the text readable.
+    #[test]
+    fn a_short_secret_goes_only_where_it_stands_alone() {
+        let secrets = Secrets::new(["a", "42"]);
+        assert_eq!(
+            secrets.scrub("invalid_grant: code a (or 42) is not valid, 421"),
+            "invalid_grant: code [redacted] (or [redacted]) is not valid, 421"
+        );
+        assert_eq!(secrets.scrub("code=a&x=42"), "code=[redacted]&x=[redacted]");
     }
 
     /// A log longer than its cookie can hold keeps its steps, and as many of their fields as

@@ -483,6 +483,9 @@ async fn sqlite_locked_past_a_saves_wait_still_keeps_the_refreshed_token() {
 async fn sqlite_locked_past_every_save_keeps_the_refreshed_token_for_the_next_click() {
     let (app, connection, mut other, calls, clicking) = refresh_clicked_while_locked().await;
     let clicked = clicking.await.unwrap();
+    // The kept answer's own saver first tries five seconds after the click failed, a moment
+    // before this.
+    let failed = std::time::Instant::now();
     assert_eq!(clicked.status(), StatusCode::SERVICE_UNAVAILABLE);
     let error: ApiError = clicked.json().await.unwrap();
     assert_eq!(error.code, ErrorCode::StoreUnavailable);
@@ -491,11 +494,22 @@ async fn sqlite_locked_past_every_save_keeps_the_refreshed_token_for_the_next_cl
 
     let again = app.refresh(&connection.id).await;
     assert_eq!(again.status(), StatusCode::OK, "the next click succeeds");
-    assert_eq!(
-        app.token_calls(),
-        calls + 1,
-        "with the answer kept, not another refresh"
-    );
+    if failed.elapsed() < Duration::from_millis(4500) {
+        assert_eq!(
+            app.token_calls(),
+            calls + 1,
+            "with the answer kept, not another refresh"
+        );
+    } else {
+        // A machine slow enough for the saver to come first: it saved the kept answer, and
+        // the click refreshed with the refresh token that answer brought, which the sandbox
+        // (rotating its refresh tokens) took, as the click's success says.
+        eprintln!("the kept answer's saver may have come before the click");
+        assert!(
+            (calls + 1..=calls + 2).contains(&app.token_calls()),
+            "at most one refresh more, by the click"
+        );
+    }
     page_and_script_see_a_token_other_than(&app, &connection.token.access_token).await;
 }
 

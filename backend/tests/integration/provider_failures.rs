@@ -407,8 +407,9 @@ async fn an_access_token_that_does_not_look_like_one_is_not_saved() {
 
 /// A provider whose refusal repeats the request it was sent — the form with the code, the PKCE
 /// verifier and the client secret, and the Authorization header — as its error and its
-/// description: none of them reaches the page, the exchange log or the log, as sent (a client
-/// secret with `/+=` in it form-encoded, or in HTTP Basic's credential) or decoded.
+/// description, whole and with each value cut to its first 12 characters: none of them reaches
+/// the page, the exchange log or the log, as sent (a client secret with `/+=` in it
+/// form-encoded, or in HTTP Basic's credential) or decoded, whole or cut short.
 #[tokio::test]
 async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     use base64::Engine as _;
@@ -416,9 +417,25 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     impl wiremock::Respond for Echo {
         fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
             let sent = as_sent(request);
-            let answer = serde_json::json!({ "error": sent, "error_description": sent });
+            let answer = serde_json::json!({
+                "error": sent,
+                "error_description": format!("{sent} | cut short: {}", cut_short(&sent)),
+            });
             json_response(400, &answer.to_string())
         }
+    }
+    /// The request as a provider that cuts each value it repeats to 12 characters writes it.
+    fn cut_short(sent: &str) -> String {
+        sent.split(['&', ' '])
+            .map(|part| match part.split_once('=') {
+                Some((name, value)) => format!("{name}={}…", cut(value)),
+                None => format!("{}…", cut(part)),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    fn cut(text: &str) -> &str {
+        &text[..text.len().min(12)]
     }
     for auth in [ClientAuth::Post, ClientAuth::Basic] {
         let provider = MockServer::start().await;
@@ -455,25 +472,28 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
             "{auth:?}: {exchange_log}"
         );
         let logs = logs();
-        for secret in [
+        for whole in [
             "echoed/client+secret=",
             "echoed%2Fclient%2Bsecret%3D",
             &basic,
             "echoed-code-4242",
             verifier.as_str(),
         ] {
-            assert!(
-                !shown.contains(secret),
-                "{auth:?}: the page shows {secret}: {shown}"
-            );
-            assert!(
-                !exchange_log.contains(secret),
-                "{auth:?}: the exchange log shows {secret}: {exchange_log}"
-            );
-            assert!(
-                !logs.contains(secret),
-                "{auth:?}: a log line holds {secret}"
-            );
+            // Neither the secret nor the beginning a provider's cut leaves of it.
+            for secret in [whole, cut(whole)] {
+                assert!(
+                    !shown.contains(secret),
+                    "{auth:?}: the page shows {secret}: {shown}"
+                );
+                assert!(
+                    !exchange_log.contains(secret),
+                    "{auth:?}: the exchange log shows {secret}: {exchange_log}"
+                );
+                assert!(
+                    !logs.contains(secret),
+                    "{auth:?}: a log line holds {secret}"
+                );
+            }
         }
     }
 }
