@@ -82,23 +82,70 @@ fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
 
 /// The shortest piece of a secret that goes wherever a shown value holds it: a provider that
 /// cuts its echo of a request short (`code=4f0c1b2a…`), or begins it late, leaves a piece of
-/// a secret, not the whole.
+/// a secret, not the whole. A piece of one that is not ASCII may be as few as two characters.
 const PIECE: usize = 8;
 
 /// What must not come back in a shown value: a request's secrets, each also as URLs and forms
 /// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`). One of [`PIECE`] bytes or more
 /// goes wherever any [`PIECE`] bytes of it stand, so that an echo cut short leaves nothing of
-/// it either. A shorter one goes where it stands whole as a word of its own (no letter or digit
-/// beside it), so that a one-character code does not take every such character with it.
+/// it either. A shorter one goes where it stands whole as a word of its own, with no letter or
+/// digit (of any script) beside it (`_`, `-`, `%` and the like stand apart), so that a
+/// one-character code does not take every such character with it.
 #[derive(Default)]
 pub struct Secrets {
     /// The secrets of [`PIECE`] bytes or more.
     long: Vec<String>,
-    /// A bit for each hash ([`piece_bit`]) of [`PIECE`] bytes of a long secret; empty without
+    /// A bit for each hash ([`Pieces::bit`]) of [`PIECE`] bytes of a long secret, none without
     /// long secrets. A text's pieces are looked up here, and in `long` only on a hit.
-    pieces: Vec<u64>,
+    pieces: Pieces,
     /// The shorter ones, longest first, so that one inside another goes whole.
     short: Vec<String>,
+}
+
+/// A bitmap of the hashes of the long secrets' pieces, with a bit for every 32 pieces or more
+/// (at least 16,384 bits, 2 KB: a sign-in's code, verifier and client secret have a few hundred),
+/// so that about one lookup in thirty of a piece no secret holds goes on to the secrets.
+#[derive(Default)]
+struct Pieces {
+    bits: Vec<u64>,
+    /// How far a hash is shifted right to leave one bit's index.
+    shift: u32,
+}
+
+impl Pieces {
+    fn of(secrets: &[String]) -> Self {
+        let count: usize = secrets.iter().map(|s| s.len() + 1 - PIECE).sum();
+        if count == 0 {
+            return Self::default();
+        }
+        let bits = (count * 32).next_power_of_two().max(1 << 14);
+        let mut pieces = Self {
+            bits: vec![0; bits / 64],
+            shift: 64 - bits.trailing_zeros(),
+        };
+        for piece in secrets.iter().flat_map(|s| s.as_bytes().windows(PIECE)) {
+            let bit = pieces.bit(piece);
+            pieces.bits[bit / 64] |= 1 << (bit % 64);
+        }
+        pieces
+    }
+
+    /// The bit that stands for `piece` ([`PIECE`] bytes).
+    fn bit(&self, piece: &[u8]) -> usize {
+        let mut word = [0; PIECE];
+        word.copy_from_slice(piece);
+        // Fibonacci hashing: the product's top bits depend on every byte.
+        let hash = u64::from_le_bytes(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (hash >> self.shift) as usize
+    }
+
+    /// Whether `piece` may be a secret's: false for certain when no secret's is.
+    fn may_hold(&self, piece: &[u8]) -> bool {
+        !self.bits.is_empty() && {
+            let bit = self.bit(piece);
+            self.bits[bit / 64] & (1 << (bit % 64)) != 0
+        }
+    }
 }
 
 /// What RFC 3986 leaves as it is; everything else a URL writes as `%XX` (JavaScript's
@@ -108,20 +155,6 @@ const URL_WRITTEN: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-/// How many bits of a piece's hash pick its bit in [`Secrets::pieces`]: 16,384 bits (2 KB),
-/// of which three secrets of about a hundred bytes set about 300, so that about one lookup in
-/// fifty goes on to compare the secrets themselves.
-const PIECE_HASH_BITS: u32 = 14;
-
-/// The bit that stands for `piece` ([`PIECE`] bytes) in [`Secrets::pieces`].
-fn piece_bit(piece: &[u8]) -> usize {
-    let mut word = [0; PIECE];
-    word.copy_from_slice(piece);
-    // Fibonacci hashing: the product's top bits depend on every byte.
-    let hash = u64::from_le_bytes(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (hash >> (64 - PIECE_HASH_BITS)) as usize
-}
 
 impl Secrets {
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
@@ -133,10 +166,9 @@ impl Secrets {
             }
             let in_a_form: String =
                 url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            if in_a_form != secret {
-                let in_a_url =
-                    percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
-                for written in [in_a_form, in_a_url] {
+            let in_a_url = percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
+            for written in [in_a_form, in_a_url] {
+                if written != secret {
                     let lower = lowercase_hex(&written);
                     all.extend([written, lower]);
                 }
@@ -149,26 +181,16 @@ impl Secrets {
         long.dedup();
         short.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         short.dedup();
-        let mut pieces = Vec::new();
-        if !long.is_empty() {
-            pieces = vec![0u64; (1 << PIECE_HASH_BITS) / 64];
-            for piece in long
-                .iter()
-                .flat_map(|secret| secret.as_bytes().windows(PIECE))
-            {
-                let bit = piece_bit(piece);
-                pieces[bit / 64] |= 1 << (bit % 64);
-            }
-        }
         Self {
+            pieces: Pieces::of(&long),
             long,
-            pieces,
             short,
         }
     }
 
-    /// `text` with every secret, and every piece of a long one, replaced by `[redacted]` (a run
-    /// of pieces side by side, or overlapping, as one).
+    /// `text` with every long secret, and every run of pieces of one (side by side or
+    /// overlapping), replaced by `[redacted]`, widened to whole characters; then every short
+    /// secret that stands alone.
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let scrubbed = self.without_pieces(text);
         self.short
@@ -176,28 +198,45 @@ impl Secrets {
             .fold(scrubbed, |text, secret| without_word(text, secret))
     }
 
-    /// Whether `piece` ([`PIECE`] bytes) is part of a long secret.
-    fn holds(&self, piece: &[u8]) -> bool {
-        let bit = piece_bit(piece);
-        self.pieces[bit / 64] & (1 << (bit % 64)) != 0
-            && self
-                .long
-                .iter()
-                .any(|secret| secret.as_bytes().windows(PIECE).any(|p| p == piece))
+    /// How many bytes at the start of `text` run along a long secret, if its first [`PIECE`]
+    /// are a piece of one (the longest such run, where a piece stands in several places).
+    fn secret_at(&self, text: &[u8]) -> Option<usize> {
+        let piece = &text[..PIECE];
+        if !self.pieces.may_hold(piece) {
+            return None;
+        }
+        self.long
+            .iter()
+            .flat_map(|secret| {
+                let secret = secret.as_bytes();
+                secret
+                    .windows(PIECE)
+                    .enumerate()
+                    .filter(move |(_, p)| *p == piece)
+                    .map(move |(from, _)| {
+                        let along = secret[from..].iter().zip(text);
+                        along.take_while(|(s, t)| s == t).count()
+                    })
+            })
+            .max()
     }
 
     /// `text` with each run of the long secrets' pieces in it replaced, widened to whole
-    /// characters.
+    /// characters. Each run is followed to its end along the secret it is in, and the search
+    /// goes on from there, so that a long echo is read once.
     fn without_pieces<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        if self.pieces.is_empty() {
+        if self.long.is_empty() {
             return Cow::Borrowed(text);
         }
+        let bytes = text.as_bytes();
         let mut runs: Vec<(usize, usize)> = Vec::new();
-        for (at, piece) in text.as_bytes().windows(PIECE).enumerate() {
-            if !self.holds(piece) {
+        let mut at = 0;
+        while at + PIECE <= bytes.len() {
+            let Some(length) = self.secret_at(&bytes[at..]) else {
+                at += 1;
                 continue;
-            }
-            let (mut start, mut end) = (at, at + PIECE);
+            };
+            let (mut start, mut end) = (at, at + length);
             while !text.is_char_boundary(start) {
                 start -= 1;
             }
@@ -208,6 +247,8 @@ impl Secrets {
                 Some(last) if start <= last.1 => last.1 = last.1.max(end),
                 _ => runs.push((start, end)),
             }
+            // The next piece not wholly inside this run.
+            at += length + 1 - PIECE;
         }
         if runs.is_empty() {
             return Cow::Borrowed(text);
@@ -227,18 +268,26 @@ impl Secrets {
 /// What a secret, or a run of a secret's pieces, is replaced by.
 const REDACTED: &str = "[redacted]";
 
-/// `text` with `word` replaced where no letter or digit stands beside it.
+/// `text` with `word` replaced wherever no letter or digit stands beside it (an occurrence that
+/// overlaps one with a letter beside it too).
 fn without_word<'t>(text: Cow<'t, str>, word: &str) -> Cow<'t, str> {
     let alone = |at: usize| {
         let before = text[..at].chars().next_back();
         let after = text[at + word.len()..].chars().next();
         !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
     };
-    let found: Vec<usize> = text
-        .match_indices(word)
-        .map(|(at, _)| at)
-        .filter(|&at| alone(at))
-        .collect();
+    let first_char = word.chars().next().map_or(1, char::len_utf8);
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = text[from..].find(word) {
+        let at = from + offset;
+        if alone(at) {
+            found.push(at);
+            from = at + word.len();
+        } else {
+            from = at + first_char;
+        }
+    }
     if found.is_empty() {
         return text;
     }
@@ -634,6 +683,15 @@ mod tests {
         assert!(matches!(secrets.scrub(plain), Cow::Borrowed(text) if text == plain));
         // Fewer bytes of one than a piece are left: they say next to nothing of the rest.
         assert_eq!(secrets.scrub("client/ is"), "client/ is");
+        // A piece that ends inside a character takes the whole character.
+        assert_eq!(Secrets::new(["abcdefgé"]).scrub("abcdefgè!"), "[redacted]!");
+        // A code of two kilobytes echoed whole, cut short, and begun late.
+        let code: String = (0..2048)
+            .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+            .collect();
+        let secrets = Secrets::new([code.as_str()]);
+        let echoed = format!("{code} {}… …{}", &code[..100], &code[1500..]);
+        assert_eq!(secrets.scrub(&echoed), "[redacted] [redacted]… …[redacted]");
     }
 
     /// A secret shorter than a piece (a code a person typed into their own callback, say) goes
@@ -647,6 +705,8 @@ mod tests {
             "invalid_grant: code [redacted] (or [redacted]) is not valid, 421"
         );
         assert_eq!(secrets.scrub("code=a&x=42"), "code=[redacted]&x=[redacted]");
+        // One beside a letter does not hide the next, which overlaps it.
+        assert_eq!(Secrets::new(["ab-ab"]).scrub("xab-ab-ab"), "xab-[redacted]");
     }
 
     /// A log longer than its cookie can hold keeps its steps, and as many of their fields as

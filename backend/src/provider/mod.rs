@@ -320,9 +320,9 @@ fn basic_credential(client_id: &ClientId, client_secret: &ClientSecret) -> Strin
     base64::engine::general_purpose::STANDARD.encode(pair)
 }
 
-/// Removes every occurrence of each of `secrets`, as given and as forms and URLs write it (see
-/// [`Secrets`]), then cuts the text short: in that order, since a secret across the cut would
-/// leave its beginning.
+/// Removes each of `secrets`, as given and as forms and URLs write it, with any piece of a long
+/// one (see [`Secrets`]), then cuts the text short: in that order, since a secret across the cut
+/// would leave its beginning.
 pub fn scrub_all(text: &str, secrets: &[&str]) -> String {
     scrubbed(text, &Secrets::new(secrets))
 }
