@@ -87,8 +87,8 @@ const PIECE: usize = 8;
 
 /// What must not come back in a shown value: a request's secrets, each also as URLs and forms
 /// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`). One of [`PIECE`] bytes or more
-/// goes wherever any [`PIECE`] bytes of it stand, so that an echo cut short leaves nothing of
-/// it either. A shorter one goes where it stands whole as a word of its own, with no letter or
+/// goes wherever any [`PIECE`] bytes of it stand, in either case, so that an echo cut short
+/// (or in capitals) leaves nothing of it either. A shorter one goes where it stands whole as a word of its own, with no letter or
 /// digit (of any script) beside it (`_`, `-`, `%` and the like stand apart), so that a
 /// one-character code does not take every such character with it.
 #[derive(Default)]
@@ -130,12 +130,13 @@ impl Pieces {
         pieces
     }
 
-    /// The bit that stands for `piece` ([`PIECE`] bytes).
+    /// The bit that stands for `piece` ([`PIECE`] bytes), whatever the case of its ASCII
+    /// letters.
     fn bit(&self, piece: &[u8]) -> usize {
         let mut word = [0; PIECE];
         word.copy_from_slice(piece);
         // Fibonacci hashing: the product's top bits depend on every byte.
-        let hash = u64::from_le_bytes(word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let hash = lowercase(u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (hash >> self.shift) as usize
     }
 
@@ -146,6 +147,17 @@ impl Pieces {
             self.bits[bit / 64] & (1 << (bit % 64)) != 0
         }
     }
+}
+
+/// The eight bytes of `word` with their ASCII capitals made small, all at once: a bit each
+/// piece's hash would spend eight times as many instructions on, byte by byte.
+fn lowercase(word: u64) -> u64 {
+    const EACH: u64 = u64::from_le_bytes([1; 8]);
+    let low_seven = word & (0x7f * EACH);
+    // The top bit of each byte: ASCII (clear in `word`), at least `A` (0x41 + 0x3f reaches
+    // 0x80), not past `Z` (0x5a + 0x25 stays under 0x80); no sum carries into the next byte.
+    let capital = !word & (low_seven + 0x3f * EACH) & !(low_seven + 0x25 * EACH) & (0x80 * EACH);
+    word | (capital >> 2)
 }
 
 /// What RFC 3986 leaves as it is; everything else a URL writes as `%XX` (JavaScript's
@@ -164,13 +176,22 @@ impl Secrets {
             if secret.is_empty() {
                 continue;
             }
-            let in_a_form: String =
-                url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-            let in_a_url = percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
-            for written in [in_a_form, in_a_url] {
-                if written != secret {
-                    let lower = lowercase_hex(&written);
-                    all.extend([written, lower]);
+            // Letters, digits and `-._` both write as they are (most codes and verifiers).
+            let as_it_is = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+            if !secret.bytes().all(as_it_is) {
+                let in_a_form: String =
+                    url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+                let in_a_url =
+                    percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
+                for written in [in_a_form, in_a_url] {
+                    if written != secret {
+                        // A long one is found in either case; a short one as written or with its
+                        // hex in lower case.
+                        if written.len() < PIECE {
+                            all.push(lowercase_hex(&written));
+                        }
+                        all.push(written);
+                    }
                 }
             }
             all.push(secret.to_owned());
@@ -199,7 +220,9 @@ impl Secrets {
     }
 
     /// How many bytes at the start of `text` run along a long secret, if its first [`PIECE`]
-    /// are a piece of one (the longest such run, where a piece stands in several places).
+    /// are a piece of one (the longest such run, where a piece stands in several places), with
+    /// ASCII letters in either case (a provider that writes what it repeats in capitals, or
+    /// `%2F` beside `%2f`).
     fn secret_at(&self, text: &[u8]) -> Option<usize> {
         let piece = &text[..PIECE];
         if !self.pieces.may_hold(piece) {
@@ -212,10 +235,10 @@ impl Secrets {
                 secret
                     .windows(PIECE)
                     .enumerate()
-                    .filter(move |(_, p)| *p == piece)
+                    .filter(move |(_, p)| p.eq_ignore_ascii_case(piece))
                     .map(move |(from, _)| {
                         let along = secret[from..].iter().zip(text);
-                        along.take_while(|(s, t)| s == t).count()
+                        along.take_while(|(s, t)| s.eq_ignore_ascii_case(t)).count()
                     })
             })
             .max()
@@ -683,6 +706,12 @@ mod tests {
         assert!(matches!(secrets.scrub(plain), Cow::Borrowed(text) if text == plain));
         // Fewer bytes of one than a piece are left: they say next to nothing of the rest.
         assert_eq!(secrets.scrub("client/ is"), "client/ is");
+        // In capitals, or with hex of both cases, as some encoders write it.
+        let secrets = Secrets::new(["ab/cd/ef/gh/ij", verifier]);
+        assert_eq!(
+            secrets.scrub("AB%2fcd%2Fef%2fGH… DBJFTJEZ4C"),
+            "[redacted]… [redacted]"
+        );
         // A piece that ends inside a character takes the whole character.
         assert_eq!(Secrets::new(["abcdefgé"]).scrub("abcdefgè!"), "[redacted]!");
         // A code of two kilobytes echoed whole, cut short, and begun late.
@@ -692,6 +721,23 @@ mod tests {
         let secrets = Secrets::new([code.as_str()]);
         let echoed = format!("{code} {}… …{}", &code[..100], &code[1500..]);
         assert_eq!(secrets.scrub(&echoed), "[redacted] [redacted]… …[redacted]");
+    }
+
+    /// Capitals made small eight bytes at a time, as byte by byte, and nothing else changed:
+    /// every byte value in every place.
+    #[test]
+    fn eight_bytes_made_small_at_once_are_as_made_small_one_by_one() {
+        for byte in 0..=u8::MAX {
+            for place in 0..8 {
+                let mut bytes = *b"aZ@[`{A\xff";
+                bytes[place] = byte;
+                assert_eq!(
+                    lowercase(u64::from_le_bytes(bytes)).to_le_bytes(),
+                    bytes.map(|b| b.to_ascii_lowercase()),
+                    "{bytes:?}"
+                );
+            }
+        }
     }
 
     /// A secret shorter than a piece (a code a person typed into their own callback, say) goes
