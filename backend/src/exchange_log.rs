@@ -102,9 +102,9 @@ pub struct Secrets {
     short: Vec<String>,
 }
 
-/// A bitmap of the hashes of the long secrets' pieces, with a bit for every 32 pieces or more
-/// (at least 16,384 bits, 2 KB: a sign-in's code, verifier and client secret have a few hundred),
-/// so that about one lookup in thirty of a piece no secret holds goes on to the secrets.
+/// A bitmap of the hashes of the long secrets' pieces, with 32 to 64 bits for each piece (a
+/// sign-in's verifier and client secret have about sixty, a 2 KB code two thousand more), so
+/// that at most about one lookup in thirty of a piece no secret holds goes on to the secrets.
 #[derive(Default)]
 struct Pieces {
     bits: Vec<u64>,
@@ -118,7 +118,7 @@ impl Pieces {
         if count == 0 {
             return Self::default();
         }
-        let bits = (count * 32).next_power_of_two().max(1 << 14);
+        let bits = (count * 32).next_power_of_two().max(64);
         let mut pieces = Self {
             bits: vec![0; bits / 64],
             shift: 64 - bits.trailing_zeros(),
