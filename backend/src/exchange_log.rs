@@ -86,11 +86,12 @@ fn scrubbed_field(name: &str, value: &str, secrets: &Secrets) -> LogField {
 const PIECE: usize = 8;
 
 /// What must not come back in a shown value: a request's secrets, each also as URLs and forms
-/// write it (`/` as `%2F` or `%2f`, a space as `+` or `%20`). One of [`PIECE`] bytes or more
-/// goes wherever any [`PIECE`] bytes of it stand, in either case, so that an echo cut short
-/// (or in capitals) leaves nothing of it either. A shorter one goes where it stands whole as a word of its own, with no letter or
-/// digit (of any script) beside it (`_`, `-`, `%` and the like stand apart), so that a
-/// one-character code does not take every such character with it.
+/// write it (`/` as `%2F` or `%2f`, or left as it is in a path; a space as `+` or `%20`). One
+/// of [`PIECE`] bytes or more goes wherever any [`PIECE`] bytes of it stand, in either case,
+/// so that an echo cut short (or in capitals) leaves nothing of it either. A shorter one goes
+/// where it stands whole as a word of its own, with no letter or digit (of any script) beside
+/// it (`_`, `-`, `%` and the like stand apart), so that a one-character code does not take
+/// every such character with it.
 #[derive(Default)]
 pub struct Secrets {
     /// The secrets of [`PIECE`] bytes or more.
@@ -168,6 +169,10 @@ const URL_WRITTEN: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'_')
     .remove(b'~');
 
+/// [`URL_WRITTEN`] with `/` left as it is, as a URL's path writes it (and Python's
+/// `urllib.parse.quote`, unless told otherwise).
+const PATH_WRITTEN: &percent_encoding::AsciiSet = &URL_WRITTEN.remove(b'/');
+
 impl Secrets {
     pub fn new<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) -> Self {
         let mut all = Vec::new();
@@ -181,9 +186,9 @@ impl Secrets {
             if !secret.bytes().all(as_it_is) {
                 let in_a_form: String =
                     url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-                let in_a_url =
-                    percent_encoding::utf8_percent_encode(secret, URL_WRITTEN).to_string();
-                for written in [in_a_form, in_a_url] {
+                let [in_a_url, in_a_path] = [URL_WRITTEN, PATH_WRITTEN]
+                    .map(|set| percent_encoding::utf8_percent_encode(secret, set).to_string());
+                for written in [in_a_form, in_a_url, in_a_path] {
                     if written != secret {
                         // A long one is found in either case; a short one as written or with its
                         // hex in lower case.
@@ -726,6 +731,12 @@ mod tests {
         assert_eq!(
             secrets.scrub("AB%2fcd%2Fef%2fGH… DBJFTJEZ4C"),
             "[redacted]… [redacted]"
+        );
+        // With `/` left as it is and the rest encoded, as a URL's path writes it.
+        let secrets = Secrets::new(["a/b+c/d e+f/g"]);
+        assert_eq!(
+            secrets.scrub("quoted: a/b%2Bc/d%20e%2Bf/g."),
+            "quoted: [redacted]."
         );
         // A piece that ends inside a character takes the whole character.
         assert_eq!(Secrets::new(["abcdefgé"]).scrub("abcdefgè!"), "[redacted]!");
