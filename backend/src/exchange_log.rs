@@ -96,21 +96,24 @@ const PIECE: usize = 8;
 pub struct Secrets {
     /// The secrets of [`PIECE`] bytes or more.
     long: Vec<String>,
-    /// A bit for each hash ([`Pieces::bit`]) of [`PIECE`] bytes of a long secret, none without
-    /// long secrets. A text's pieces are looked up here, and in `long` only on a hit.
+    /// Where the pieces of `long` stand ([`PIECE`] bytes each); none without long secrets.
     pieces: Pieces,
     /// The shorter ones, longest first, so that one inside another goes whole.
     short: Vec<String>,
 }
 
-/// A bitmap of the hashes of the long secrets' pieces, with 32 to 64 bits for each piece (a
-/// sign-in's verifier and client secret have about sixty, a 2 KB code two thousand more), so
-/// that at most about one lookup in thirty of a piece no secret holds goes on to the secrets.
+/// Where the long secrets' pieces stand, looked up by a piece of text (folded to small letters,
+/// [`folded`]). First a bitmap of their hashes, with 64 to 128 bits for each piece (a sign-in's
+/// verifier and client secret have about sixty, a 2 KB code two thousand more), so that about
+/// one lookup in a hundred of a piece no secret holds goes further; then every piece in order,
+/// with its place, made on the first such lookup: a binary search, however long the secrets.
 #[derive(Default)]
 struct Pieces {
     bits: Vec<u64>,
     /// How far a hash is shifted right to leave one bit's index.
     shift: u32,
+    /// Each piece, folded, with the secret (its index) and the offset it stands at.
+    places: std::cell::OnceCell<Vec<(u64, usize, usize)>>,
 }
 
 impl Pieces {
@@ -119,39 +122,65 @@ impl Pieces {
         if count == 0 {
             return Self::default();
         }
-        let bits = (count * 32).next_power_of_two().max(64);
+        let bits = (count * 64).next_power_of_two();
         let mut pieces = Self {
             bits: vec![0; bits / 64],
             shift: 64 - bits.trailing_zeros(),
+            places: std::cell::OnceCell::new(),
         };
         for piece in secrets.iter().flat_map(|s| s.as_bytes().windows(PIECE)) {
-            let bit = pieces.bit(piece);
+            let bit = pieces.bit(folded(piece));
             pieces.bits[bit / 64] |= 1 << (bit % 64);
         }
         pieces
     }
 
-    /// The bit that stands for `piece` ([`PIECE`] bytes), whatever the case of its ASCII
-    /// letters.
-    fn bit(&self, piece: &[u8]) -> usize {
-        let mut word = [0; PIECE];
-        word.copy_from_slice(piece);
+    /// The bit that stands for a `piece`.
+    fn bit(&self, piece: u64) -> usize {
         // Fibonacci hashing: the product's top bits depend on every byte.
-        let hash = lowercase(u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (hash >> self.shift) as usize
+        (piece.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Whether `piece` may be a secret's: false for certain when no secret's is.
-    fn may_hold(&self, piece: &[u8]) -> bool {
-        !self.bits.is_empty() && {
-            let bit = self.bit(piece);
-            self.bits[bit / 64] & (1 << (bit % 64)) != 0
+    /// Which of `secrets` (the ones these pieces are of) holds `piece`, and where: the first
+    /// place in order, if several do.
+    fn place(&self, piece: u64, secrets: &[String]) -> Option<(usize, usize)> {
+        if self.bits.is_empty() {
+            return None;
+        }
+        let bit = self.bit(piece);
+        if self.bits[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
+        let places = self.places.get_or_init(|| {
+            let mut places: Vec<(u64, usize, usize)> = secrets
+                .iter()
+                .enumerate()
+                .flat_map(|(index, secret)| {
+                    let pieces = secret.as_bytes().windows(PIECE).enumerate();
+                    pieces.map(move |(offset, piece)| (folded(piece), index, offset))
+                })
+                .collect();
+            places.sort_unstable();
+            places
+        });
+        let first = places.partition_point(|&(p, ..)| p < piece);
+        match places.get(first) {
+            Some(&(p, index, offset)) if p == piece => Some((index, offset)),
+            _ => None,
         }
     }
 }
 
-/// The eight bytes of `word` with their ASCII capitals made small, all at once: a bit each
-/// piece's hash would spend eight times as many instructions on, byte by byte.
+/// `piece` ([`PIECE`] bytes) as one number, its ASCII capitals made small: two pieces that
+/// differ only in case fold to the same.
+fn folded(piece: &[u8]) -> u64 {
+    let mut word = [0; PIECE];
+    word.copy_from_slice(piece);
+    lowercase(u64::from_le_bytes(word))
+}
+
+/// The eight bytes of `word` with their ASCII capitals made small, all at once (byte by byte,
+/// each piece looked up would cost eight times as many instructions).
 fn lowercase(word: u64) -> u64 {
     const EACH: u64 = u64::from_le_bytes([1; 8]);
     let low_seven = word & (0x7f * EACH);
@@ -224,29 +253,15 @@ impl Secrets {
             .fold(scrubbed, |text, secret| without_word(text, secret))
     }
 
-    /// How many bytes at the start of `text` run along a long secret, if its first [`PIECE`]
-    /// are a piece of one (the longest such run, where a piece stands in several places), with
-    /// ASCII letters in either case (a provider that writes what it repeats in capitals, or
-    /// `%2F` beside `%2f`).
-    fn secret_at(&self, text: &[u8]) -> Option<usize> {
-        let piece = &text[..PIECE];
-        if !self.pieces.may_hold(piece) {
-            return None;
-        }
-        self.long
-            .iter()
-            .flat_map(|secret| {
-                let secret = secret.as_bytes();
-                secret
-                    .windows(PIECE)
-                    .enumerate()
-                    .filter(move |(_, p)| p.eq_ignore_ascii_case(piece))
-                    .map(move |(from, _)| {
-                        let along = secret[from..].iter().zip(text);
-                        along.take_while(|(s, t)| s.eq_ignore_ascii_case(t)).count()
-                    })
-            })
-            .max()
+    /// How many bytes at the start of `text` (at least [`PIECE`] of them) run along a long
+    /// secret, with ASCII letters in either case (a provider that writes what it repeats in
+    /// capitals, or `%2F` beside `%2f`), if its first [`PIECE`] are a piece of one. Where a
+    /// piece stands in several places, the run is followed from one of them: should it stop
+    /// short, the search goes on at the pieces that overlap its end, and finds the rest.
+    fn run_at(&self, text: &[u8]) -> Option<usize> {
+        let (index, offset) = self.pieces.place(folded(&text[..PIECE]), &self.long)?;
+        let along = self.long[index].as_bytes()[offset..].iter().zip(text);
+        Some(along.take_while(|(s, t)| s.eq_ignore_ascii_case(t)).count())
     }
 
     /// `text` with each run of the long secrets' pieces in it replaced, widened to whole
@@ -260,7 +275,7 @@ impl Secrets {
         let mut runs: Vec<(usize, usize)> = Vec::new();
         let mut at = 0;
         while at + PIECE <= bytes.len() {
-            let Some(length) = self.secret_at(&bytes[at..]) else {
+            let Some(length) = self.run_at(&bytes[at..]) else {
                 at += 1;
                 continue;
             };
@@ -296,8 +311,8 @@ impl Secrets {
 /// What a secret, or a run of a secret's pieces, is replaced by.
 const REDACTED: &str = "[redacted]";
 
-/// `text` with `word` replaced wherever no letter or digit stands beside it (an occurrence that
-/// overlaps one with a letter beside it too).
+/// `text` with `word` replaced wherever no letter or digit stands beside it, even where it
+/// overlaps an occurrence that has one beside it (`ab-ab` in `xab-ab-ab`).
 fn without_word<'t>(text: Cow<'t, str>, word: &str) -> Cow<'t, str> {
     let alone = |at: usize| {
         let before = text[..at].chars().next_back();
@@ -575,7 +590,9 @@ fn not_kept(count: usize) -> LogField {
     }
 }
 
-/// `written` with the hex digits of its `%XX` escapes in lower case, as some encoders write them.
+/// `written` with the hex digits of its `%XX` escapes in lower case, as some encoders write them:
+/// for a short secret, which is looked for as written (a long one's pieces are found in either
+/// case).
 fn lowercase_hex(written: &str) -> String {
     let mut after_percent = 0;
     written
@@ -738,6 +755,10 @@ mod tests {
             secrets.scrub("quoted: a/b%2Bc/d%20e%2Bf/g."),
             "quoted: [redacted]."
         );
+        // A piece that stands in two places of a secret, followed from the wrong one, still
+        // goes whole with what comes after it.
+        let secrets = Secrets::new(["abcdefgh12abcdefgh34"]);
+        assert_eq!(secrets.scrub("abcdefgh34!"), "[redacted]!");
         // A piece that ends inside a character takes the whole character.
         assert_eq!(Secrets::new(["abcdefgé"]).scrub("abcdefgè!"), "[redacted]!");
         // A code of two kilobytes echoed whole, cut short, and begun late.

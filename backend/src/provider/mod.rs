@@ -321,8 +321,8 @@ fn basic_credential(client_id: &ClientId, client_secret: &ClientSecret) -> Strin
 }
 
 /// Removes each of `secrets`, as given and as forms and URLs write it, with any piece of a long
-/// one (see [`Secrets`]), then cuts the text short: in that order, since a secret across the cut
-/// would leave its beginning.
+/// one and a short one only where it stands alone (see [`Secrets`]), then cuts the text short:
+/// in that order, since a secret across the cut would leave its beginning.
 pub fn scrub_all(text: &str, secrets: &[&str]) -> String {
     scrubbed(text, &Secrets::new(secrets))
 }
