@@ -293,23 +293,26 @@ impl Secrets {
             // The next piece not wholly inside this run.
             at += length + 1 - PIECE;
         }
-        if runs.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        let mut scrubbed = String::with_capacity(text.len());
-        let mut copied = 0;
-        for (start, end) in runs {
-            scrubbed.push_str(&text[copied..start]);
-            scrubbed.push_str(REDACTED);
-            copied = end;
-        }
-        scrubbed.push_str(&text[copied..]);
-        Cow::Owned(scrubbed)
+        redacted(Cow::Borrowed(text), &runs)
     }
 }
 
-/// What a secret, or a run of a secret's pieces, is replaced by.
-const REDACTED: &str = "[redacted]";
+/// `text` with each of `runs` (byte ranges in order, apart, at characters) replaced by
+/// `[redacted]`; as it was when there are none.
+fn redacted<'t>(text: Cow<'t, str>, runs: &[(usize, usize)]) -> Cow<'t, str> {
+    if runs.is_empty() {
+        return text;
+    }
+    let mut scrubbed = String::with_capacity(text.len());
+    let mut copied = 0;
+    for &(start, end) in runs {
+        scrubbed.push_str(&text[copied..start]);
+        scrubbed.push_str("[redacted]");
+        copied = end;
+    }
+    scrubbed.push_str(&text[copied..]);
+    Cow::Owned(scrubbed)
+}
 
 /// `text` with `word` replaced wherever no letter or digit stands beside it, even where it
 /// overlaps an occurrence that has one beside it (`ab-ab` in `xab-ab-ab`).
@@ -324,24 +327,13 @@ fn without_word<'t>(text: Cow<'t, str>, word: &str) -> Cow<'t, str> {
     let mut from = 0;
     while let Some(at) = position(text.as_bytes(), word.as_bytes(), from) {
         if alone(at) {
-            found.push(at);
+            found.push((at, at + word.len()));
             from = at + word.len();
         } else {
             from = at + first_char;
         }
     }
-    if found.is_empty() {
-        return text;
-    }
-    let mut scrubbed = String::with_capacity(text.len());
-    let mut copied = 0;
-    for at in found {
-        scrubbed.push_str(&text[copied..at]);
-        scrubbed.push_str(REDACTED);
-        copied = at + word.len();
-    }
-    scrubbed.push_str(&text[copied..]);
-    Cow::Owned(scrubbed)
+    redacted(text, &found)
 }
 
 /// Where `word` (not empty) first stands in `text` at or after `from`: its first byte looked

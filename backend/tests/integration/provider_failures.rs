@@ -413,18 +413,15 @@ async fn an_access_token_that_does_not_look_like_one_is_not_saved() {
 #[tokio::test]
 async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
     use base64::Engine as _;
-    struct Echo;
-    impl wiremock::Respond for Echo {
-        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-            let sent = as_sent(request);
-            let answer = serde_json::json!({
-                "error": sent,
-                // Cut short first, where the exchange log's 300 characters show it.
-                "error_description": format!("cut short: {} | {sent}", cut_short(&sent)),
-            });
-            json_response(400, &answer.to_string())
-        }
-    }
+    let echo = |request: &wiremock::Request| {
+        let sent = as_sent(request);
+        let answer = serde_json::json!({
+            "error": sent,
+            // Cut short first, where the exchange log's 300 characters show it.
+            "error_description": format!("cut short: {} | {sent}", cut_short(&sent)),
+        });
+        json_response(400, &answer.to_string())
+    };
     /// The request as a provider that cuts each value it repeats to 12 characters writes it.
     fn cut_short(sent: &str) -> String {
         sent.split(['&', ' '])
@@ -442,7 +439,7 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
         let provider = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/token"))
-            .respond_with(Echo)
+            .respond_with(echo)
             .mount(&provider)
             .await;
         let settings = Settings {
@@ -513,22 +510,16 @@ async fn a_refusal_that_echoes_the_request_shows_none_of_its_secrets() {
 #[tokio::test]
 async fn a_revocation_refusal_that_echoes_the_request_logs_none_of_its_secrets() {
     use base64::Engine as _;
-    struct Echo;
-    impl wiremock::Respond for Echo {
-        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-            let sent = as_sent(request);
-            json_response(
-                400,
-                &serde_json::json!({ "error_description": sent }).to_string(),
-            )
-        }
-    }
+    let echo = |request: &wiremock::Request| {
+        let answer = serde_json::json!({ "error_description": as_sent(request) });
+        json_response(400, &answer.to_string())
+    };
     let provider = MockServer::start().await;
     crate::helpers::gives_at_1_and_rt_1_for_a_code(&provider).await;
     crate::helpers::answers_carol_at_info(&provider).await;
     Mock::given(method("POST"))
         .and(path("/revoke"))
-        .respond_with(Echo)
+        .respond_with(echo)
         .mount(&provider)
         .await;
     let settings = Settings {
